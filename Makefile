@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` (set up + publish the shipped example to the embedded
+# local hub) and `make test` (the whole test suite). Everything installs into .venv, pinned by constraints.txt.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.hubkit-installed
+EXAMPLE_RUN := runs/timm-digits
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint bench-decode clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+$(EXAMPLE_RUN)/summary.csv: | $(STAMP)
+	$(BIN)/python examples/timm_digits/train.py --output $(EXAMPLE_RUN)
+
+demo: setup $(EXAMPLE_RUN)/summary.csv
+	$(BIN)/hubkit publish $(EXAMPLE_RUN)
+
+# pytest exits 5 when it collects no test: say so instead of failing on it.
+test: setup
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$status
+
+lint: setup
+	$(BIN)/ruff check hubkit tests examples benchmarks
+	$(BIN)/ruff format --check hubkit tests examples benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

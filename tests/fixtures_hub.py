@@ -1,0 +1,1 @@
+"""Fixtures for the local Hub server (filled in by the server work)."""

@@ -1,0 +1,1 @@
+"""Fixtures that build small real training runs (filled in by the runs work)."""
