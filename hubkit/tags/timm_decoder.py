@@ -1,0 +1,188 @@
+"""Decode timm names: ``architecture.tag`` (``resnet50.a1_in1k``) into a :class:`ModelTag`.
+
+Pure (no torch, no timm): the name is validated, the architecture part is read against the family rules
+and name words of ``architectures.yaml``, the tag part by :mod:`hubkit.tags.reader`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from hubkit.errors import TagError
+from hubkit.tags.model import Architecture, Fact, ModelTag
+from hubkit.tags.reader import Form, read_tokens
+from hubkit.tags.vocab import FamilyRule, Vocab, load
+
+MAX_LEN = 200  # the longest timm name is < 80 characters; anything far longer is not a tag
+_ALLOWED = re.compile(r"[A-Za-z0-9_.\-/]+")
+_HINT = "pass a timm name like resnet50.a1_in1k or an OpenCLIP pair like ViT-B-32/laion2b_s34b_b79k"
+_PATCH = re.compile(r"^(?:patch|p)(?P<n>\d+)$")
+_WINDOW = re.compile(r"^window(?P<n>\d+)(?:to\d+)?$")
+_RES = re.compile(r"^(?P<n>[1-9]\d{2,3})(?:to(?P<m>\d+))?$")
+_NAME_SOURCE = "timm:models"
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def validate(text: object) -> str:
+    """Check that ``text`` is a well-formed tag string; return it stripped of surrounding spaces.
+
+    Args:
+        text: what the user gave.
+
+    Returns:
+        The stripped tag.
+
+    Raises:
+        TagError: empty, too long, non-ASCII / control characters, empty parts (``..``, ``a.``, ``_x``).
+
+    Example:
+        >>> validate("  resnet50.a1_in1k ")
+        'resnet50.a1_in1k'
+    """
+    if not isinstance(text, str):
+        raise TagError(f"a tag must be a string, got {type(text).__name__}", hint=_HINT)
+    tag = text.strip()
+    if not tag:
+        raise TagError("the tag is empty", hint=_HINT)
+    if len(tag) > MAX_LEN:
+        raise TagError(f"the tag is {len(tag)} characters long (at most {MAX_LEN})", hint=_HINT)
+    if not _ALLOWED.fullmatch(tag):
+        bad = next(c for c in tag if not _ALLOWED.fullmatch(c))
+        raise TagError(
+            f"tag {_shown(tag)} contains {bad!r} (U+{ord(bad):04X}) at position {tag.index(bad)}; "
+            "tags use only ASCII letters, digits, '_', '-', '.' and '/'",
+            hint="retype the tag (look-alike unicode characters often come from copy-paste)",
+        )
+    for sep in (".", "/"):
+        if tag.count(sep) > 1:
+            raise TagError(f"tag {_shown(tag)} has more than one {sep!r}", hint=_HINT)
+        if sep in tag and any(not part for part in tag.split(sep)):
+            raise TagError(f"tag {_shown(tag)} has an empty part around {sep!r}", hint=_HINT)
+    if "." in tag and "/" in tag:
+        raise TagError(f"tag {_shown(tag)} mixes the timm '.' and OpenCLIP '/' forms", hint=_HINT)
+    for part in re.split(r"[./]", tag):
+        if any(not t for t in part.split("_")) and part:
+            raise TagError(f"tag {_shown(tag)} has an empty token (a doubled, leading or trailing '_')", hint=_HINT)
+    return tag
+
+
+@functools.cache
+def _family_regex(rules: tuple[FamilyRule, ...]) -> re.Pattern[str]:
+    # One alternation in rule order: the first rule that matches wins, in a single C-level scan.
+    return re.compile("|".join(f"(?P<r{i}>{r.regex.pattern})" for i, r in enumerate(rules)))
+
+
+def family_of(name: str, rules: tuple[FamilyRule, ...]) -> FamilyRule | None:
+    """Return the first family rule matching ``name`` (None when no rule does)."""
+    m = _family_regex(rules).match(name)
+    if m is None or m.lastgroup is None:
+        return None
+    return rules[int(m.lastgroup[1:])]
+
+
+def decode_architecture(name: str, vocab: Vocab) -> Architecture:
+    """Read a timm architecture name (``beit_base_patch16_224``) into an :class:`Architecture`.
+
+    Args:
+        name: the part before the dot.
+        vocab: the loaded vocabulary.
+
+    Returns:
+        The architecture with family, variant, patch size, window and input size where the name has them.
+
+    Example:
+        >>> decode_architecture("beit_base_patch16_224", load()).patch_size.value
+        16
+    """
+    rule = family_of(name, vocab.timm_families)
+    family = Fact(rule.family if rule else "unknown", name if rule else None, "tag", rule.source if rule else "",
+                  "family")
+    parts = name.split("_")
+    patch = window = size = None
+    sizes: list[str] = []
+    extras: list[Fact] = []
+    number_is_size = bool(rule and rule.family in vocab.arch_words.get("_numbers_are_sizes", ()))
+    for i, part in enumerate(parts):
+        word = vocab.arch_words.get(part)
+        if m := _PATCH.match(part):
+            patch = Fact(int(m["n"]), part, "tag", _NAME_SOURCE, "patch_size")
+        elif m := _WINDOW.match(part):
+            window = Fact(int(m["n"]), part, "tag", _NAME_SOURCE, "window")
+        elif i > 0 and not number_is_size and (m := _RES.match(part)) and _plausible_res(int(m["n"])):
+            size = Fact(int(m["m"] or m["n"]), part, "tag", _NAME_SOURCE, "input_size")
+        elif word is not None and isinstance(word, dict):
+            if word["kind"] == "size":
+                sizes.append(part)
+            else:
+                extras.append(Fact(word["meaning"], part, "tag", word["source"], word["kind"]))
+    variant = None
+    if sizes:
+        variant = Fact("_".join(sizes), "_".join(sizes), "tag", _NAME_SOURCE, "variant")
+    else:
+        rest = [p for p in parts if p not in vocab.arch_words]
+        tail = re.sub(r"^[a-z]+(?:v\d+)?", "", rest[0]) if rest else ""
+        rest_variant = tail or (rest[1] if len(rest) > 1 and any(c.isdigit() for c in rest[1]) else "")
+        if rest_variant:
+            variant = Fact(rest_variant, rest_variant, "tag", _NAME_SOURCE, "variant")
+    return Architecture(name, family, variant, patch, window, size, tuple(extras))
+
+
+def _plausible_res(n: int) -> bool:
+    # Resolutions are multiples of 16 or 14 (patch sizes); width multipliers like 100/130/150/200 are not.
+    return 96 <= n <= 2048 and (n % 16 == 0 or n % 14 == 0)
+
+
+def assemble(raw: str, form: Form, arch: Architecture, pretrained: str, vocab: Vocab) -> ModelTag:
+    """Combine an architecture and its read pretrained tag into a frozen :class:`ModelTag`."""
+    r = read_tokens(pretrained, vocab, form, str(arch.family.value))
+    papers = list(r.papers)
+    if arch.family.source.startswith("arXiv:") and arch.family.source not in papers:
+        papers.insert(0, arch.family.source)
+    return ModelTag(
+        raw=raw,
+        form=form,
+        architecture=arch,
+        pretrained=pretrained,
+        origin=r.origin,
+        paradigm=tuple(r.paradigm),
+        lineage=tuple(r.lineage),
+        train_resolution=r.numbers.get("train_resolution"),
+        eval_resolution=r.numbers.get("eval_resolution"),
+        epochs=r.numbers.get("epochs"),
+        samples_seen=r.numbers.get("samples_seen"),
+        global_batch_size=r.numbers.get("global_batch_size"),
+        recipes=tuple(r.recipes),
+        details=tuple(r.details),
+        tokens=tuple(r.tokens),
+        unknown_tokens=tuple(r.unknown),
+        ambiguous=tuple(r.ambiguous),
+        papers=tuple(papers),
+    )
+
+
+def decode_timm(name: str) -> ModelTag:
+    """Decode a timm model name with or without a pretrained tag.
+
+    Args:
+        name: ``"resnet50.a1_in1k"`` or a bare architecture ``"resnet50"``.
+
+    Returns:
+        The decoded :class:`ModelTag`; unknown tokens are listed in ``unknown_tokens``.
+
+    Raises:
+        TagError: the name is malformed.
+
+    Example:
+        >>> decode_timm("resnet50.a1_in1k").recipes[0].optimizer
+        'LAMB'
+    """
+    tag = validate(name)
+    if "/" in tag:
+        raise TagError(f"{_shown(tag)} is an OpenCLIP pair, not a timm name", hint="use decode() or decode_openclip()")
+    arch_name, _, pretrained = tag.partition(".")
+    vocab = load()
+    return assemble(tag, "timm", decode_architecture(arch_name, vocab), pretrained, vocab)
