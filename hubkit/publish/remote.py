@@ -1,0 +1,187 @@
+"""The one repo hubkit publishes to: read-only queries and the few writes, with errors translated.
+
+Every call to the Hub goes through :class:`Remote`, so that failures become :class:`~hubkit.errors.HubError`
+with a next step (and never show the token), and so that ``--dry-run`` can be checked to use only the
+read-only half (:attr:`Remote.read_only` makes every write raise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hubkit.errors import HubError
+from hubkit.publish.endpoint import display_endpoint
+from hubkit.publish.files import RemoteFile
+from hubkit.secrets import redact
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import CommitOperation
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Refs:
+    """Branches and tags of the repo, name -> commit id."""
+
+    branches: dict[str, str] = field(default_factory=dict)  # {"main": "3f2a…", "epoch-004": "9c1d…"}
+    tags: dict[str, str] = field(default_factory=dict)  # {"v1": "3f2a…"}
+
+
+class Remote:
+    """The target repo on one endpoint.
+
+    Args:
+        api: an ``HfApi`` bound to the endpoint and token (``hubkit.hub.client.hub_api``).
+        repo_id: ``"ORG/NAME"``.
+        read_only: when True every write raises (used by ``--dry-run``).
+
+    Example:
+        >>> remote = Remote(hub_api(endpoint, token), "local/run")  # doctest: +SKIP
+        >>> remote.refs()  # None when the repo does not exist yet  # doctest: +SKIP
+    """
+
+    def __init__(self, api: HfApi, repo_id: str, *, read_only: bool = False) -> None:
+        self.api = api
+        self.repo_id = repo_id
+        self.read_only = read_only
+        self.endpoint = str(api.endpoint).rstrip("/")
+        self.commits_made = 0
+
+    # --- errors ------------------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            return fn(*args, **kwargs)
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            hint = "check the endpoint and try again; re-running completes what is missing"
+            if status in (401, 403):
+                hint = (
+                    f"the token has no write access to {self.repo_id}: pass --token (or set HF_TOKEN / "
+                    "run `hf auth login`) with write access to the namespace"
+                )
+            raise HubError(
+                redact(f"{what} failed on {display_endpoint(self.endpoint)} for {self.repo_id}: {exc}"),
+                hint=hint,
+            ) from None
+        except (OSError, ConnectionError) as exc:
+            raise HubError(
+                redact(f"{what} failed: cannot reach {display_endpoint(self.endpoint)} ({exc})"),
+                hint="check --endpoint / HF_ENDPOINT, or start the server with `hubkit hub serve`",
+            ) from None
+
+    def _write(self) -> None:
+        if self.read_only:  # a programming error guard: dry runs must never reach a write
+            raise RuntimeError("write attempted on a read-only remote (dry run)")
+
+    # --- reads -------------------------------------------------------------------------------------
+    def refs(self) -> Refs | None:
+        """Branches and tags, or None when the repo does not exist."""
+        from huggingface_hub.errors import RepositoryNotFoundError
+
+        def fetch() -> Any:
+            try:
+                return self.api.list_repo_refs(self.repo_id)
+            except RepositoryNotFoundError:
+                return None
+
+        refs = self._call("listing branches", fetch)
+        if refs is None:
+            return None
+        return Refs(
+            branches={r.name: r.target_commit for r in refs.branches},
+            tags={r.name: r.target_commit for r in refs.tags},
+        )
+
+    def files(self, revision: str) -> dict[str, RemoteFile]:
+        """Every file at ``revision`` (a branch or commit id), by path."""
+        entries = self._call(
+            f"listing files of {revision}",
+            lambda: list(self.api.list_repo_tree(self.repo_id, recursive=True, revision=revision)),
+        )
+        result: dict[str, RemoteFile] = {}
+        for entry in entries:
+            if not hasattr(entry, "blob_id"):
+                continue  # a folder
+            lfs = getattr(entry, "lfs", None)
+            result[entry.path] = RemoteFile(
+                path=entry.path,
+                size=int(entry.size),
+                sha256=lfs.sha256 if lfs else None,
+                blob_id=entry.blob_id,
+            )
+        return result
+
+    def read_small(self, revision: str, path: str) -> bytes:
+        """The bytes of a small file (``verification.json``) without writing any local cache."""
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        url = hf_hub_url(self.repo_id, path, revision=revision, endpoint=self.endpoint)
+        headers = build_hf_headers(token=self.api.token, library_name="hubkit")
+
+        def fetch() -> bytes:
+            response = get_session().get(url, headers=headers, follow_redirects=True)
+            hf_raise_for_status(response)
+            return bytes(response.content)
+
+        return self._call(f"reading {path} at {revision}", fetch)
+
+    def initial_commit(self) -> str:
+        """The repo's first commit: staging branches start there so they hold only one revision's files."""
+        commits = self._call("listing commits", self.api.list_repo_commits, self.repo_id, revision="main")
+        return str(commits[-1].commit_id)
+
+    # --- writes ------------------------------------------------------------------------------------
+    def ensure_repo(self, *, private: bool) -> None:
+        """Create the repo when it is missing (an existing repo is left as it is)."""
+        self._write()
+        self._call("creating the repo", self.api.create_repo, self.repo_id, private=private, exist_ok=True)
+
+    def commit(
+        self, revision: str, operations: Iterable[CommitOperation], message: str, *, parent: str | None = None
+    ) -> str:
+        """One atomic commit on ``revision``; returns the new commit id."""
+        self._write()
+        info = self._call(
+            f"committing to {revision}",
+            self.api.create_commit,
+            self.repo_id,
+            operations=list(operations),
+            commit_message=message,
+            revision=revision,
+            parent_commit=parent,
+        )
+        self.commits_made += 1
+        return str(info.oid)
+
+    def create_branch(self, branch: str, revision: str) -> None:
+        self._write()
+        self._call(
+            f"creating branch {branch}",
+            self.api.create_branch,
+            self.repo_id,
+            branch=branch,
+            revision=revision,
+        )
+
+    def delete_branch(self, branch: str) -> None:
+        self._write()
+        self._call(f"deleting branch {branch}", self.api.delete_branch, self.repo_id, branch=branch)
+
+    def create_tag(self, tag: str, revision: str) -> None:
+        self._write()
+        self._call(f"creating tag {tag}", self.api.create_tag, self.repo_id, tag=tag, revision=revision)
+
+    def delete_tag(self, tag: str) -> None:
+        self._write()
+        self._call(f"deleting tag {tag}", self.api.delete_tag, self.repo_id, tag=tag)
+
+    @property
+    def repo_url(self) -> str:
+        return f"{display_endpoint(self.endpoint)}/{self.repo_id}"
