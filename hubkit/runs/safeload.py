@@ -1,0 +1,158 @@
+"""Safe checkpoint loading: ``torch.load(weights_only=True)`` plus a small allowlist, never anything more.
+
+Checkpoints are pickles, and a pickle can name any callable. torch's weights-only unpickler refuses every
+global outside its own list; hubkit widens that list, only inside a ``torch.serialization.safe_globals``
+context (no global mutation), by the few harmless types real timm / OpenCLIP checkpoints carry
+(:data:`ALLOWED_GLOBALS`). A checkpoint that asks for anything else is refused before any of it runs.
+
+The file is read once, in chunks, to hash it; ``torch.load`` then memory-maps it, so only the tensors that
+are used (one state dict, not the optimizer state) are ever paged in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from hubkit.errors import CheckpointError, UnsafeCheckpointError
+from hubkit.runs.hashing import sha256_file
+
+# (dotted name, why it is harmless and where real checkpoints carry it). Names that do not import in the
+# installed numpy are skipped (numpy 2 moved ``numpy.core`` to ``numpy._core``).
+ALLOWED_GLOBALS: tuple[tuple[str, str], ...] = (
+    ("argparse.Namespace", "timm CheckpointSaver saves the train.py arg namespace under 'args'"),
+    ("numpy._core.multiarray.scalar", "numpy scalars (e.g. a metric computed with numpy), numpy >= 2"),
+    ("numpy.core.multiarray.scalar", "numpy scalars, numpy < 2"),
+    ("numpy.dtype", "the dtype that accompanies a pickled numpy scalar"),
+    ("numpy.dtypes.Float64DType", "dtype class of float64 scalars (numpy >= 1.25 pickles it)"),
+    ("numpy.dtypes.Float32DType", "dtype class of float32 scalars"),
+    ("numpy.dtypes.Int64DType", "dtype class of int64 scalars"),
+    ("numpy.dtypes.Int32DType", "dtype class of int32 scalars"),
+    ("numpy.dtypes.BoolDType", "dtype class of bool scalars"),
+    ("pathlib.PosixPath", "paths kept in arg namespaces (constructing a path has no side effect)"),
+    ("pathlib.WindowsPath", "paths kept in arg namespaces saved on Windows"),
+    ("pathlib.PurePosixPath", "pure paths in arg namespaces"),
+    ("pathlib.PureWindowsPath", "pure paths in arg namespaces"),
+)
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def allowed_globals() -> list[Any]:
+    """Return the importable objects of :data:`ALLOWED_GLOBALS` (for ``torch.serialization.safe_globals``).
+
+    Example:
+        >>> import argparse; argparse.Namespace in allowed_globals()
+        True
+    """
+    found = []
+    for dotted, _why in ALLOWED_GLOBALS:
+        module_name, _, attr = dotted.rpartition(".")
+        try:
+            found.append(getattr(importlib.import_module(module_name), attr))
+        except (ImportError, AttributeError):
+            continue
+    return found
+
+
+def _refused_globals(path: Path) -> list[str]:
+    """Globals the pickle names that are outside torch's and hubkit's lists (scanned, never run)."""
+    from torch.serialization import get_unsafe_globals_in_checkpoint
+
+    allowed = {name for name, _ in ALLOWED_GLOBALS}
+    try:
+        names = get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # the scan itself failed (not a zip checkpoint): fall back to the error text
+        return []
+    return [name for name in names if name not in allowed]
+
+
+def load_checkpoint_with_sha256(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
+    """Hash a checkpoint file and load it safely; see :func:`load_checkpoint`.
+
+    Args:
+        path: the checkpoint file.
+
+    Returns:
+        ``(checkpoint dict, sha256 hex of the file)``.
+
+    Example:
+        >>> ckpt, sha = load_checkpoint_with_sha256("runs/timm-digits/last.pth.tar")
+    """
+    import torch
+
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"{file} does not exist or is not a file", hint="Check the checkpoint path.")
+    before = file.stat()
+    if before.st_size == 0:
+        raise CheckpointError(f"{file} is empty (0 bytes)", hint="The save was interrupted; pick another epoch.")
+    digest = sha256_file(file)
+    with open(file, "rb") as handle:
+        is_zip = handle.read(4) == _ZIP_MAGIC
+    try:
+        with torch.serialization.safe_globals(allowed_globals()):
+            # mmap: tensors stay on disk until touched, so the optimizer state never reaches memory.
+            checkpoint = torch.load(file, map_location="cpu", weights_only=True, mmap=is_zip)
+    except pickle.UnpicklingError as exc:
+        refused = _refused_globals(file) if is_zip else []
+        if not refused:
+            refused = sorted(set(_GLOBAL_RE.findall(str(exc))))
+        if refused or "GLOBAL" in str(exc) or "Unsupported" in str(exc):
+            what = ", ".join(refused) if refused else str(exc).strip().splitlines()[-1][:200]
+            raise UnsafeCheckpointError(
+                f"{file} was refused: its pickle asks for {what}, which is not on hubkit's allowlist "
+                "(nothing in the file was run)",
+                hint="Only publish checkpoints you produced; if the type is harmless, re-save the "
+                "checkpoint with plain tensors/dicts/numbers, or report it so it can be added to "
+                "hubkit.runs.safeload.ALLOWED_GLOBALS.",
+            ) from None
+        raise CheckpointError(
+            f"{file} could not be unpickled: {str(exc).strip().splitlines()[0][:200]}",
+            hint="The file is corrupt or not a torch checkpoint; pick another epoch.",
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        kind = "truncated or corrupt" if is_zip else "not a torch checkpoint, or corrupt"
+        raise CheckpointError(
+            f"{file} is {kind} ({type(exc).__name__}: {first})",
+            hint="The save was probably interrupted or the copy is incomplete; re-copy it or pick another epoch.",
+        ) from None
+    after = file.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise CheckpointError(
+            f"{file} changed while it was being read",
+            hint="Wait for training to finish writing checkpoints, then try again.",
+        )
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(
+            f"{file} holds a {type(checkpoint).__name__}, not a checkpoint dict",
+            hint="Expected a dict with 'state_dict' (timm CheckpointSaver / open_clip_train output).",
+        )
+    return checkpoint, digest
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a training checkpoint safely (``weights_only=True`` + :data:`ALLOWED_GLOBALS`, memory-mapped).
+
+    Args:
+        path: a ``.pth.tar`` / ``.pt`` checkpoint.
+
+    Returns:
+        The checkpoint dict.
+
+    Raises:
+        UnsafeCheckpointError: the pickle names a global outside the allowlist (nothing was run).
+        CheckpointError: the file is missing, empty, truncated, corrupt or not a dict.
+
+    Example:
+        >>> load_checkpoint("runs/timm-digits/last.pth.tar")["epoch"]
+        4
+    """
+    return load_checkpoint_with_sha256(path)[0]
