@@ -237,6 +237,24 @@ def test_example_workflows_validate_against_github_workflows_schema() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_docs_example_is_a_valid_workflow(tmp_path: Path) -> None:
+    tool = _tool("check-jsonschema")
+    text = (ROOT / "docs" / "action.md").read_text(encoding="utf-8")
+    example = re.search(r"```yaml\n(.*?)```", text, re.DOTALL)
+    assert example is not None, "docs/action.md has no yaml example"
+    # The one placeholder readers fill in: the commit of the hubkit release they use.
+    workflow = example.group(1).replace("<full commit SHA>", "0" * 40)
+    assert _all_uses(yaml.safe_load(workflow)) == [f"hubkit-dev/hubkit@{'0' * 40}"]
+    (tmp_path / "release.yml").write_text(workflow, encoding="utf-8")
+    proc = subprocess.run(
+        [tool, "--builtin-schema", "vendor.github-workflows", str(tmp_path / "release.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_zizmor_reports_nothing_of_medium_severity_or_more() -> None:
     tool = _tool("zizmor")
     proc = subprocess.run(
