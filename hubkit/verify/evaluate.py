@@ -91,8 +91,8 @@ def evaluate_retrieval(model: torch.nn.Module, loader: Iterable[Any], device: to
     the run's own batch size; recall metrics do not depend on batching.
 
     Example:
-        >>> evaluate_retrieval(model, csv_loader, device).metrics["image_to_text_R@1"]
-        0.82
+        >>> evaluate_retrieval(model, csv_loader, device).metrics["image_to_text_R@1"]  # points
+        82.0
     """
     import torch
     import torch.nn.functional as F
@@ -126,7 +126,8 @@ def evaluate_retrieval(model: torch.nn.Module, loader: Iterable[Any], device: to
         text_features=torch.cat(text_feats).cpu(),
         logit_scale=logit_scale.cpu(),
     )
-    metrics = {name: float(value) for name, value in metrics.items()}
+    # Recalls in percent points like every other accuracy hubkit reports (open_clip_train: fractions).
+    metrics = {name: float(value) * (100.0 if "_R@" in name else 1.0) for name, value in metrics.items()}
     metrics["clip_val_loss"] = float(loss_sum.item() / count)
     return EvalOutcome(metrics, count, first)
 

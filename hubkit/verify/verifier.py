@@ -1,0 +1,391 @@
+"""Verify published revisions: fresh download → reload → integrity → quick-eval → :class:`RevisionResult`.
+
+:func:`verify_revision` never raises for a failed check: every problem found (download, loader, integrity,
+metric outside tolerance) becomes a line in ``result.failures`` that names the revision and the reason.
+It raises only for bad input (an unknown device, a missing ``--eval-data`` path, an unreadable run dir),
+before anything is downloaded. The CLI turns failed results into :class:`VerificationError` at the end.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hubkit.errors import HubError, HubkitError, VerificationError
+from hubkit.verify.datasets import EvalData, eval_data_from_path
+from hubkit.verify.device import describe_device, library_versions, resolve_device, synchronize
+from hubkit.verify.evaluate import DEFAULT_ZERO_SHOT_TEMPLATES, EvalOutcome
+from hubkit.verify.loader import LoadedModel, load_revision
+from hubkit.verify.result import IntegrityReport, MetricCheck, RevisionResult
+from hubkit.verify.sources import RECORDED_NAMES, Recorded, recorded_metrics
+
+if TYPE_CHECKING:
+    import torch
+
+    from hubkit.runs import TrainingRun
+
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_TOLERANCE = 0.5  # percent points
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """How to verify (shared by every revision of one call)."""
+
+    eval_data: str | Path | None = None  # image folder or CSV; None: the run's own validation data
+    device: str = "auto"  # "auto" | "cuda" | "cpu"
+    batch_size: int | None = None  # None: 64 (OpenCLIP retrieval: the run's batch size, for clip_val_loss)
+    limit: int | None = None  # evaluate an evenly spread subset of N samples (metrics then not checked)
+    tolerance: float = DEFAULT_TOLERANCE  # largest accepted |measured − recorded|, percent points
+    workers: int = 2  # DataLoader workers (0–2)
+    logits_tolerance: float = 1e-4  # published vs source model outputs on one batch
+    zero_shot_templates: tuple[str, ...] = DEFAULT_ZERO_SHOT_TEMPLATES
+
+
+def verify_revision(
+    repo_id: str,
+    revision: str,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    run: str | Path | TrainingRun | None = None,
+    options: VerifyOptions | None = None,
+) -> RevisionResult:
+    """Download ``repo_id@revision`` into a new temporary cache, reload, check and quick-evaluate it.
+
+    Args:
+        repo_id: ``ORG/NAME``.
+        revision: branch, tag or commit (publish passes its staged commit).
+        endpoint: Hub URL; None: huggingface_hub's configured endpoint.
+        token: Hub token; None: the configured one. Never written anywhere.
+        run: the source run dir (or a :class:`TrainingRun`); enables the integrity checks and supplies
+            the recorded metrics and the validation data.
+        options: evaluation settings (:class:`VerifyOptions`).
+
+    Returns:
+        A :class:`RevisionResult`; ``result.passed`` is False with ``result.failures`` naming each reason.
+
+    Example:
+        >>> result = verify_revision("org/resnet-digits", "epoch-3", endpoint=hub.endpoint, run="runs/x")
+        >>> result.passed, result.metrics["top1"]
+        (True, 97.5)
+    """
+    import torch
+
+    options = options or VerifyOptions()
+    device = resolve_device(options.device)
+    training_run = _as_run(run)
+    explicit_data = eval_data_from_path(options.eval_data) if options.eval_data is not None else None
+    versions = library_versions()
+    device_info = describe_device(device, torch.float32)
+    label = f"{repo_id}@{revision}"
+    started = time.perf_counter()
+    base = RevisionResult(repo_id, revision, None, None, device=device_info, versions=versions)
+
+    with tempfile.TemporaryDirectory(prefix="hubkit-verify-") as cache:
+        try:
+            loaded = load_revision(
+                repo_id, revision, endpoint=endpoint, token=token, cache_dir=cache, device=device
+            )
+        except (HubError, VerificationError) as exc:
+            return replace(base, failures=(f"{label}: {exc.message}",), timings=_since(started))
+        return _check_loaded(loaded, training_run, explicit_data, options, device, base, started)
+
+
+def verify_revisions(
+    repo_id: str,
+    revisions: Sequence[str],
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    run: str | Path | TrainingRun | None = None,
+    options: VerifyOptions | None = None,
+) -> list[RevisionResult]:
+    """Verify several revisions one after the other (each in its own fresh cache).
+
+    Example:
+        >>> [r.passed for r in verify_revisions("org/name", ["epoch-1", "main"], endpoint=url)]
+        [True, True]
+    """
+    training_run = _as_run(run)
+    return [
+        verify_revision(repo_id, rev, endpoint=endpoint, token=token, run=training_run, options=options)
+        for rev in revisions
+    ]
+
+
+def list_revisions(repo_id: str, *, endpoint: str | None = None, token: str | None = None) -> list[str]:
+    """Every branch and tag of ``repo_id`` (``main`` first, then the others by name), for ``--all``.
+
+    Example:
+        >>> list_revisions("org/resnet-digits", endpoint=url)
+        ['main', 'epoch-000', 'epoch-004']
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        refs = HfApi(endpoint=endpoint, token=token).list_repo_refs(repo_id)
+    except (HfHubHTTPError, OSError) as exc:
+        raise HubError(
+            f"could not list the revisions of {repo_id}: {type(exc).__name__}: {exc}",
+            hint="check the repo id, --endpoint and --token",
+        ) from exc
+    names = {ref.name for ref in refs.branches} | {ref.name for ref in refs.tags}
+    return sorted(names, key=lambda name: (name != "main", name))
+
+
+# --- steps ----------------------------------------------------------------------------------------
+
+
+def _check_loaded(
+    loaded: LoadedModel,
+    run: TrainingRun | None,
+    explicit_data: EvalData | None,
+    options: VerifyOptions,
+    device: torch.device,
+    base: RevisionResult,
+    started: float,
+) -> RevisionResult:
+    label = f"{loaded.repo_id}@{loaded.revision} ({loaded.commit[:12]})"
+    record = loaded.record or {}
+    failures: list[str] = []
+    notes: list[str] = []
+    weights = _weights_kind(loaded)
+    recorded = recorded_metrics(record, run)
+    if run is not None and run.framework != loaded.library:
+        failures.append(
+            f"{label}: the revision is a {loaded.library} model but --run is a {run.framework} run"
+        )
+        run = None
+    timings = dict(loaded.timings)
+
+    data = explicit_data or _run_eval_data(run, record, loaded.library)
+    outcome: EvalOutcome | None = None
+    available = 0
+    if data is None:
+        failures.append(
+            f"{label}: no evaluation data: the run records no validation data that exists here; pass --eval-data"
+        )
+    else:
+        t0 = time.perf_counter()
+        try:
+            outcome, available = _evaluate(loaded, data, run, record, options, device)
+        except HubkitError:
+            raise
+        except Exception as exc:  # a model that loads but cannot run is a finding
+            failures.append(f"{label}: evaluation failed: {type(exc).__name__}: {exc}")
+        synchronize(device)
+        timings["eval_s"] = time.perf_counter() - t0
+        if outcome is not None and outcome.num_samples:
+            timings["images_per_s"] = outcome.num_samples / max(timings["eval_s"], 1e-9)
+
+    checks: tuple[MetricCheck, ...] = ()
+    if outcome is not None:
+        limited = outcome.num_samples < available
+        checks = _metric_checks(loaded.library, outcome.metrics, recorded, options.tolerance, limited)
+        if limited:
+            notes.append(f"--limit {options.limit}: metrics measured on a subset, reported but not checked")
+        for check in checks:
+            if not check.passed:
+                failures.append(
+                    f"{label}: {check.name} {check.measured:.3f} differs from {check.source} "
+                    f"{check.recorded:.3f} by {abs(check.delta or 0):.3f} > tolerance {check.tolerance}"
+                )
+        if not any(c.checked for c in checks) and not limited:
+            failures.append(
+                f"{label}: no recorded metric of epoch {recorded.epoch} to compare with "
+                f"({recorded.source}); pass --run with the source run"
+            )
+
+    integrity = None
+    if run is not None:
+        from hubkit.verify.checks import check_integrity
+
+        t0 = time.perf_counter()
+        integrity, integrity_failures = check_integrity(
+            loaded, run, record, weights, outcome.first_batch if outcome else None, device, options
+        )
+        failures.extend(f"{label}: {reason}" for reason in integrity_failures)
+        timings["integrity_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - started
+    return replace(
+        base,
+        commit=loaded.commit,
+        library=loaded.library,
+        failures=tuple(failures),
+        epoch=recorded.epoch,
+        weights=weights,
+        eval_data=_describe_data(data),
+        num_samples=outcome.num_samples if outcome else None,
+        metrics=dict(outcome.metrics) if outcome else {},
+        checks=checks,
+        integrity=integrity,
+        notes=tuple(notes),
+        timings=timings,
+    )
+
+
+def _evaluate(
+    loaded: LoadedModel,
+    data: EvalData,
+    run: TrainingRun | None,
+    record: dict[str, Any],
+    options: VerifyOptions,
+    device: torch.device,
+) -> tuple[EvalOutcome, int]:
+    """Run the quick-eval that fits the library and the data; return it with the data set's size."""
+    from hubkit.verify import datasets, evaluate
+
+    batch_size = options.batch_size or DEFAULT_BATCH_SIZE
+    if loaded.library == "timm":
+        if data.kind != "image-folder":
+            raise VerificationError(f"timm quick-eval needs an image folder, got the file {data.path}")
+        dataset = datasets.image_folder_dataset(data.path, loaded.transform)
+        loader = datasets.make_loader(
+            dataset, batch_size=batch_size, workers=options.workers, device=device, limit=options.limit
+        )
+        return evaluate.evaluate_classifier(loaded.model, loader, device), len(dataset)  # type: ignore[arg-type]
+    if data.kind == "image-folder":
+        dataset = datasets.image_folder_dataset(data.path, loaded.transform)
+        loader = datasets.make_loader(
+            dataset, batch_size=batch_size, workers=options.workers, device=device, limit=options.limit
+        )
+        names = datasets.class_names(dataset)
+        outcome = evaluate.evaluate_zero_shot(
+            loaded.model, loaded.tokenizer, loader, names, device, options.zero_shot_templates
+        )
+        return outcome, len(dataset)  # type: ignore[arg-type]
+    # clip_val_loss is averaged per batch: use the run's batch size so that it is comparable.
+    run_batch = _run_arg(run, record, "batch_size")
+    if options.batch_size is None and isinstance(run_batch, int) and run_batch > 0:
+        batch_size = run_batch
+    csv_dataset = datasets.CaptionCsvDataset(data, loaded.transform, loaded.tokenizer)
+    loader = datasets.make_loader(
+        csv_dataset,  # type: ignore[arg-type]
+        batch_size=batch_size,
+        workers=options.workers,
+        device=device,
+        limit=options.limit,
+    )
+    return evaluate.evaluate_retrieval(loaded.model, loader, device), len(csv_dataset)
+
+
+def _metric_checks(
+    library: str, measured: dict[str, float], recorded: Recorded, tolerance: float, limited: bool
+) -> tuple[MetricCheck, ...]:
+    checks = []
+    for name, value in measured.items():
+        mapping = RECORDED_NAMES.get(library, {}).get(name)
+        if mapping is None:
+            continue
+        recorded_name, factor, gated = mapping
+        raw = recorded.values.get(recorded_name)
+        value_recorded = float(raw) * factor if isinstance(raw, int | float) else None
+        source = f"{recorded.source} {recorded_name}" + (
+            f", epoch {recorded.epoch}" if recorded.epoch is not None else ""
+        )
+        unit = "loss" if "loss" in name else "points"
+        checks.append(
+            MetricCheck(
+                name=name,
+                measured=value,
+                recorded=value_recorded,
+                tolerance=tolerance if gated and not limited else None,
+                source=source,
+                unit=unit,
+            )
+        )
+    return tuple(checks)
+
+
+def _weights_kind(loaded: LoadedModel) -> str:
+    """Which weights the revision says it holds: hubkit.json ``weights``, else safetensors metadata."""
+    value = (loaded.record or {}).get("weights")
+    if value in ("ema", "raw"):
+        return str(value)
+    from safetensors import safe_open
+
+    with safe_open(str(loaded.weights_path), framework="pt") as fh:
+        meta = fh.metadata() or {}
+    for key in ("weights", "hubkit.weights", "hubkit_weights"):
+        if meta.get(key) in ("ema", "raw"):
+            return meta[key]
+    return "raw"
+
+
+def _run_eval_data(run: TrainingRun | None, record: dict[str, Any], library: str) -> EvalData | None:
+    """The validation data the run recorded, when it exists on this machine."""
+    candidates: list[tuple[str, str]] = []
+    if run is not None and run.val_data:
+        candidates.append((run.val_data, "run args (validation data)"))
+    hyper = record.get("hyperparameters")
+    if not isinstance(hyper, dict):
+        hyper = {}
+    if library == "open_clip" and hyper.get("val_data"):
+        candidates.append((str(hyper["val_data"]), "hubkit.json hyperparameters val_data"))
+    if library == "timm" and hyper.get("data_dir"):
+        split = str(hyper.get("val_split") or "validation")
+        candidates.append((str(Path(str(hyper["data_dir"])) / split), "hubkit.json hyperparameters data_dir"))
+    for raw_path, origin in candidates:
+        paths = [Path(raw_path)]
+        if run is not None and not Path(raw_path).is_absolute():
+            paths.append(run.path / raw_path)
+        for path in paths:
+            if path.exists():
+                keys = _csv_keys(run, record)
+                return (
+                    eval_data_from_path(path, origin, **keys)
+                    if path.is_file()
+                    else EvalData(path, "image-folder", origin)
+                )
+    return None
+
+
+def _csv_keys(run: TrainingRun | None, record: dict[str, Any]) -> dict[str, str]:
+    keys = {}
+    for arg in ("csv_img_key", "csv_caption_key", "csv_separator"):
+        value = _run_arg(run, record, arg)
+        if isinstance(value, str) and value:
+            keys[arg] = value
+    return keys
+
+
+def _run_arg(run: TrainingRun | None, record: dict[str, Any], name: str) -> Any:
+    if run is not None and name in run.hyperparams.raw:
+        return run.hyperparams.raw[name]
+    hyper = record.get("hyperparameters")
+    return hyper.get(name) if isinstance(hyper, dict) else None
+
+
+def _describe_data(data: EvalData | None) -> str | None:
+    if data is None:
+        return None
+    return f"{data.path.name} ({data.kind}, from {data.origin})"
+
+
+def _as_run(run: str | Path | TrainingRun | None) -> TrainingRun | None:
+    if run is None or not isinstance(run, str | Path):
+        return run
+    from hubkit.runs import read_run
+
+    return read_run(run)
+
+
+def _since(started: float) -> dict[str, float]:
+    return {"total_s": time.perf_counter() - started}
+
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_TOLERANCE",
+    "IntegrityReport",
+    "VerifyOptions",
+    "list_revisions",
+    "verify_revision",
+    "verify_revisions",
+]
