@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.hubkit-installed
 EXAMPLE_RUN := runs/timm-digits
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench-decode clean
+.PHONY: setup demo test lint bench-decode clean update-goldens
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: setup $(EXAMPLE_RUN)/summary.csv
 test: setup
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$status
+
+# Rewrite the golden model cards (tests/golden/cards/) from the current templates; review the diff.
+update-goldens: setup
+	$(BIN)/python -m pytest -q tests/test_cards_golden.py --update-goldens
 
 lint: setup
 	$(BIN)/ruff check hubkit tests examples benchmarks
