@@ -70,9 +70,13 @@ class Hyperparams:
     ema_decay: float | None = None  # 0.9998
     precision: str | None = None  # "amp", "amp_bf16", "fp32"
     locked_towers: tuple[str, ...] = ()  # ("text",) — OpenCLIP --lock-text / --lock-image
-    unlocked_groups: dict[str, int] = field(default_factory=dict)  # {"image": 2} (--lock-image-unlocked-groups)
+    unlocked_groups: dict[str, int] = field(
+        default_factory=dict
+    )  # {"image": 2} (--lock-image-unlocked-groups)
     # --- where training started from
-    pretrained: str | None = None  # "laion2b_s34b_b79k", "timm/resnet50.a1_in1k", or an initial checkpoint path
+    pretrained: str | None = (
+        None  # "laion2b_s34b_b79k", "timm/resnet50.a1_in1k", or an initial checkpoint path
+    )
     # --- everything as recorded (args.yaml / params.txt), values parsed to bool/int/float/None where obvious
     raw: dict[str, Any] = field(default_factory=dict)  # {"opt": "adamw", "lr": 0.001, "model_ema": True, ...}
 
@@ -99,7 +103,9 @@ class CheckpointInfo:
     size: int  # 94_372_215 (bytes on disk)
     metrics: EpochMetrics | None  # the metrics row of this epoch; None when the run logged none for it
     aliases: tuple[str, ...] = ()  # ("last.pth.tar", "model_best.pth.tar") — other names for the same epoch
-    epoch_source: str = "name"  # "name" (from the file name) | "hardlink" | "inferred" (last/best from metrics)
+    epoch_source: str = (
+        "name"  # "name" (from the file name) | "hardlink" | "inferred" (last/best from metrics)
+    )
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,9 @@ class TrainingRun:
     hyperparams: Hyperparams  # normalised + raw
     epochs: tuple[EpochMetrics, ...]  # every metrics row, ascending epoch
     checkpoints: tuple[CheckpointInfo, ...]  # every checkpoint found, ascending epoch
-    primary_metric: str  # "eval_top1" (timm eval_metric) / "val_loss" or "imagenet-zeroshot-val-top1" (OpenCLIP)
+    primary_metric: (
+        str  # "eval_top1" (timm eval_metric) / "val_loss" or "imagenet-zeroshot-val-top1" (OpenCLIP)
+    )
     higher_is_better: bool  # True for accuracy/recall, False for losses
     args_file: Path  # Path("runs/x/args.yaml") / Path("runs/x/params.txt")
     metrics_file: Path | None = None  # Path("runs/x/summary.csv") / ".../checkpoints/results.jsonl"

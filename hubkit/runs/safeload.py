@@ -73,27 +73,16 @@ def _refused_globals(path: Path) -> list[str]:
     return [name for name in names if name not in allowed]
 
 
-def load_checkpoint_with_sha256(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
-    """Hash a checkpoint file and load it safely; see :func:`load_checkpoint`.
-
-    Args:
-        path: the checkpoint file.
-
-    Returns:
-        ``(checkpoint dict, sha256 hex of the file)``.
-
-    Example:
-        >>> ckpt, sha = load_checkpoint_with_sha256("runs/timm-digits/last.pth.tar")
-    """
+def _safe_load(file: Path) -> dict[str, Any]:
+    """torch.load with weights_only=True + the allowlist, memory-mapped; errors mapped to hubkit's."""
     import torch
 
-    file = Path(path)
     if not file.is_file():
         raise CheckpointError(f"{file} does not exist or is not a file", hint="Check the checkpoint path.")
-    before = file.stat()
-    if before.st_size == 0:
-        raise CheckpointError(f"{file} is empty (0 bytes)", hint="The save was interrupted; pick another epoch.")
-    digest = sha256_file(file)
+    if file.stat().st_size == 0:
+        raise CheckpointError(
+            f"{file} is empty (0 bytes)", hint="The save was interrupted; pick another epoch."
+        )
     with open(file, "rb") as handle:
         is_zip = handle.read(4) == _ZIP_MAGIC
     try:
@@ -124,16 +113,51 @@ def load_checkpoint_with_sha256(path: str | os.PathLike[str]) -> tuple[dict[str,
             f"{file} is {kind} ({type(exc).__name__}: {first})",
             hint="The save was probably interrupted or the copy is incomplete; re-copy it or pick another epoch.",
         ) from None
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(
+            f"{file} holds a {type(checkpoint).__name__}, not a checkpoint dict",
+            hint="Expected a dict with 'state_dict' (timm CheckpointSaver / open_clip_train output).",
+        )
+    return checkpoint
+
+
+def peek_epoch(path: str | os.PathLike[str]) -> int | None:
+    """Return the ``epoch`` stored in a checkpoint without hashing it (tensors memory-mapped, not read).
+
+    Example:
+        >>> peek_epoch("runs/timm-digits/last.pth.tar")
+        7
+    """
+    epoch = _safe_load(Path(path)).get("epoch")
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+
+def load_checkpoint_with_sha256(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
+    """Hash a checkpoint file and load it safely; see :func:`load_checkpoint`.
+
+    The file is read once in chunks for the hash; torch.load then maps it, so only the tensors that are
+    used get paged in (from the page cache the hash pass just filled).
+
+    Args:
+        path: the checkpoint file.
+
+    Returns:
+        ``(checkpoint dict, sha256 hex of the file)``.
+
+    Example:
+        >>> ckpt, sha = load_checkpoint_with_sha256("runs/timm-digits/last.pth.tar")
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"{file} does not exist or is not a file", hint="Check the checkpoint path.")
+    before = file.stat()
+    digest = sha256_file(file)
+    checkpoint = _safe_load(file)
     after = file.stat()
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         raise CheckpointError(
             f"{file} changed while it was being read",
             hint="Wait for training to finish writing checkpoints, then try again.",
-        )
-    if not isinstance(checkpoint, dict):
-        raise CheckpointError(
-            f"{file} holds a {type(checkpoint).__name__}, not a checkpoint dict",
-            hint="Expected a dict with 'state_dict' (timm CheckpointSaver / open_clip_train output).",
         )
     return checkpoint, digest
 

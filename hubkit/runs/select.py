@@ -119,7 +119,9 @@ def _key(run: TrainingRun, picker: _Picker, k: int) -> None:
         if value is None or not earlier:
             continue
         prev = earlier[-1]
-        changes.append((ckpt, value - values[prev], prev))  # type: ignore[operator]
+        delta = value - values[prev]  # type: ignore[operator]
+        if delta != 0:  # an epoch where nothing changed says nothing about training dynamics
+            changes.append((ckpt, delta, prev))
 
     # Split the checkpointed span into thirds and take the largest change in each third in turn, so the
     # selection shows early, middle and late training even when one phase dominates the changes.
@@ -137,7 +139,9 @@ def _key(run: TrainingRun, picker: _Picker, k: int) -> None:
                 entries.pop(0)  # already chosen (first/best/last or an earlier round)
             if entries and len(picker.reasons) < k:
                 ckpt, delta, prev = entries.pop(0)
-                picker.add(ckpt, f"largest {metric} change in {phase} training: {delta:+.4g} since epoch {prev}")
+                picker.add(
+                    ckpt, f"largest {metric} change in {phase} training: {delta:+.4g} since epoch {prev}"
+                )
 
 
 def select_checkpoints(run: TrainingRun, spec: str | None = None) -> Selection:
@@ -169,7 +173,9 @@ def select_checkpoints(run: TrainingRun, spec: str | None = None) -> Selection:
     if form in ("all", "last", "best") and arg is not None:
         raise _bad_spec(raw, f"'{form}' takes no ':' argument")
     if not run.checkpoints:
-        raise InputError(f"{run.path} has no checkpoints to select from", hint="Point hubkit at a run with checkpoints.")
+        raise InputError(
+            f"{run.path} has no checkpoints to select from", hint="Point hubkit at a run with checkpoints."
+        )
 
     picker = _Picker(run)
     ckpts = run.checkpoints

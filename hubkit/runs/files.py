@@ -1,0 +1,127 @@
+"""Careful access to the files of a run dir: stay inside it, refuse huge or malformed files, parse values.
+
+Shared by the timm and OpenCLIP readers. Every error names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+from typing import Any
+
+from hubkit.errors import RunDirError, RunFileError
+
+# Size limits: an args file of a real run is a few KiB; the metrics files grow with epochs.
+MAX_ARGS_BYTES = 1 * 1024 * 1024  # args.yaml / params.txt / model config JSON
+MAX_METRICS_BYTES = 64 * 1024 * 1024  # summary.csv / results.jsonl
+
+
+def inside(run_dir: Path, path: Path) -> Path:
+    """Return ``path`` if it (after following symlinks) stays inside ``run_dir``; else raise RunDirError.
+
+    Example:
+        >>> inside(Path("runs/x"), Path("runs/x/last.pth.tar"))
+        PosixPath('runs/x/last.pth.tar')
+    """
+    root = run_dir.resolve()
+    target = path.resolve()
+    if target != root and root not in target.parents:
+        raise RunDirError(
+            f"{path} is a symlink to {target}, outside the run dir {run_dir}",
+            hint="hubkit only reads files inside the run dir; copy the file into it instead of linking.",
+        )
+    return path
+
+
+def read_text(run_dir: Path, path: Path, *, limit: int, what: str) -> str:
+    """Read a UTF-8 text file of the run dir, refusing links outside it, huge and undecodable files.
+
+    Example:
+        >>> read_text(run_dir, run_dir / "args.yaml", limit=MAX_ARGS_BYTES, what="timm args")[:6]
+        'aa: nu'
+    """
+    inside(run_dir, path)
+    size = path.stat().st_size
+    if size > limit:
+        raise RunFileError(
+            f"{path} is {size:,} bytes, more than the {limit:,} bytes a {what} file can be",
+            hint="This does not look like a file written by the training script; check the run dir.",
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunFileError(
+            f"{path} is not UTF-8 text (byte {exc.start})",
+            hint=f"Expected the {what} file the training script writes.",
+        ) from None
+
+
+def literal(text: str) -> Any:
+    """Parse a value as written by ``str()`` of a Python object (params.txt); strings stay strings.
+
+    Example:
+        >>> literal("[0.5, 0.5]"), literal("None"), literal("adamw")
+        ([0.5, 0.5], None, 'adamw')
+    """
+    stripped = text.strip()
+    try:
+        return ast.literal_eval(stripped)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return stripped
+
+
+def finite(value: Any, *, path: Path, where: str) -> float:
+    """Return ``value`` as a finite float, or raise RunFileError naming the file and place.
+
+    Example:
+        >>> finite("0.5", path=Path("summary.csv"), where="row 2, eval_top1")
+        0.5
+    """
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RunFileError(
+            f"{path}: {where} is {value!r}, not a number",
+            hint="The metrics file is damaged; fix or remove that row.",
+        ) from None
+    if not math.isfinite(number):
+        raise RunFileError(
+            f"{path}: {where} is {number} (not finite): the run diverged or the log is damaged",
+            hint="Remove the rows from that epoch on (and their checkpoints) to publish the epochs before it.",
+        )
+    return number
+
+
+def as_float(value: Any) -> float | None:
+    """A float for numbers, None for anything else (bools excluded)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    """An int for whole numbers, None for anything else (bools excluded)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def as_str(value: Any) -> str | None:
+    """A non-empty string, else None."""
+    if isinstance(value, str) and value.strip():
+        return value
+    return None
+
+
+def as_floats(value: Any) -> tuple[float, ...] | None:
+    """A tuple of floats for a non-empty list/tuple of numbers, else None."""
+    if isinstance(value, list | tuple) and value and all(as_float(v) is not None for v in value):
+        return tuple(float(v) for v in value)
+    return None
