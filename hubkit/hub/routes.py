@@ -1,0 +1,107 @@
+"""The route table of the local hub: (method, decoded path segments) -> handler.
+
+Patterns follow docs/hub-api-subset.md §4. ``{repo}`` is always two segments; model repos have no
+type prefix outside ``/api``. Unknown paths get 404 ``NotFound``; a known path with the wrong method
+gets 405.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from hubkit.hub import routes_files as files
+from hubkit.hub import routes_repo as repo_routes
+from hubkit.hub.app import RESERVED, Ctx, repo_from
+from hubkit.hub.validation import REPO_TYPES, HubHTTPError
+
+Handler = Callable[[Ctx], Awaitable[Response]]
+
+
+def _pick(method: str, table: dict[str, Any], **kwargs: Any) -> Handler:
+    if method not in table:
+        raise HubHTTPError(405, "MethodNotAllowed", f"{method} is not allowed here; use {', '.join(table)}.")
+    handler: Handler = functools.partial(table[method], **kwargs)
+    return handler
+
+
+async def _harnesses(ctx: Ctx) -> Response:
+    return JSONResponse({"standardEnvVars": [], "harnesses": {}})
+
+
+async def _no_xet(ctx: Ctx) -> Response:
+    raise HubHTTPError(
+        404, "XetNotSupported", "This hub does not serve Xet storage; use regular or LFS uploads."
+    )
+
+
+def dispatch(method: str, seg: list[str]) -> Handler:
+    """Find the handler for a request (raises 404/405 :class:`HubHTTPError`)."""
+    if method == "HEAD" and not (len(seg) >= 4 and "resolve" in seg[:4]):
+        method = "GET"  # HEAD on anything else behaves as GET without body (Starlette drops the body)
+    n = len(seg)
+    if n >= 2 and seg[0] == "api":
+        if seg[1:] == ["agent-harnesses"]:
+            return _pick(method, {"GET": _harnesses})
+        if seg[1:] == ["whoami-v2"]:
+            return _pick(method, {"GET": repo_routes.whoami})
+        if seg[1:] == ["repos", "create"]:
+            return _pick(method, {"POST": repo_routes.create_repo})
+        if seg[1:] == ["repos", "delete"]:
+            return _pick(method, {"DELETE": repo_routes.delete_repo})
+        if seg[1:] == ["validate-yaml"]:
+            return _pick(method, {"POST": repo_routes.validate_yaml})
+        if n >= 4 and seg[1] in REPO_TYPES:
+            repo = repo_from(seg[1], seg[2], seg[3])
+            rest = seg[4:]
+            if not rest:
+                return _pick(method, {"GET": repo_routes.repo_info}, repo=repo, rev=None)
+            action, args = rest[0], rest[1:]
+            if action.startswith("xet-"):
+                return _no_xet
+            if action == "refs" and not args:
+                return _pick(method, {"GET": repo_routes.list_refs}, repo=repo)
+            if action == "tree" and args:
+                return _pick(method, {"GET": files.tree}, repo=repo, rev=args[0], path="/".join(args[1:]))
+            if len(args) == 1:
+                table: dict[str, dict[str, Any]] = {
+                    "revision": {"GET": repo_routes.repo_info},
+                    "branch": {"POST": repo_routes.create_branch, "DELETE": repo_routes.delete_branch},
+                    "tag": {"POST": repo_routes.create_tag, "DELETE": repo_routes.delete_tag},
+                    "paths-info": {"POST": files.paths_info},
+                    "commits": {"GET": files.list_commits},
+                    "preupload": {"POST": files.preupload},
+                    "commit": {"POST": files.commit},
+                }
+                if action in table:
+                    return _pick(method, table[action], repo=repo, rev=args[0])
+        raise HubHTTPError(404, "NotFound", f"No such API endpoint: /{'/'.join(seg)}")
+    if n >= 2 and seg[0] == "_lfs":
+        oid, rest = seg[1], seg[2:]
+        if not rest:
+            return _pick(method, {"PUT": files.lfs_put_single}, oid=oid)
+        if len(rest) == 2 and rest[0] == "part":
+            return _pick(method, {"PUT": files.lfs_put_part}, oid=oid, part=rest[1])
+        if rest == ["complete"]:
+            return _pick(method, {"POST": files.lfs_complete}, oid=oid)
+        if rest == ["verify"]:
+            return _pick(method, {"POST": files.lfs_verify}, oid=oid)
+        raise HubHTTPError(404, "NotFound", "No such LFS endpoint.")
+    # Web-side URLs: [{type}s/]{ns}/{name}/resolve/... and {ns}/{name}.git/info/lfs/objects/batch
+    if n >= 1 and seg[0] in REPO_TYPES and seg[0] != "models":
+        url_type, seg = seg[0], seg[1:]
+    elif n >= 1 and seg[0] in RESERVED:
+        raise HubHTTPError(404, "NotFound", f"No such endpoint: /{'/'.join(seg)}")
+    else:
+        url_type = "models"
+    if len(seg) >= 5 and seg[2:] == ["info", "lfs", "objects", "batch"] and seg[1].endswith(".git"):
+        repo = repo_from(url_type, seg[0], seg[1].removesuffix(".git"))
+        return _pick(method, {"POST": files.lfs_batch}, repo=repo)
+    if len(seg) >= 5 and seg[2] == "resolve":
+        repo = repo_from(url_type, seg[0], seg[1])
+        path = "/".join(seg[4:])
+        return _pick(method, {"GET": files.resolve, "HEAD": files.resolve}, repo=repo, rev=seg[3], path=path)
+    raise HubHTTPError(404, "NotFound", f"No such endpoint: /{'/'.join(seg)}")
