@@ -1,6 +1,8 @@
 """Compare a published revision with the checkpoint it was converted from.
 
-Three checks, each cheap next to the evaluation:
+Without the run, :func:`check_files` compares the downloaded bytes with the Hub's own listing (LFS
+sha256 / git blob id) and with the sha256 that ``hubkit.json`` recorded at conversion time. With the
+source run at hand, three more checks, each cheap next to the evaluation:
 
 1. every tensor in the published safetensors file equals the source checkpoint's, bit for bit (compared
    as raw integers, so NaN payloads and ``-0.0`` count too), with the same names, shapes and dtypes;
@@ -13,7 +15,8 @@ Three checks, each cheap next to the evaluation:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -121,3 +124,80 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     if not (a.is_floating_point() or a.is_complex()):
         a, b = a.long(), b.to(a.device).long()
     return float((a - b.to(a.device)).abs().max().item()) if a.numel() else 0.0
+
+
+def file_digests(path: Path) -> tuple[str, str]:
+    """(sha256, git blob sha1) of a file, read once: the ids the Hub lists for LFS and regular files.
+
+    Example:
+        >>> file_digests(Path("config.json"))[0][:8]
+        '25554d5f'
+    """
+    import hashlib
+
+    sha256 = hashlib.sha256()
+    git = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 22):
+            sha256.update(chunk)
+            git.update(chunk)
+    return sha256.hexdigest(), git.hexdigest()
+
+
+def check_files(snapshot: Path, hub_files: Sequence[Any], record: Mapping[str, Any] | None) -> list[str]:
+    """Compare the downloaded bytes with the Hub's listing and with the ``files`` that hubkit.json records.
+
+    Args:
+        snapshot: the downloaded revision folder.
+        hub_files: ``RepoFile`` entries of the revision (``HfApi.list_repo_tree(..., recursive=True)``):
+            each LFS file must hash to its ``lfs.sha256``, each regular file to its git ``blob_id``.
+        record: ``hubkit.json``; its ``files`` map gives the sha256 and size written at conversion time.
+
+    Returns:
+        One message per file that differs (empty when all match).
+
+    Example:
+        >>> check_files(snapshot, api.list_repo_tree(repo, revision=commit, recursive=True), record)
+        []
+    """
+    problems: list[str] = []
+    digests: dict[str, tuple[str, str]] = {}
+
+    def digest(rel: str) -> tuple[str, str] | None:
+        path = snapshot / rel
+        if not path.is_file():
+            return None
+        if rel not in digests:
+            digests[rel] = file_digests(path)
+        return digests[rel]
+
+    for entry in hub_files:
+        rel = getattr(entry, "path", None)
+        if rel is None or not hasattr(entry, "blob_id"):
+            continue  # a folder
+        got = digest(rel)
+        if got is None:
+            problems.append(f"{rel} is listed by the Hub but was not downloaded")
+            continue
+        lfs = getattr(entry, "lfs", None)
+        expected, actual, kind = (
+            (lfs.sha256, got[0], "sha256") if lfs else (entry.blob_id, got[1], "git blob id")
+        )
+        if expected != actual:
+            problems.append(
+                f"{rel}: downloaded bytes do not match the Hub's {kind} ({actual[:12]} != {expected[:12]})"
+            )
+    files = record.get("files") if record else None
+    if isinstance(files, Mapping):
+        for rel, meta in sorted(files.items()):
+            want = meta.get("sha256") if isinstance(meta, Mapping) else None
+            if not want:
+                continue
+            got = digest(rel)
+            if got is None:
+                problems.append(f"{rel} is listed in hubkit.json but is not in the revision")
+            elif got[0] != want:
+                problems.append(
+                    f"{rel}: sha256 {got[0][:12]} differs from the {want[:12]} hubkit.json recorded at conversion"
+                )
+    return problems

@@ -158,7 +158,7 @@ def download_revision(
             cache_dir=str(cache_dir),
             endpoint=endpoint,
             token=token,
-            tqdm_class=None,
+            tqdm_class=_silent_tqdm(),
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
         raise HubError(
@@ -166,6 +166,18 @@ def download_revision(
             hint="check the repo id, the revision name (hubkit verify --all lists them), --endpoint and --token",
         ) from exc
     return Path(path)
+
+
+def _silent_tqdm() -> Any:
+    """A tqdm class that prints nothing: hubkit reports its own progress."""
+    from tqdm.auto import tqdm
+
+    class Silent(tqdm):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Silent
 
 
 def detect_library(snapshot: Path, repo_id: str = "", revision: str = "") -> Library:

@@ -93,6 +93,10 @@ def verify_revision(
             )
         except (HubError, VerificationError) as exc:
             return replace(base, failures=(f"{label}: {exc.message}",), timings=_since(started))
+        t0 = time.perf_counter()
+        file_failures = _file_failures(loaded, endpoint, token)
+        base = replace(base, failures=tuple(f"{label} ({loaded.commit[:12]}): {p}" for p in file_failures))
+        loaded.timings["hash_s"] = time.perf_counter() - t0
         return _check_loaded(loaded, training_run, explicit_data, options, device, base, started)
 
 
@@ -153,7 +157,7 @@ def _check_loaded(
 ) -> RevisionResult:
     label = f"{loaded.repo_id}@{loaded.revision} ({loaded.commit[:12]})"
     record = loaded.record or {}
-    failures: list[str] = []
+    failures: list[str] = list(base.failures)
     notes: list[str] = []
     weights = _weights_kind(loaded)
     recorded = recorded_metrics(record, run)
@@ -301,6 +305,24 @@ def _metric_checks(
             )
         )
     return tuple(checks)
+
+
+def _file_failures(loaded: LoadedModel, endpoint: str | None, token: str | None) -> list[str]:
+    """Downloaded bytes vs the Hub's listing of the verified commit and vs hubkit.json's record."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from hubkit.verify.integrity import check_files
+
+    try:
+        tree = list(
+            HfApi(endpoint=endpoint, token=token).list_repo_tree(
+                loaded.repo_id, revision=loaded.commit, recursive=True
+            )
+        )
+    except (HfHubHTTPError, OSError) as exc:
+        return [f"could not list the files of the revision to check them: {exc}"]
+    return check_files(loaded.snapshot_path, tree, loaded.record)
 
 
 def _weights_kind(loaded: LoadedModel) -> str:
