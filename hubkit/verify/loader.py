@@ -172,7 +172,7 @@ def _silent_tqdm() -> Any:
     """A tqdm class that prints nothing: hubkit reports its own progress."""
     from tqdm.auto import tqdm
 
-    class Silent(tqdm):  # type: ignore[misc,valid-type]
+    class Silent(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)
