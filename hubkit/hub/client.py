@@ -13,7 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 import hubkit
 
@@ -26,13 +27,13 @@ def hub_api(endpoint: str | None, token: str | None) -> HfApi:
         token: bearer token, or ``None`` to let huggingface_hub find one.
 
     Returns:
-        A plain ``huggingface_hub.HfApi``.
+        A :class:`HubkitApi` (an ``HfApi`` whose uploads all use :func:`streaming_add`).
 
     Example:
         >>> api = hub_api(hub.endpoint, hub.token); api.whoami()["name"]
         'localuser'
     """
-    return HfApi(
+    return HubkitApi(
         endpoint=endpoint.rstrip("/") if endpoint else None,
         token=token,
         library_name="hubkit",
@@ -71,3 +72,75 @@ def streaming_add(path_in_repo: str, local_path: Path) -> CommitOperationAdd:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _StreamingAdd(path_in_repo=path_in_repo, path_or_fileobj=handle)
+
+
+def _streaming(operations: Any) -> list[Any]:
+    out = []
+    for op in operations:
+        if isinstance(op, CommitOperationAdd) and isinstance(op.path_or_fileobj, str | Path):
+            op = streaming_add(op.path_in_repo, Path(op.path_or_fileobj))
+        out.append(op)
+    return out
+
+
+class HubkitApi(HfApi):
+    """``HfApi`` whose ``create_commit``/``upload_file``/``upload_folder`` send files as file objects.
+
+    The local hub answers ``"lfs"`` to this client (``hubkit/`` user agent) for LFS-sized files; the
+    client must then take the legacy LFS path, which huggingface_hub only does for file objects (a
+    path would go to Xet, which the local hub does not serve). Converting every path-based add here
+    keeps all of hubkit's uploads on that bounded-memory path, whichever method the caller uses.
+    """
+
+    def create_commit(self, repo_id: str, operations: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().create_commit(repo_id, _streaming(operations), *args, **kwargs)
+
+    def upload_folder(  # type: ignore[override]
+        self,
+        *,
+        repo_id: str,
+        folder_path: str | Path,
+        path_in_repo: str | None = None,
+        commit_message: str | None = None,
+        commit_description: str | None = None,
+        token: str | bool | None = None,
+        repo_type: str | None = None,
+        revision: str | None = None,
+        create_pr: bool | None = None,
+        parent_commit: str | None = None,
+        allow_patterns: list[str] | str | None = None,
+        ignore_patterns: list[str] | str | None = None,
+        delete_patterns: list[str] | str | None = None,
+    ) -> Any:
+        """Like ``HfApi.upload_folder`` but as one streaming ``create_commit`` (no Xet pipeline)."""
+        folder = Path(folder_path).expanduser().resolve()
+        if not folder.is_dir():
+            raise ValueError(f"Provided path: '{folder}' is not a directory")
+        ignore = [ignore_patterns] if isinstance(ignore_patterns, str) else list(ignore_patterns or [])
+        files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.glob("**/*")) if p.is_file()}
+        keep = filter_repo_objects(
+            files, allow_patterns=allow_patterns, ignore_patterns=ignore + DEFAULT_IGNORE_PATTERNS
+        )
+        prefix = f"{path_in_repo.strip('/')}/" if path_in_repo else ""
+        adds = [streaming_add(prefix + rel, files[rel]) for rel in keep]
+        deletes: list[Any] = []
+        if delete_patterns:
+            added = {op.path_in_repo for op in adds}
+            remote = self.list_repo_files(repo_id, repo_type=repo_type, revision=revision, token=token)
+            under = [f.removeprefix(prefix) for f in remote if f.startswith(prefix) and f != ".gitattributes"]
+            deletes = [
+                CommitOperationDelete(prefix + rel)
+                for rel in filter_repo_objects(under, allow_patterns=delete_patterns)
+                if prefix + rel not in added
+            ]
+        return self.create_commit(
+            repo_id,
+            deletes + adds,
+            commit_message=commit_message or "Upload folder using hubkit",
+            commit_description=commit_description,
+            token=token,
+            repo_type=repo_type,
+            revision=revision,
+            create_pr=create_pr,
+            parent_commit=parent_commit,
+        )

@@ -262,41 +262,56 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
     """Apply a parsed commit to ``branch`` atomically; the branch moves only if everything checks.
 
     A stale ``parentCommit`` gives 412 and leaves the branch as it was. A POST repeated after a lost
-    response (same body, so same digest) returns the commit it already made instead of a second one.
+    response (same request digest as the head, and re-applying it would change nothing) returns the
+    head it already made instead of stacking an empty duplicate commit.
     """
-    digest = parsed.digest
     with store.lock(repo):
         refs = store.read_refs(repo)
         if branch not in refs["branches"]:
             raise HubHTTPError(404, "RevisionNotFound", f"Branch {branch!r} not found in {repo.repo_id}.")
         head = store.read_commit(repo, refs["branches"][branch])
-        if head.digest == digest:
-            return head  # a retried POST whose first attempt was applied
+        if head.digest == parsed.digest and _is_retry_of(head, parsed, store):
+            return head
         if parsed.parent_commit and not head.id.startswith(parsed.parent_commit):
             raise HubHTTPError(
                 412, "ParentCommitMismatch", "A commit has happened since. Please refresh and try again."
             )
-        files = dict(head.files)
-        for path in parsed.deleted_files:
-            if path not in files:
-                raise HubHTTPError(404, "EntryNotFound", f"A file with this name doesn't exist: {path}")
-            del files[path]
-        for folder in parsed.deleted_folders:
-            under = [p for p in files if p.startswith(folder + "/")]
-            if not under:
-                raise HubHTTPError(404, "EntryNotFound", f"A folder with this name doesn't exist: {folder}")
-            for p in under:
-                del files[p]
-        for path, (sha256, size) in parsed.adds.items():
-            files[path] = store.make_entry(path, sha256, size)
-        _check_no_file_dir_clash(files)
+        files = _new_files(store, head.files, parsed)
         commit = store.new_commit(
-            (head.id,), parsed.summary, parsed.description, author, files, digest=digest
+            (head.id,), parsed.summary, parsed.description, author, files, digest=parsed.digest
         )
         store.write_commit(repo, commit)
         refs["branches"][branch] = commit.id
         store.write_refs(repo, refs)
         return commit
+
+
+def _is_retry_of(head: Commit, parsed: ParsedCommit, store: Store) -> bool:
+    parent = parsed.parent_commit
+    if parent and not (head.parents and head.parents[0].startswith(parent)):
+        return False
+    try:
+        return _new_files(store, head.files, parsed) == head.files
+    except HubHTTPError:
+        return False
+
+
+def _new_files(store: Store, files: dict[str, FileEntry], parsed: ParsedCommit) -> dict[str, FileEntry]:
+    files = dict(files)
+    for path in parsed.deleted_files:
+        if path not in files:
+            raise HubHTTPError(404, "EntryNotFound", f"A file with this name doesn't exist: {path}")
+        del files[path]
+    for folder in parsed.deleted_folders:
+        under = [p for p in files if p.startswith(folder + "/")]
+        if not under:
+            raise HubHTTPError(404, "EntryNotFound", f"A folder with this name doesn't exist: {folder}")
+        for p in under:
+            del files[p]
+    for path, (sha256, size) in parsed.adds.items():
+        files[path] = store.make_entry(path, sha256, size)
+    _check_no_file_dir_clash(files)
+    return files
 
 
 def _check_no_file_dir_clash(files: dict[str, FileEntry]) -> None:

@@ -185,7 +185,7 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
         raise bad_request(
             "Pull requests are not supported by the local hub; commit to a branch.", "NotSupported"
         )
-    commit_id, kind = ctx.store.resolve(repo, check_revision(rev))
+    _, kind = ctx.store.resolve(repo, check_revision(rev))
     if kind != "branch":
         raise bad_request(f"Cannot commit to {rev!r}: it is a {kind}, not a branch.", "NotABranch")
     branch = rev.removeprefix("refs/heads/")
