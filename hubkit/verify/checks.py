@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from hubkit.verify.verifier import VerifyOptions
 
 SYNTHETIC_BATCH = 4  # images in the fixed batch when no evaluation batch is available
+LOGITS_BATCH = 8  # samples of the first evaluation batch used for the logits comparison (two forwards)
 
 
 def check_integrity(
@@ -74,7 +75,7 @@ def check_integrity(
     try:
         source_model = build_source_model(run, device)
         source_model.load_state_dict(source, strict=True)
-        batch = first_batch if first_batch is not None else _synthetic_batch(loaded, device)
+        batch = _head(first_batch) if first_batch is not None else _synthetic_batch(loaded, device)
         with torch.inference_mode():
             diff = logits_max_abs_diff(_forward(loaded.model, batch), _forward(source_model, batch))
         del source_model
@@ -96,6 +97,13 @@ def check_integrity(
         notes=tuple(notes),
     )
     return report, failures
+
+
+def _head(batch: Any) -> Any:
+    """The first LOGITS_BATCH samples of a batch (a tensor, or a tuple of tensors for OpenCLIP)."""
+    if isinstance(batch, tuple):
+        return tuple(part[:LOGITS_BATCH] for part in batch)
+    return batch[:LOGITS_BATCH]
 
 
 def _forward(model: torch.nn.Module, batch: Any) -> Any:
