@@ -48,7 +48,9 @@ def _add_paper(reading: Reading, source: str) -> None:
         reading.papers.append(source)
 
 
-def read_tokens(pretrained: str, vocab: Vocab, form: Form, family: str) -> Reading:
+def read_tokens(
+    pretrained: str, vocab: Vocab, form: Form, family: str, family_pretrain: Fact | None = None
+) -> Reading:
     """Read every token of ``pretrained`` (the part after the dot / the OpenCLIP pretrained name).
 
     Args:
@@ -56,6 +58,8 @@ def read_tokens(pretrained: str, vocab: Vocab, form: Form, family: str) -> Readi
         vocab: the loaded vocabulary.
         form: ``"timm"`` or ``"openclip"`` (selects per-form meanings and numeric patterns).
         family: the architecture family (selects per-family meanings).
+        family_pretrain: the paradigm the family's pretraining stage implies (BEiT: masked image
+            modeling), used for datasets before ``ft`` when no token names a paradigm there.
 
     Returns:
         A :class:`Reading` with every token accounted for.
@@ -123,6 +127,12 @@ def read_tokens(pretrained: str, vocab: Vocab, form: Form, family: str) -> Readi
         if "ambiguous" in entry:
             r.ambiguous.append(f"{key}: {entry['ambiguous']}")
         r.tokens.append(TokenReading(key, role, entry["meaning"], source))
+    if family_pretrain is not None and segment > 0 and not reverse and 0 not in paradigm_segments:
+        if any(seg == 0 for *_, seg in pending):
+            r.paradigm.insert(0, family_pretrain)
+            paradigm_segments.add(0)
+    if segment > 0 and pending and all(seg == 0 for *_, seg in pending) and not reverse:
+        r.ambiguous.append("ft: the fine-tuning dataset is not named in the tag")
     _fix_lineage(r, pending, segment, reverse, paradigm_segments)
     return r
 

@@ -138,7 +138,11 @@ def _plausible_res(n: int) -> bool:
 
 def assemble(raw: str, form: Form, arch: Architecture, pretrained: str, vocab: Vocab) -> ModelTag:
     """Combine an architecture and its read pretrained tag into a frozen :class:`ModelTag`."""
-    r = read_tokens(pretrained, vocab, form, str(arch.family.value))
+    rule = family_of(arch.name, vocab.timm_families if form == "timm" else vocab.openclip_families)
+    implied = None
+    if rule is not None and rule.pretrain_paradigm:
+        implied = Fact(rule.pretrain_paradigm, None, "tag", rule.source, "paradigm")
+    r = read_tokens(pretrained, vocab, form, str(arch.family.value), implied)
     papers = list(r.papers)
     if arch.family.source.startswith("arXiv:") and arch.family.source not in papers:
         papers.insert(0, arch.family.source)

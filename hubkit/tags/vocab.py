@@ -43,6 +43,7 @@ class FamilyRule:
     regex: re.Pattern[str]
     family: str  # "ResNet"
     source: str  # "arXiv:1512.03385"
+    pretrain_paradigm: str | None = None  # "masked image modeling (self-supervised)" for BEiT pretraining
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ def _read(name: str) -> Any:
 
 
 def _families(rows: list[dict[str, Any]]) -> tuple[FamilyRule, ...]:
-    return tuple(FamilyRule(re.compile(r["match"]), r["family"], r["source"]) for r in rows)
+    return tuple(
+        FamilyRule(re.compile(r["match"]), r["family"], r["source"], r.get("pretrain_paradigm")) for r in rows
+    )
 
 
 @functools.cache
