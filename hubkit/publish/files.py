@@ -45,6 +45,7 @@ class LocalFile:
     sha256: str  # 64 hex digits of the content
     local_path: Path | None = None  # where the bytes are on disk (converted files); None for generated ones
     data: bytes | None = None  # the bytes of a small generated file (README.md, hubkit.json, PNG)
+    blob_id: str | None = None  # git blob sha1 when known (small files; compared with non-LFS remote files)
 
     @classmethod
     def from_bytes(cls, path: str, data: bytes) -> LocalFile:
@@ -54,10 +55,12 @@ class LocalFile:
             >>> LocalFile.from_bytes("hubkit.json", b"{}").size
             2
         """
-        return cls(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data)
+        return cls(path, len(data), hashlib.sha256(data).hexdigest(), data=data, blob_id=git_blob_sha1(data))
 
     def git_sha1(self) -> str:
         """The git blob id of the content (reads the file when it is on disk)."""
+        if self.blob_id is not None:
+            return self.blob_id
         if self.data is not None:
             return git_blob_sha1(self.data)
         if self.local_path is None:
@@ -67,6 +70,16 @@ class LocalFile:
     @property
     def has_content(self) -> bool:
         return self.data is not None or self.local_path is not None
+
+    def to_record(self) -> tuple[str, int, str, str]:
+        """``(path, size, sha256, blob_id or "")`` as stored in the local publish records."""
+        return (self.path, self.size, self.sha256, self.blob_id or "")
+
+    @classmethod
+    def from_record(cls, record: tuple[str, int, str, str]) -> LocalFile:
+        """A file known only by its hashes (no bytes)."""
+        path, size, sha256, blob_id = record
+        return cls(path, size, sha256, blob_id=blob_id or None)
 
 
 @dataclass(frozen=True)
@@ -91,7 +104,7 @@ def same_content(local: LocalFile, remote: RemoteFile | None) -> bool:
         return False
     if remote.sha256 is not None:
         return remote.sha256 == local.sha256
-    if not local.has_content:
+    if not local.has_content and local.blob_id is None:
         return False  # cannot decide without the bytes: treat as different (forces a real check)
     return remote.blob_id == local.git_sha1()
 

@@ -39,6 +39,7 @@ class RevisionReport:
     metrics: Mapping[str, float]  # {"eval_top1": 91.2, "eval_loss": 0.31}
     verified: bool | None  # True/False: verification result; None: not verified (and none on record)
     reasons: tuple[str, ...]  # why this epoch was selected: ("best eval_top1", "last epoch")
+    note: str = ""  # what the plan found, for people (not in JSON): "branch exists with identical files"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,9 +79,10 @@ class PublishReport:
     revisions: tuple[RevisionReport, ...]
     commits: int  # commits made (0 on a no-op re-run); staging commits count
     main_bytes_uploaded: int = 0  # bytes sent for the main commit (not part of any revision)
-    durations: Mapping[str, float] = field(
-        default_factory=dict
-    )  # {"convert": 1.2, "upload": 3.4, "total": 5.0}
+    durations: Mapping[str, float] = field(default_factory=dict)  # {"convert": 1.2, "upload": 3.4}
+    # --- for the text summary only (not part of the JSON contract)
+    framework: str = "timm"  # "timm" | "open_clip": how the load lines are written
+    repo_existed: bool = True  # False when the repo did not exist before (a dry run then says so)
 
     @property
     def uploaded_bytes(self) -> int:

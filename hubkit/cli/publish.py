@@ -1,0 +1,136 @@
+"""``hubkit publish RUN_DIR``: key checkpoints of a training run as Hub revisions, the final one on main."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hubkit.publish.naming import DEFAULT_BRANCH_FORMAT
+from hubkit.secrets import redact, register_token
+
+
+@click.command(name="publish")
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--repo", "repo_id", metavar="ORG/NAME", help="Target repo (default on the local hub: local/<run-name>)."
+)
+@click.option(
+    "--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT; none and no token: the local hub)."
+)
+@click.option("--token", metavar="T", help="Write token (default: HF_TOKEN, then the stored login).")
+@click.option(
+    "--select",
+    "select",
+    multiple=True,
+    metavar="SPEC",
+    help="Checkpoints to publish (key:6, all, "
+    "last, best, every:K, uniform:K, log:K, epochs:A,B); repeat to unite.",
+)
+@click.option(
+    "--weights", type=click.Choice(["ema", "raw"]), help="Weights to publish (default: EMA when kept)."
+)
+@click.option(
+    "--branch-format",
+    default=DEFAULT_BRANCH_FORMAT,
+    show_default=True,
+    help="Branch name per checkpoint; fields {epoch} {epochs} {step} {run}.",
+)
+@click.option(
+    "--main",
+    "main",
+    type=click.Choice(["last", "best", "none"]),
+    default="last",
+    show_default=True,
+    help="Checkpoint that main holds, with the run card.",
+)
+@click.option("--tag", metavar="NAME", help="Tag the main commit.")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+@click.option(
+    "--template-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Card template overrides.",
+)
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Download, reload and quick-evaluate each revision before its branch appears.",
+)
+@click.option(
+    "--eval-data",
+    type=click.Path(path_type=Path, exists=True),
+    help="Verification data (default: the run's).",
+)
+@click.option("--device", metavar="DEV", help="Verification device: auto, cpu, cuda.")
+@click.option(
+    "--model-config",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="OpenCLIP model config JSON (when the model is not in OpenCLIP's registry).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, locally or remotely.")
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON report on stdout, nothing else.")
+@click.option("--force", is_flag=True, help="Replace remote revisions that hold different weights.")
+def command(
+    run_dir: Path,
+    repo_id: str | None,
+    endpoint: str | None,
+    token: str | None,
+    select: tuple[str, ...],
+    weights: str | None,
+    branch_format: str,
+    main: str,
+    tag: str | None,
+    private: bool,
+    template_dir: Path | None,
+    verify: bool,
+    eval_data: Path | None,
+    device: str | None,
+    model_config: Path | None,
+    dry_run: bool,
+    json_output: bool,
+    force: bool,
+) -> None:
+    """Publish the key checkpoints of RUN_DIR: one branch per checkpoint, the final one on main.
+
+    Each branch appears in one piece, only after its commit has been verified; main and --tag follow once
+    every branch is in place. Re-running publishes only what is missing.
+    """
+    from hubkit.publish import summary
+    from hubkit.publish.endpoint import open_target
+    from hubkit.publish.progress import Progress, wants_bars
+    from hubkit.publish.publisher import PublishOptions, publish
+
+    register_token(token)
+    _quiet_hf()
+    options = PublishOptions(
+        repo_id=repo_id,
+        select=select,
+        weights=weights,
+        branch_format=branch_format,
+        main=main,  # type: ignore[arg-type]
+        tag=tag,
+        private=private,
+        template_dir=template_dir,
+        verify=verify,
+        eval_data=eval_data,
+        device=device,
+        model_config=model_config,
+        dry_run=dry_run,
+        force=force,
+    )
+    progress = Progress(show=wants_bars(json_output))
+    with open_target(endpoint, token) as target:
+        report = publish(run_dir, options, target, progress)
+    if json_output:
+        click.echo(redact(report.dumps()))
+    else:
+        click.echo(redact(summary.render(report, embedded=target.embedded)))
+
+
+def _quiet_hf() -> None:
+    """huggingface_hub's own bars would interleave with ours (and must never reach --json output)."""
+    from huggingface_hub.utils import disable_progress_bars, logging
+
+    disable_progress_bars()
+    logging.set_verbosity_error()
