@@ -73,7 +73,8 @@ def conversion_key(source: Path, weights: str | None, extra: dict[str, Any] | No
     )
 
 
-def _read(key: str | None, kind: str) -> dict[str, Any] | None:
+def read_json(key: str | None, kind: str) -> dict[str, Any] | None:
+    """The JSON record ``kind-key`` from the cache dir, or None."""
     if key is None:
         return None
     try:
@@ -83,7 +84,8 @@ def _read(key: str | None, kind: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _write(key: str | None, kind: str, data: dict[str, Any]) -> None:
+def write_json(key: str | None, kind: str, data: dict[str, Any]) -> None:
+    """Store a JSON record atomically (failures are ignored: the cache is optional)."""
     if key is None:
         return
     target = cache_dir() / f"{kind}-{key}.json"
@@ -102,7 +104,7 @@ def _files(raw: Any) -> tuple[tuple[str, int, str, str], ...]:
 
 def load(key: str | None) -> ConvertedRecord | None:
     """The conversion record stored under ``key``, or None (missing, unreadable or of another format)."""
-    data = _read(key, "convert")
+    data = read_json(key, "convert")
     if data is None:
         return None
     try:
@@ -121,7 +123,7 @@ def load(key: str | None) -> ConvertedRecord | None:
 
 def store(key: str | None, record: ConvertedRecord) -> None:
     """Save a conversion record under ``key`` (atomically; failures are ignored)."""
-    _write(key, "convert", asdict(record))
+    write_json(key, "convert", asdict(record))
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def input_key(parts: dict[str, Any]) -> str:
 
 def load_plan(key: str | None) -> PlanRecord | None:
     """The record of a past publish with the same inputs, or None."""
-    data = _read(key, "plan")
+    data = read_json(key, "plan")
     if data is None:
         return None
     try:
@@ -157,7 +159,7 @@ def load_plan(key: str | None) -> PlanRecord | None:
 
 def store_plan(key: str | None, record: PlanRecord) -> None:
     """Remember the files a publish produced for ``key``."""
-    _write(key, "plan", asdict(record))
+    write_json(key, "plan", asdict(record))
 
 
 def file_identity(path: Path | None) -> list[Any] | None:

@@ -15,12 +15,13 @@ Conversion of the next checkpoint runs in a background thread while the current 
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubkit.errors import RemoteConflictError, VerificationError
-from hubkit.publish import cache
+from hubkit.publish import cache, quick
 from hubkit.publish import card as cards
 from hubkit.publish.content import Content, Converter, from_record, metadata_file
 from hubkit.publish.endpoint import Target, display_endpoint
@@ -106,6 +107,16 @@ class _Publisher:
         from hubkit.runs import read_run
 
         opts = self.options
+        started = time.perf_counter()
+        key = quick.run_key(self.run_dir, opts)
+        repo = quick.recorded_repo(key)
+        if repo is not None and opts.repo_id in (None, repo):
+            from hubkit.hub.client import hub_api
+
+            remote = Remote(hub_api(self.target.endpoint, self.target.token), repo, read_only=True)
+            report = quick.unchanged(key, remote, opts.dry_run, started)
+            if report is not None:
+                return report
         with self.progress.timed("total"):
             with self.progress.timed("read"):
                 self.run_ = read_run(self.run_dir, model_config=opts.model_config)
@@ -133,7 +144,9 @@ class _Publisher:
                 if opts.dry_run:
                     return self._report(main_commit=None)
                 main_commit = self._execute()
-        return self._report(main_commit=main_commit)
+        report = self._report(main_commit=main_commit)
+        quick.remember(key, report)
+        return report
 
     def _state(self, name: str, item: Any, inputs: dict[str, object]) -> RevisionState:
         metrics, _, _ = split_metrics(item.checkpoint.metrics.values if item.checkpoint.metrics else {})
