@@ -30,7 +30,7 @@ from hubkit.tags.timm_decoder import decode_timm, validate
 from hubkit.tags.vocab import load
 
 if TYPE_CHECKING:
-    from hubkit.tags.enrich import enrich
+    from hubkit.tags.enrichment import enrich
 
 __all__ = [
     "Architecture",
@@ -129,9 +129,10 @@ def papers_for(tag: ModelTag) -> tuple[Paper, ...]:
 
 
 def __getattr__(name: str) -> Any:
-    # enrich imports timm (and so torch): load it only when asked for.
+    # enrich imports timm (and so torch): load it only when asked for. (The module is "enrichment", not
+    # "enrich", so that importing it never shadows this function on the package.)
     if name == "enrich":
-        from hubkit.tags.enrich import enrich
+        from hubkit.tags.enrichment import enrich
 
         return enrich
     raise AttributeError(name)
