@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for digits_data
 
-from digits_data import CLASS_NAMES, write_digits  # noqa: E402
+from digits_data import CLASS_NAMES, write_digits
 
 MODEL_NAME = "digits-tiny-vit"
 # A ViT image tower and a transformer text tower, each 2 layers of width 64 (about 3.3M parameters,

@@ -195,17 +195,25 @@ def _openclip_config(run: TrainingRun) -> bytes:
 
 
 def _openclip_meta_model(run: TrainingRun, config_dir: Path) -> Any:
+    import logging
+
     import open_clip
     import torch
 
-    with torch.device("meta"):
-        return open_clip.create_model(
-            f"local-dir:{config_dir}",
-            load_weights=False,
-            pretrained_text=False,
-            pretrained_image=False,
-            device="meta",
-        )
+    # open_clip warns that the folder has no weights yet: true, and expected, for a shapes-only model.
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with torch.device("meta"):
+            return open_clip.create_model(
+                f"local-dir:{config_dir}",
+                load_weights=False,
+                pretrained_text=False,
+                pretrained_image=False,
+                device="meta",
+            )
+    finally:
+        logging.disable(previous)
 
 
 def write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> tuple[int, str]:
