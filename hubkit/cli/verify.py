@@ -70,6 +70,11 @@ def command(
     validate_repo_id(repo_id)
     if revisions and all_revisions:
         raise InputError("--revision and --all exclude each other", hint="pass one of them")
+    if record and limit is not None:
+        raise InputError(
+            "--record cannot be combined with --limit: a subset evaluation is not checked against the run",
+            hint="drop --limit to record verification.json",
+        )
     register_token(token)
     options = VerifyOptions(
         eval_data=eval_data,

@@ -156,10 +156,10 @@ def _check_loaded(
     started: float,
 ) -> RevisionResult:
     label = f"{loaded.repo_id}@{loaded.revision} ({loaded.commit[:12]})"
-    record = loaded.record or {}
+    record = _revision_record(loaded)
     failures: list[str] = list(base.failures)
     notes: list[str] = []
-    weights = _weights_kind(loaded)
+    weights = str(record["weights"])
     recorded = recorded_metrics(record, run)
     if run is not None and run.framework != loaded.library:
         failures.append(
@@ -325,19 +325,18 @@ def _file_failures(loaded: LoadedModel, endpoint: str | None, token: str | None)
     return check_files(loaded.snapshot_path, tree, loaded.record)
 
 
-def _weights_kind(loaded: LoadedModel) -> str:
-    """Which weights the revision says it holds: hubkit.json ``weights``, else safetensors metadata."""
-    value = (loaded.record or {}).get("weights")
-    if value in ("ema", "raw"):
-        return str(value)
+def _revision_record(loaded: LoadedModel) -> dict[str, Any]:
+    """hubkit.json, with ``weights`` and ``epoch`` filled from the safetensors metadata when it lacks them."""
     from safetensors import safe_open
 
+    record = dict(loaded.record or {})
     with safe_open(str(loaded.weights_path), framework="pt") as fh:
         meta = fh.metadata() or {}
-    for key in ("weights", "hubkit.weights", "hubkit_weights"):
-        if meta.get(key) in ("ema", "raw"):
-            return meta[key]
-    return "raw"
+    if record.get("weights") not in ("ema", "raw"):
+        record["weights"] = meta.get("weights") if meta.get("weights") in ("ema", "raw") else "raw"
+    if not isinstance(record.get("epoch"), int) and str(meta.get("epoch", "")).isdigit():
+        record["epoch"] = int(meta["epoch"])
+    return record
 
 
 def _run_eval_data(run: TrainingRun | None, record: dict[str, Any], library: str) -> EvalData | None:
