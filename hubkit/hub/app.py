@@ -142,8 +142,18 @@ class HubState:
 Handler = Callable[[Ctx], Awaitable[Response]]
 
 
+def header_safe(text: str, limit: int = 300) -> str:
+    """``text`` reduced to printable ASCII (HTTP header values may not carry NUL, newlines, UTF-8).
+
+    Example:
+        >>> header_safe("bad\x00path é")
+        'bad?path ?'
+    """
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
+
+
 def error_response(err: HubHTTPError) -> Response:
-    headers = {"X-Error-Code": err.code, "X-Error-Message": err.message.encode("ascii", "replace").decode()}
+    headers = {"X-Error-Code": header_safe(err.code), "X-Error-Message": header_safe(err.message)}
     headers.update(dict(err.headers))
     return JSONResponse({"error": err.message}, status_code=err.status, headers=headers)
 

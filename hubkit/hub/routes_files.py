@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from hubkit.hub.app import Ctx
+from hubkit.hub.app import Ctx, header_safe
 from hubkit.hub.commits import apply_commit, parse_commit_body
 from hubkit.hub.lfs import batch_response, check_signature
 from hubkit.hub.storage import Commit, FileEntry, RepoRef, is_lfs_file, lfs_pointer
@@ -216,8 +216,9 @@ async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
     headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
     if entry.lfs:
         headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": str(entry.size)})
-    name = path.rsplit("/", 1)[-1].replace('"', "")
-    headers["Content-Disposition"] = f'inline; filename="{name}";'
+    name = path.rsplit("/", 1)[-1]
+    ascii_name = header_safe(name).replace('"', "_")
+    headers["Content-Disposition"] = f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)};"
     obj = ctx.store.object_path(entry.sha256)
     if not obj.is_file():
         raise HubHTTPError(404, "EntryNotFound", f"Stored object for {path} is missing.")
