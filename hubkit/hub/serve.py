@@ -210,6 +210,7 @@ class LocalHubProcess:
         self.env = env
         self.endpoint = ""
         self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []  # the server's stdout/stderr lines so far
 
     @property
     def pid(self) -> int:
@@ -239,7 +240,7 @@ class LocalHubProcess:
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
-        lines: list[str] = []
+        lines = self.output
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
@@ -255,8 +256,8 @@ class LocalHubProcess:
 
     def _drain(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
+        for line in self.proc.stdout:
+            self.output.append(line)
 
     def kill(self) -> None:
         """SIGKILL the server (no cleanup runs: the point of crash tests)."""
