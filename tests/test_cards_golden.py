@@ -49,7 +49,9 @@ def rendered() -> dict[str, tuple[object, str]]:
 
 
 @pytest.mark.parametrize("tag", TAGS)
-def test_card_matches_golden(tag: str, rendered: dict[str, tuple[object, str]], request: pytest.FixtureRequest) -> None:
+def test_card_matches_golden(
+    tag: str, rendered: dict[str, tuple[object, str]], request: pytest.FixtureRequest
+) -> None:
     text = rendered[tag][1]
     path = golden_path(tag)
     if request.config.getoption("--update-goldens"):

@@ -21,7 +21,7 @@ def markdown_problems(text: str) -> list[str]:
 
 
 def test_linter_config_turns_front_matter_on_and_line_length_off() -> None:
-    text = "---\nlicense: mit\n---\n\n# Title\n\n" + "word " * 60 + "\n"
+    text = "---\nlicense: mit\n---\n\n# Title\n\n" + " ".join(["word"] * 60) + "\n"
     assert markdown_problems(text) == []
 
 

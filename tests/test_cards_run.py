@@ -47,8 +47,13 @@ def _base() -> CardContext:
         repo_id=REPO,
         license="apache-2.0",
         hub_tags=("timm", "image-classification"),
-        lineage=(DatasetRow("train", "scikit-learn digits", None, "1,797 images, 10 classes", "run", "args.yaml"),),
-        training=(Sourced("Optimizer", "AdamW", "run", "args.yaml"), Sourced("Epochs", "20", "run", "args.yaml")),
+        lineage=(
+            DatasetRow("train", "scikit-learn digits", None, "1,797 images, 10 classes", "run", "args.yaml"),
+        ),
+        training=(
+            Sourced("Optimizer", "AdamW", "run", "args.yaml"),
+            Sourced("Epochs", "20", "run", "args.yaml"),
+        ),
     )
 
 
@@ -57,23 +62,67 @@ def _run_parts() -> dict[str, object]:
         "run": RunFacts(
             name="20240101-120000-resnet18-32",
             framework="timm",
-            hyperparameters=(Hyperparameter("lr", "0.001"), Hyperparameter("opt", "adamw"), Hyperparameter("epochs", "20")),
+            hyperparameters=(
+                Hyperparameter("lr", "0.001"),
+                Hyperparameter("opt", "adamw"),
+                Hyperparameter("epochs", "20"),
+            ),
             epochs=20,
             dataset="scikit-learn digits",
             train_command="python train.py --model resnet18 --lr 0.001",
         ),
         "results": (
-            ResultRow("image-classification", "digits (held-out)", "digits", "accuracy", "Top-1 accuracy", 97.5, "validation", "run", "summary.csv epoch 19"),
-            ResultRow("image-classification", "digits (held-out)", "digits", "accuracy", "Top-5 accuracy", 100.0, "validation", "run", "summary.csv epoch 19"),
+            ResultRow(
+                "image-classification",
+                "digits (held-out)",
+                "digits",
+                "accuracy",
+                "Top-1 accuracy",
+                97.5,
+                "validation",
+                "run",
+                "summary.csv epoch 19",
+            ),
+            ResultRow(
+                "image-classification",
+                "digits (held-out)",
+                "digits",
+                "accuracy",
+                "Top-5 accuracy",
+                100.0,
+                "validation",
+                "run",
+                "summary.csv epoch 19",
+            ),
         ),
-        "epoch_table": EpochTable(("epoch", "train_loss", "eval_top1"), (("0", "2.1", "40.2"), ("19", "0.05", "97.5"))),
+        "epoch_table": EpochTable(
+            ("epoch", "train_loss", "eval_top1"), (("0", "2.1", "40.2"), ("19", "0.05", "97.5"))
+        ),
         "curve_image": "training_curves.png",
         "revisions": (
-            RevisionRow("main", "3f2a9c1", 20, (Metric("top1", 97.5),), f'timm.create_model("hf-hub:{REPO}", pretrained=True)', "final"),
-            RevisionRow("epoch-10", "9b1c2d3", 10, (Metric("top1", 91.25),), f'timm.create_model("hf-hub:{REPO}@epoch-10", pretrained=True)', "intermediate"),
+            RevisionRow(
+                "main",
+                "3f2a9c1",
+                20,
+                (Metric("top1", 97.5),),
+                f'timm.create_model("hf-hub:{REPO}", pretrained=True)',
+                "final",
+            ),
+            RevisionRow(
+                "epoch-10",
+                "9b1c2d3",
+                10,
+                (Metric("top1", 91.25),),
+                f'timm.create_model("hf-hub:{REPO}@epoch-10", pretrained=True)',
+                "intermediate",
+            ),
         ),
         "verification": VerificationFacts(
-            True, "main", "3f2a9c1", (MetricCheck("top1", 97.5, 97.4, 0.5, True),), "digits, 360 held-out images",
+            True,
+            "main",
+            "3f2a9c1",
+            (MetricCheck("top1", 97.5, 97.4, 0.5, True),),
+            "digits, 360 held-out images",
             ("weights reloaded from safetensors",),
         ),
     }
@@ -85,8 +134,14 @@ def main_text() -> str:
 
 
 def test_main_card_renders_every_run_section(main_text: str) -> None:
-    for heading in ("### Training run", "#### Hyperparameters (recorded in the run)",
-                    "## Results", "### Per-epoch results", "## Published revisions", "## Verification"):
+    for heading in (
+        "### Training run",
+        "#### Hyperparameters (recorded in the run)",
+        "## Results",
+        "### Per-epoch results",
+        "## Published revisions",
+        "## Verification",
+    ):
         assert heading in main_text, heading
     assert "![Training curves](training_curves.png)" in main_text
     assert "| `lr` | 0.001 | args.yaml |" in main_text
@@ -100,7 +155,11 @@ def test_model_index_parses_into_eval_results(main_text: str) -> None:
     results = card.data.eval_results
     assert results is not None and len(results) == 2
     top1 = results[0]
-    assert (top1.task_type, top1.dataset_type, top1.dataset_split) == ("image-classification", "digits", "validation")
+    assert (top1.task_type, top1.dataset_type, top1.dataset_split) == (
+        "image-classification",
+        "digits",
+        "validation",
+    )
     assert (top1.metric_type, top1.metric_name, top1.metric_value) == ("accuracy", "Top-1 accuracy", 97.5)
     assert card.data.model_name == REPO
     assert card.data.license == "apache-2.0" and card.data.library_name == "timm"
@@ -116,11 +175,23 @@ def _checkpoint_text(*, is_final: bool) -> str:
     del parts["revisions"], parts["verification"]
     # a branch card reports the checkpoint's own metrics, not the final model's
     parts["results"] = (
-        ResultRow("image-classification", "digits (held-out)", "digits", "accuracy", "Top-1 accuracy", 93.0, "validation", "run", "summary.csv epoch 12"),
+        ResultRow(
+            "image-classification",
+            "digits (held-out)",
+            "digits",
+            "accuracy",
+            "Top-1 accuracy",
+            93.0,
+            "validation",
+            "run",
+            "summary.csv epoch 12",
+        ),
     )
     checkpoint = CheckpointFacts(13, 20, is_final, "ema", (Metric("top1", 93.0),), "checkpoint-12.pth.tar")
     context = with_run(_base(), checkpoint=checkpoint, revision="epoch-13", **parts)  # type: ignore[arg-type]
-    context = dataclasses.replace(context, usage=dataclasses.replace(context.usage, model_ref=f"hf-hub:{REPO}@epoch-13"))
+    context = dataclasses.replace(
+        context, usage=dataclasses.replace(context.usage, model_ref=f"hf-hub:{REPO}@epoch-13")
+    )
     return render_card(context, template=CHECKPOINT_TEMPLATE)
 
 

@@ -40,7 +40,11 @@ def test_stats_match_timm_benchmark_table(model: str, size: int) -> None:
 def test_model_card_figures_for_resnet50() -> None:
     # timm's resnet50.a1_in1k model card: Params (M) 25.6, GMACs 4.1, Activations (M) 11.1, at 224.
     stats = timm_stats("resnet50.a1_in1k")
-    assert (f"{stats.params_m:.1f}", f"{stats.gmacs:.1f}", f"{stats.activations_m:.1f}") == ("25.6", "4.1", "11.1")
+    assert (f"{stats.params_m:.1f}", f"{stats.gmacs:.1f}", f"{stats.activations_m:.1f}") == (
+        "25.6",
+        "4.1",
+        "11.1",
+    )
     assert stats.image_size == (224, 224)
 
 

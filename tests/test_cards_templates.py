@@ -74,7 +74,7 @@ def test_failed_render_writes_nothing_and_keeps_old_file(tmp_path: Path, context
     with pytest.raises(TemplateError):
         write_card(context, old, template_dir=user)
     assert old.read_text() == "old card\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "out", "tpl"]  # no temp files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "tpl"]  # no out/ dir, no temp files
 
 
 def test_write_card_writes_atomically_with_readable_mode(tmp_path: Path, context: CardContext) -> None:

@@ -71,6 +71,8 @@ def _summary(decoded: ModelTag, pipeline: PipelineTag, lineage: tuple[DatasetRow
         "image-feature-extraction": "image feature backbone",
         "zero-shot-image-classification": "CLIP image-text model",
     }[pipeline]
+    if family and "CLIP" in family:
+        noun = noun.replace("CLIP ", "")
     what = f"{family} {noun}" if family else noun
     article = "An" if what[0].lower() in "aeiou" else "A"
     first = f"{article} {what} (`{decoded.architecture.name}`)"
@@ -83,7 +85,7 @@ def _summary(decoded: ModelTag, pipeline: PipelineTag, lineage: tuple[DatasetRow
     if clauses:
         sentence += ", " + ", then ".join(clauses)
     if how:
-        sentence += f" {how}"
+        sentence += f", {how}"
     return sentence + "."
 
 
@@ -244,6 +246,7 @@ def context_from_tag(
         hub_tags=(library, pipeline),
         base_model=base.value if base else None,
         base_model_source=base,
+        architecture_notes=tagfacts.architecture_notes(decoded),
         stats=_stats(decoded) if compute_stats else None,
         image_sizes=_image_sizes(decoded, reg),
         lineage=lineage,

@@ -224,6 +224,7 @@ class CardContext:
     base_model: str | None = None  # "timm/convnext_small.in12k" (Hub id of the weights fine-tuned from)
     base_model_source: Sourced | None = None  # why hubkit believes base_model
     # --- model details ----------------------------------------------------------------------
+    architecture_notes: tuple[Sourced, ...] = ()  # variant, patch size, "has a distillation token" …
     stats: ModelStats | None = None
     image_sizes: tuple[Sourced, ...] = ()  # train / test sizes, each with provenance
     lineage: tuple[DatasetRow, ...] = ()  # pretraining first

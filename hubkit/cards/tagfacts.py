@@ -34,12 +34,21 @@ _RECIPE_FIELDS: tuple[tuple[str, str], ...] = (
 
 
 def try_enrich(decoded: ModelTag) -> ModelTag:
-    """Apply ``hubkit.tags.enrich`` when the decoder provides it; otherwise return the tag unchanged."""
+    """Apply ``hubkit.tags.enrich`` (adds registry facts and conflicts) when it applies.
+
+    A tag the installed registry does not list (a custom model) keeps its decoded facts only: the
+    card then says less, and nothing false.
+    """
+    from hubkit.errors import TagError
+
     try:
         from hubkit.tags import enrich
     except ImportError:
         return decoded
-    result: ModelTag = enrich(decoded)
+    try:
+        result: ModelTag = enrich(decoded)
+    except TagError:
+        return decoded
     return result
 
 
@@ -65,6 +74,16 @@ def _text(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def count_words(value: Any) -> str:
+    """``34_000_000_000`` -> ``"34 billion"``, ``12_800_000`` -> ``"12.8 million"``; smaller ints with commas."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return _text(value)
+    for scale, word in ((1_000_000_000, "billion"), (1_000_000, "million")):
+        if value >= scale:
+            return f"{value / scale:g} {word}"
+    return f"{value:,}"
 
 
 def _sourced(label: str, fact: Fact) -> Sourced:
@@ -100,16 +119,39 @@ def training_phrase(decoded: ModelTag) -> str:
     parts: list[str] = []
     if decoded.recipes:
         names = " and ".join(r.name for r in decoded.recipes)
-        parts.append(f"with the {names} recipe{'s' if len(decoded.recipes) > 1 else ''}")
+        noun = (
+            ""
+            if names.lower().endswith(("recipe", "recipes"))
+            else " recipes"
+            if len(decoded.recipes) > 1
+            else " recipe"
+        )
+        parts.append(f"with the {names}{noun}")
     if decoded.samples_seen is not None:
-        parts.append(f"seeing {_text(decoded.samples_seen.value)} samples")
+        parts.append(f"seeing {count_words(decoded.samples_seen.value)} samples")
     if decoded.global_batch_size is not None:
         parts.append(f"at a global batch size of {_text(decoded.global_batch_size.value)}")
-    return ", ".join(parts)
+    return " ".join(parts)
+
+
+def architecture_notes(decoded: ModelTag) -> tuple[Sourced, ...]:
+    """What the architecture name encodes beyond the family: variant, patch / window size, extras."""
+    arch = decoded.architecture
+    items = [
+        _sourced(label, fact)
+        for label, fact in (
+            ("Variant", arch.variant),
+            ("Patch size", arch.patch_size),
+            ("Window size", arch.window),
+        )
+        if fact is not None
+    ]
+    items.extend(_sourced("Detail", fact) for fact in arch.extras)
+    return tuple(items)
 
 
 def training(decoded: ModelTag) -> tuple[Sourced, ...]:
-    """Training details, each with its provenance: recipe fields, then decoded facts, then registry."""
+    """Training details, each with its provenance: recipe fields, then decoded facts and details."""
     items: list[Sourced] = []
     for recipe in decoded.recipes:
         url = source_url(recipe.source)
@@ -129,9 +171,13 @@ def training(decoded: ModelTag) -> tuple[Sourced, ...]:
         if fact is None:
             continue
         item = _sourced(_LABELS[name], fact)
+        if name == "samples_seen":
+            item = Sourced(item.label, count_words(fact.value), item.kind, item.source, item.source_url)
         if not any(i.label == item.label and i.value == item.value for i in items):
             items.append(item)
-    for fact in (*decoded.details, *decoded.registry):
+    # decoded.registry (enrich's facts) is not repeated here: sizes, license, ids and preprocessing have
+    # their own places in the card, read through hubkit.cards.registry.
+    for fact in decoded.details:
         label = fact.field.replace("_", " ").capitalize() if fact.field else "Detail"
         items.append(_sourced(label, fact))
     return tuple(items)

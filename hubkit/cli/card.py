@@ -22,9 +22,13 @@ def _check_repo_id(repo_id: str | None) -> None:
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
-        raise RepoIdError(f"invalid --repo-id {repo_id!r}: {exc}", hint="use ORG/NAME, e.g. my-org/resnet50-pets") from None
+        raise RepoIdError(
+            f"invalid --repo-id {repo_id!r}: {exc}", hint="use ORG/NAME, e.g. my-org/resnet50-pets"
+        ) from None
     if "/" not in repo_id:
-        raise RepoIdError(f"--repo-id {repo_id!r} has no owner", hint="use ORG/NAME, e.g. my-org/resnet50-pets")
+        raise RepoIdError(
+            f"--repo-id {repo_id!r} has no owner", hint="use ORG/NAME, e.g. my-org/resnet50-pets"
+        )
 
 
 def _check_revision(revision: str | None) -> None:
@@ -38,7 +42,9 @@ def _check_revision(revision: str | None) -> None:
 @click.command(name="card")
 @click.argument("tag")
 @click.argument("pretrained", required=False)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the card here (default: print it).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write the card here (default: print it)."
+)
 @click.option("--repo-id", help="Hub repo the card is for (ORG/NAME); usage code loads from it.")
 @click.option("--revision", help="Revision the card is for; usage code pins it.")
 @click.option(
