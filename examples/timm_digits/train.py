@@ -27,6 +27,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for digits_da
 from digits_data import write_digits
 
 
+class ParseKwargs(argparse.Action):
+    """``key=value`` pairs into a dict, values read as Python literals (timm train.py's --model-kwargs)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[no-untyped-def]
+        import ast
+
+        kwargs = {}
+        for item in values:
+            key, _, value = item.partition("=")
+            try:
+                kwargs[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                kwargs[key] = value
+        setattr(namespace, self.dest, kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """timm train.py's arguments (same names and meanings), with defaults sized for the digits."""
     p = argparse.ArgumentParser(
@@ -59,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action="store_true", default=False)
     p.add_argument("--grad-accum-steps", type=int, default=1)
     p.add_argument("--grad-checkpointing", action="store_true", default=False)
-    p.add_argument("--model-kwargs", default={}, type=dict, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--model-kwargs", nargs="*", default={}, action=ParseKwargs, help="e.g. img_size=32 (ViTs)"
+    )
     # optimizer
     p.add_argument("--opt", default="adamw")
     p.add_argument("--opt-eps", default=None, type=float)
