@@ -11,7 +11,9 @@ from hubkit.errors import TagError
 @click.argument("tag")
 @click.argument("pretrained", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the full structure as JSON.")
-@click.option("--enrich", is_flag=True, help="Add facts from the installed timm / OpenCLIP registry (imports torch).")
+@click.option(
+    "--enrich", is_flag=True, help="Add facts from the installed timm / OpenCLIP registry (imports torch)."
+)
 @click.option("--allow-unknown", is_flag=True, help="Exit 0 even when some tokens are unknown.")
 def command(tag: str, pretrained: str | None, as_json: bool, enrich: bool, allow_unknown: bool) -> None:
     """Explain TAG: a timm name (resnet50.a1_in1k) or an OpenCLIP pair (ViT-B-32/laion2b_s34b_b79k, or
@@ -25,7 +27,7 @@ def command(tag: str, pretrained: str | None, as_json: bool, enrich: bool, allow
 
     decoded = decode(tag, pretrained)
     if enrich:
-        from hubkit.tags.enrich import enrich as enrich_tag
+        from hubkit.tags.enrichment import enrich as enrich_tag
 
         decoded = enrich_tag(decoded)
     click.echo(to_json(decoded) if as_json else summary(decoded))

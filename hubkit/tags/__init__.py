@@ -136,4 +136,3 @@ def __getattr__(name: str) -> Any:
 
         return enrich
     raise AttributeError(name)
-

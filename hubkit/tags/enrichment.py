@@ -31,7 +31,10 @@ def _value(raw: Any) -> FactValue:
 def _timm_cfg(tag: ModelTag) -> dict[str, Any]:
     from timm.models import get_pretrained_cfg  # heavy: imports torch
 
-    cfg = get_pretrained_cfg(tag.raw)
+    try:
+        cfg = get_pretrained_cfg(tag.raw)
+    except RuntimeError:  # timm raises for a known architecture with an unknown tag
+        cfg = None
     if cfg is None:
         raise TagError(
             f"the installed timm has no pretrained config for {tag.raw!r}",
@@ -55,14 +58,29 @@ def _openclip_cfg(tag: ModelTag) -> dict[str, Any]:
 def _conflicts(tag: ModelTag, facts: dict[str, Fact]) -> list[Conflict]:
     out: list[Conflict] = []
     size = facts.get("input_size")
-    size_px = size.value[-1] if size is not None and isinstance(size.value, tuple) else None
-    if tag.train_resolution is not None and size_px is not None and tag.train_resolution.value != size_px:
-        out.append(Conflict("train_resolution", tag.train_resolution, size, "the tag's resolution differs from "
-                            "the config's default input size"))
+    if size is None or not isinstance(size.value, tuple):
+        return out
+    size_px = size.value[-1]
+    if tag.train_resolution is not None and tag.train_resolution.value != size_px:
+        out.append(
+            Conflict(
+                "train_resolution",
+                tag.train_resolution,
+                size,
+                "the tag's resolution differs from the config's default input size",
+            )
+        )
     arch_size = tag.architecture.input_size
-    if arch_size is not None and size_px is not None and arch_size.value != size_px:
-        out.append(Conflict("architecture.input_size", arch_size, size, "the name encodes a different input "
-                            "size than the pretrained config (often a fine-tune at another resolution)"))
+    if arch_size is not None and arch_size.value != size_px:
+        out.append(
+            Conflict(
+                "architecture.input_size",
+                arch_size,
+                size,
+                "the name encodes a different input "
+                "size than the pretrained config (often a fine-tune at another resolution)",
+            )
+        )
     return out
 
 

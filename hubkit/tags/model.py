@@ -65,7 +65,9 @@ class Architecture:
 class DatasetStep:
     """One dataset in the training lineage, in order (pretraining first, final fine-tune last)."""
 
-    stage: Literal["pretrain", "finetune", "train"]  # "pretrain" (before _ft_), "finetune" (after), "train" (no _ft_)
+    stage: Literal[
+        "pretrain", "finetune", "train"
+    ]  # "pretrain" (before _ft_), "finetune" (after), "train" (no _ft_)
     name: str  # "ImageNet-22k"
     token: str  # "in22k"
     hub_id: str | None  # "ILSVRC/imagenet-21k"-style id a card's ``datasets:`` would use; None if none

@@ -34,8 +34,13 @@ def decode_openclip_architecture(model: str, vocab: Vocab) -> Architecture:
         336
     """
     rule = family_of(model, vocab.openclip_families)
-    family = Fact(rule.family if rule else "unknown", model if rule else None, "tag", rule.source if rule else "",
-                  "family")
+    family = Fact(
+        rule.family if rule else "unknown",
+        model if rule else None,
+        "tag",
+        rule.source if rule else "",
+        "family",
+    )
     words: dict[str, dict[str, str]] = vocab.arch_words["_openclip"]
     sizes: dict[str, str] = vocab.arch_words["_openclip_sizes"]
     parts = re.split(r"[-_]", model)
@@ -86,8 +91,9 @@ def decode_openclip(model: str, pretrained: str) -> ModelTag:
     if pretrained:
         pretrained = validate(pretrained)
         if "/" in pretrained or "." in pretrained or "-" in pretrained:
-            raise TagError(f"OpenCLIP pretrained name {_shown(pretrained)} must be letters, digits and '_'",
-                           hint=_HINT)
+            raise TagError(
+                f"OpenCLIP pretrained name {_shown(pretrained)} must be letters, digits and '_'", hint=_HINT
+            )
     vocab = load()
     raw = f"{model}/{pretrained}" if pretrained else model
     return assemble(raw, "openclip", decode_openclip_architecture(model, vocab), pretrained, vocab)

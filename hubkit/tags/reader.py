@@ -14,6 +14,7 @@ from hubkit.tags.model import DatasetStep, Fact, Recipe, TokenReading
 from hubkit.tags.vocab import Vocab
 
 Form = Literal["timm", "openclip"]
+Stage = Literal["pretrain", "finetune", "train"]
 _SCALE = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000}
 
 
@@ -127,10 +128,16 @@ def read_tokens(
         if "ambiguous" in entry:
             r.ambiguous.append(f"{key}: {entry['ambiguous']}")
         r.tokens.append(TokenReading(key, role, entry["meaning"], source))
-    if family_pretrain is not None and segment > 0 and not reverse and 0 not in paradigm_segments:
-        if any(seg == 0 for *_, seg in pending):
-            r.paradigm.insert(0, family_pretrain)
-            paradigm_segments.add(0)
+    before_ft = any(seg == 0 for *_, seg in pending)
+    if (
+        family_pretrain is not None
+        and segment > 0
+        and not reverse
+        and 0 not in paradigm_segments
+        and before_ft
+    ):
+        r.paradigm.insert(0, family_pretrain)
+        paradigm_segments.add(0)
     if segment > 0 and pending and all(seg == 0 for *_, seg in pending) and not reverse:
         r.ambiguous.append("ft: the fine-tuning dataset is not named in the tag")
     _fix_lineage(r, pending, segment, reverse, paradigm_segments)
@@ -138,19 +145,25 @@ def read_tokens(
 
 
 def _fix_lineage(
-    r: Reading, pending: list[tuple[str, dict[str, Any], str, int]], segments: int, reverse: bool, explicit: set[int]
+    r: Reading,
+    pending: list[tuple[str, dict[str, Any], str, int]],
+    segments: int,
+    reverse: bool,
+    explicit: set[int],
 ) -> None:
     """Turn collected datasets into ordered stages: before ``ft`` pretrain, after it fine-tune."""
     steps: list[tuple[int, DatasetStep]] = []
     for token, ds, source, seg in pending:
+        stage: Stage
         if segments == 0:
             stage = "train"
         elif reverse:  # "mscoco_finetuned_laion2b": what precedes was fine-tuned from what follows
             stage = "finetune" if seg == 0 else "pretrain"
         else:
             stage = "pretrain" if seg == 0 else "finetune"
-        step = DatasetStep(stage, ds["name"], token, ds.get("hub_id"), bool(ds.get("hub_id_is_real")), source,
-                           ds.get("size"))
+        step = DatasetStep(
+            stage, ds["name"], token, ds.get("hub_id"), bool(ds.get("hub_id_is_real")), source, ds.get("size")
+        )
         steps.append((0 if stage == "pretrain" else 1, step))
         # A dataset implies a paradigm (in1k: supervised) only where no token of its segment said one.
         if ds.get("paradigm") and seg not in explicit:

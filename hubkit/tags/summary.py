@@ -44,22 +44,50 @@ def summary(tag: ModelTag) -> str:
     """
     a = tag.architecture
     lines = [f"{tag.raw}  [{tag.form}]"]
-    arch = [str(a.family.value)] + [f"{k} {f.value}" for k, f in
-                                    (("variant", a.variant), ("patch", a.patch_size), ("window", a.window),
-                                     ("input", a.input_size)) if f is not None]
+    arch = [str(a.family.value)] + [
+        f"{k} {f.value}"
+        for k, f in (
+            ("variant", a.variant),
+            ("patch", a.patch_size),
+            ("window", a.window),
+            ("input", a.input_size),
+        )
+        if f is not None
+    ]
     lines.append(f"  architecture: {', '.join(arch)}  ({a.family.source or 'no family rule'})")
     lines += [f"  name part:    {e.token} = {e.value}" for e in a.extras]
-    rows = [("origin", _fact(tag.origin)), ("train res", _fact(tag.train_resolution, " px")),
-            ("eval res", _fact(tag.eval_resolution, " px")), ("epochs", _fact(tag.epochs)),
-            ("samples seen", _fact(tag.samples_seen)), ("global batch", _fact(tag.global_batch_size))]
+    rows = [
+        ("origin", _fact(tag.origin)),
+        ("train res", _fact(tag.train_resolution, " px")),
+        ("eval res", _fact(tag.eval_resolution, " px")),
+        ("epochs", _fact(tag.epochs)),
+        ("samples seen", _fact(tag.samples_seen)),
+        ("global batch", _fact(tag.global_batch_size)),
+    ]
     lines += [f"  {k + ':':13} {v}" for k, v in rows if v]
-    lines += [f"  paradigm:     {p.value} ({p.token or 'architecture family'}; {p.source})" for p in tag.paradigm]
+    lines += [
+        f"  paradigm:     {p.value} ({p.token or 'architecture family'}; {p.source})" for p in tag.paradigm
+    ]
     for step in tag.lineage:
-        hub = f", Hub: {step.hub_id}{'' if step.hub_id_is_real else ' (conventional name)'}" if step.hub_id else ""
+        hub = (
+            f", Hub: {step.hub_id}{'' if step.hub_id_is_real else ' (conventional name)'}"
+            if step.hub_id
+            else ""
+        )
         lines.append(f"  dataset:      {step.stage:8} {step.name} (from '{step.token}'{hub})")
     for r in tag.recipes:
-        parts = [f"{k} {v}" for k, v in (("optimizer", r.optimizer), ("loss", r.loss), ("schedule", r.lr_schedule),
-                 ("augmentation", r.augmentation), ("EMA", r.ema), ("grad clip", r.grad_clip)) if v]
+        parts = [
+            f"{k} {v}"
+            for k, v in (
+                ("optimizer", r.optimizer),
+                ("loss", r.loss),
+                ("schedule", r.lr_schedule),
+                ("augmentation", r.augmentation),
+                ("EMA", r.ema),
+                ("grad clip", r.grad_clip),
+            )
+            if v
+        ]
         lines.append(f"  recipe:       {r.name} (from '{r.token}'; {r.source})")
         lines += [f"                - {p}" for p in parts + ([r.notes] if r.notes else [])]
     lines += [f"  detail:       {d.value} (from '{d.token}')" for d in tag.details]
@@ -68,8 +96,10 @@ def summary(tag: ModelTag) -> str:
         width = max(len(t.token) for t in tag.tokens)
         lines += [f"    {t.token:{width}}  {t.role:17} {t.meaning}" for t in tag.tokens]
     lines += [f"  registry:     {f.field} = {f.value}" for f in tag.registry]
-    lines += [f"  CONFLICT:     {c.field}: tag {c.decoded.value} vs registry {c.registry.value} ({c.note})"
-              for c in tag.conflicts]
+    lines += [
+        f"  CONFLICT:     {c.field}: tag {c.decoded.value} vs registry {c.registry.value} ({c.note})"
+        for c in tag.conflicts
+    ]
     lines += [f"  ambiguous:    {a_}" for a_ in tag.ambiguous]
     if tag.unknown_tokens:
         lines.append(f"  UNKNOWN:      {', '.join(tag.unknown_tokens)} (no vocabulary entry; not guessed)")

@@ -66,7 +66,9 @@ def validate(text: object) -> str:
         raise TagError(f"tag {_shown(tag)} mixes the timm '.' and OpenCLIP '/' forms", hint=_HINT)
     for part in re.split(r"[./]", tag):
         if any(not t for t in part.split("_")) and part:
-            raise TagError(f"tag {_shown(tag)} has an empty token (a doubled, leading or trailing '_')", hint=_HINT)
+            raise TagError(
+                f"tag {_shown(tag)} has an empty token (a doubled, leading or trailing '_')", hint=_HINT
+            )
     return tag
 
 
@@ -99,8 +101,13 @@ def decode_architecture(name: str, vocab: Vocab) -> Architecture:
         16
     """
     rule = family_of(name, vocab.timm_families)
-    family = Fact(rule.family if rule else "unknown", name if rule else None, "tag", rule.source if rule else "",
-                  "family")
+    family = Fact(
+        rule.family if rule else "unknown",
+        name if rule else None,
+        "tag",
+        rule.source if rule else "",
+        "family",
+    )
     parts = name.split("_")
     patch = window = size = None
     sizes: list[str] = []
@@ -186,7 +193,9 @@ def decode_timm(name: str) -> ModelTag:
     """
     tag = validate(name)
     if "/" in tag:
-        raise TagError(f"{_shown(tag)} is an OpenCLIP pair, not a timm name", hint="use decode() or decode_openclip()")
+        raise TagError(
+            f"{_shown(tag)} is an OpenCLIP pair, not a timm name", hint="use decode() or decode_openclip()"
+        )
     arch_name, _, pretrained = tag.partition(".")
     vocab = load()
     return assemble(tag, "timm", decode_architecture(arch_name, vocab), pretrained, vocab)

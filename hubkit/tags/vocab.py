@@ -65,7 +65,7 @@ class Vocab:
 def _read(name: str) -> Any:
     text = resources.files("hubkit.tags").joinpath(name).read_text(encoding="utf-8")
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)  # noqa: S506 — a safe loader, chosen for speed
+    return yaml.load(text, Loader=loader)
 
 
 def _families(rows: list[dict[str, Any]]) -> tuple[FamilyRule, ...]:
@@ -88,17 +88,26 @@ def load() -> Vocab:
     tok, ds, rec, arch, pap = (_read(n) for n in _FILES)
     tokens: dict[str, dict[str, Any]] = dict(tok["tokens"])
     patterns = tuple(
-        Pattern(re.compile(p["regex"]), p["field"], p["meaning"], p["source"], tuple(p.get("forms", ("timm", "openclip"))))
+        Pattern(
+            re.compile(p["regex"]),
+            p["field"],
+            p["meaning"],
+            p["source"],
+            tuple(p.get("forms", ("timm", "openclip"))),
+        )
         for p in tok["patterns"]
     )
     recipes = {
-        key: Recipe(token=key, **{k: v for k, v in entry.items() if k not in {"papers"}}) for key, entry in rec.items()
+        key: Recipe(token=key, **{k: v for k, v in entry.items() if k not in {"papers"}})
+        for key, entry in rec.items()
     }
     papers = {
         pid: Paper(id=pid, title=p["title"], url=p["url"], bibtex=p.get("bibtex", "").strip())
         for pid, p in pap["papers"].items()
     }
-    references = {rid: Reference(id=rid, title=r["title"], url=r["url"]) for rid, r in pap["references"].items()}
+    references = {
+        rid: Reference(id=rid, title=r["title"], url=r["url"]) for rid, r in pap["references"].items()
+    }
     return Vocab(
         tokens=tokens,
         max_phrase=max(k.count("_") + 1 for k in tokens),
