@@ -95,6 +95,7 @@ def published(
     tmp = tmp_path_factory.mktemp("verify-exports")
     for info in run.checkpoints:
         publish_by_hand(api, repo_id, run, info.epoch, f"epoch-{info.epoch:03d}", tmp)
+    publish_by_hand(api, repo_id, run, EPOCHS - 1, "main", tmp)
     return repo_id, run
 
 
@@ -231,3 +232,90 @@ def test_limit_reports_without_checking(published: tuple[str, TrainingRun], sess
     assert result.num_samples == 16
     assert all(not c.checked for c in result.checks)
     assert any("--limit 16" in n for n in result.notes)
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+def _cli(argv: list[str]) -> int:
+    from hubkit.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_cli_verifies_all_revisions_and_hides_the_token(
+    published: tuple[str, TrainingRun], session_hub: LocalHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo_id, run = published
+    argv = ["verify", repo_id, "--all", "--endpoint", session_hub.endpoint, "--token", str(session_hub.token)]
+    code = _cli([*argv, "--run", str(run.path), "--device", "cpu", "--workers", "0", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    results = json.loads(out.out)
+    assert (
+        sorted(r["revision"] for r in results)
+        == ["epoch-000", "epoch-001", "epoch-002", "main"][: len(results)]
+    )
+    assert all(r["passed"] for r in results if r["revision"] != "main")
+    assert str(session_hub.token) not in out.out + out.err
+
+
+def test_cli_failure_exits_7_after_reporting_every_revision(
+    digits_run: Path, hub: LocalHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = HfApi(endpoint=hub.endpoint, token=hub.token)
+    run = read_run(digits_run)
+    repo_id = "localuser/cli-mixed"
+    publish_by_hand(api, repo_id, run, 0, "epoch-000", tmp_path)
+    publish_by_hand(api, repo_id, run, 2, "epoch-002", tmp_path, weights="raw")
+    argv = ["verify", repo_id, "--revision", "epoch-002", "--revision", "epoch-000"]
+    code = _cli(
+        [*argv, "--endpoint", hub.endpoint, "--run", str(digits_run), "--device", "cpu", "--workers", "0"]
+    )
+    out = capsys.readouterr()
+    assert code == 7
+    assert "PASS localuser/cli-mixed@epoch-000" in out.out
+    assert "FAIL localuser/cli-mixed@epoch-002" in out.out
+    assert "1 of 2 revision(s) failed verification: epoch-002" in out.err
+    files = {f for f in api.list_repo_files(repo_id, revision="epoch-002")}
+    assert "verification.json" not in files
+
+
+def test_cli_record_commits_verification_json_on_passing_branches(
+    digits_run: Path, hub: LocalHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = HfApi(endpoint=hub.endpoint, token=hub.token)
+    run = read_run(digits_run)
+    repo_id = "localuser/cli-record"
+    verified_commit = publish_by_hand(api, repo_id, run, 1, "epoch-001", tmp_path)
+    argv = [
+        "verify",
+        repo_id,
+        "--revision",
+        "epoch-001",
+        "--endpoint",
+        hub.endpoint,
+        "--token",
+        str(hub.token),
+    ]
+    code = _cli([*argv, "--run", str(digits_run), "--device", "cpu", "--workers", "0", "--record"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "recorded: verification.json committed" in out.out
+    path = api.hf_hub_download(
+        repo_id, "verification.json", revision="epoch-001", cache_dir=str(tmp_path / "c")
+    )
+    record = json.loads(Path(path).read_text())
+    assert record["passed"] is True and record["commit"] == verified_commit
+    assert set(record["timings"]) >= {"download_s", "load_s", "eval_s"}
+    assert str(hub.token) not in Path(path).read_text()
+
+
+def test_cli_rejects_record_with_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    code = _cli(["verify", "org/name", "--record", "--limit", "5", "--endpoint", "http://127.0.0.1:9"])
+    assert code == 2
+    assert "--record cannot be combined with --limit" in capsys.readouterr().err

@@ -92,7 +92,8 @@ def verify_revision(
                 repo_id, revision, endpoint=endpoint, token=token, cache_dir=cache, device=device
             )
         except (HubError, VerificationError) as exc:
-            return replace(base, failures=(f"{label}: {exc.message}",), timings=_since(started))
+            reason = exc.message if label in exc.message else f"{label}: {exc.message}"
+            return replace(base, failures=(reason,), timings=_since(started))
         t0 = time.perf_counter()
         file_failures = _file_failures(loaded, endpoint, token)
         base = replace(base, failures=tuple(f"{label} ({loaded.commit[:12]}): {p}" for p in file_failures))
