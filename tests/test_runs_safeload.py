@@ -1,0 +1,130 @@
+"""Safe checkpoint loading: malicious pickles are refused without running, damaged files named clearly."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hubkit.errors import CheckpointError, UnsafeCheckpointError
+from hubkit.runs import convert_checkpoint, load_checkpoint, read_run, sha256_file
+from hubkit.runs.safeload import load_checkpoint_with_sha256
+
+
+class SystemCall:
+    """Pickles to ``os.system(cmd)``: what a booby-trapped checkpoint looks like."""
+
+    def __init__(self, cmd: str) -> None:
+        self.cmd = cmd
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (os.system, (self.cmd,))
+
+
+class Touch:
+    """Pickles to ``pathlib.Path(path).touch()`` through ``getattr``-free reduce: Path.touch(path)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (pathlib.Path.touch, (pathlib.Path(self.path),))
+
+
+def _evil_checkpoint(path: Path, payload: object) -> Path:
+    torch.save({"epoch": 0, "state_dict": {"w": torch.ones(2)}, "extra": payload}, path)
+    return path
+
+
+def test_os_system_payload_is_refused_and_not_run(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    ckpt = _evil_checkpoint(tmp_path / "evil.pth.tar", SystemCall(f"touch {canary}"))
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint(ckpt)
+    assert not canary.exists()
+    message = str(info.value)
+    assert str(ckpt) in message
+    assert "posix.system" in message or "nt.system" in message
+
+
+def test_path_touch_payload_is_refused_and_not_run(tmp_path: Path) -> None:
+    canary = tmp_path / "canary2"
+    ckpt = _evil_checkpoint(tmp_path / "evil.pt", Touch(canary))
+    with pytest.raises(UnsafeCheckpointError, match=r"pathlib\.(Path\.touch|_local\.Path\.touch|Path)"):
+        load_checkpoint(ckpt)
+    assert not canary.exists()
+
+
+def test_allowlisted_types_load(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ok.pth.tar"
+    torch.save(
+        {
+            "epoch": 3,
+            "args": argparse.Namespace(model="resnet50", lr=0.1, betas=(0.9, 0.999)),
+            "metric": np.float64(81.5),
+            "count": np.int64(7),
+            "dtype": np.dtype("float32"),
+            "where": pathlib.PurePosixPath("/data/val"),
+            "state_dict": {"w": torch.zeros(3)},
+        },
+        ckpt,
+    )
+    loaded, digest = load_checkpoint_with_sha256(ckpt)
+    assert loaded["args"].model == "resnet50"
+    assert float(loaded["metric"]) == 81.5
+    assert digest == sha256_file(ckpt)
+
+
+def test_truncated_checkpoint(tmp_path: Path) -> None:
+    good = tmp_path / "good.pth.tar"
+    torch.save({"epoch": 0, "state_dict": {"w": torch.randn(1000)}}, good)
+    cut = tmp_path / "cut.pth.tar"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"cut\.pth\.tar is truncated or corrupt"):
+        load_checkpoint(cut)
+
+
+def test_garbage_empty_and_missing_files(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pth.tar"
+    junk.write_bytes(b"this is not a checkpoint at all" * 10)
+    with pytest.raises(CheckpointError, match="junk.pth.tar is not a torch checkpoint"):
+        load_checkpoint(junk)
+    empty = tmp_path / "empty.pth.tar"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty\.pth\.tar is empty"):
+        load_checkpoint(empty)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pth.tar")
+
+
+def test_not_a_dict(tmp_path: Path) -> None:
+    ckpt = tmp_path / "tensor.pt"
+    torch.save(torch.ones(2), ckpt)
+    with pytest.raises(CheckpointError, match="holds a Tensor, not a checkpoint dict"):
+        load_checkpoint(ckpt)
+
+
+def test_bad_checkpoint_in_a_run_leaves_the_others_usable(timm_run_dir: Path, tmp_path: Path) -> None:
+    """A booby-trapped checkpoint-1 is refused; checkpoint-0 of the same run still converts."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(timm_run_dir, run_dir, ignore=shutil.ignore_patterns("data"))
+    canary = tmp_path / "canary3"
+    good = load_checkpoint(run_dir / "checkpoint-1.pth.tar")
+    good["payload"] = SystemCall(f"touch {canary}")
+    # the loaded tensors are memory-mapped from checkpoint-1: write elsewhere, then replace it
+    torch.save(good, tmp_path / "evil.pth.tar")
+    del good
+    os.replace(tmp_path / "evil.pth.tar", run_dir / "checkpoint-1.pth.tar")
+    run = read_run(run_dir)
+    with pytest.raises(UnsafeCheckpointError, match=r"checkpoint-1\.pth\.tar"):
+        convert_checkpoint(run, run.checkpoint(1), tmp_path / "out1")  # type: ignore[arg-type]
+    assert not canary.exists()
+    assert not (tmp_path / "out1" / "model.safetensors").exists()
+    done = convert_checkpoint(run, run.checkpoint(0), tmp_path / "out0")  # type: ignore[arg-type]
+    assert done.epoch == 0 and (tmp_path / "out0" / "model.safetensors").is_file()
