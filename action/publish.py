@@ -189,9 +189,12 @@ def write_outputs(path: str, outputs: Mapping[str, str]) -> None:
 
 
 def _cell(value: object) -> str:
-    """Text safe inside a Markdown table cell (no HTML, no table breaks, no stray formatting)."""
+    """Text safe inside a Markdown table cell (no HTML, no table breaks, no stray links or code).
+
+    Underscores stay as they are: GitHub does not read intra-word ones (eval_top1) as emphasis.
+    """
     text = html.escape(" ".join(str(value).split()), quote=False)
-    for char in "\\`*_[]|":
+    for char in "\\`*[]|":
         text = text.replace(char, "\\" + char)
     return text
 

@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,7 @@ def run_action(inputs: dict[str, str], workspace: Path, env: dict[str, str] | No
     assert action["runs"]["using"] == "composite"
     unknown = set(inputs) - set(action["inputs"])
     assert not unknown, f"inputs not declared in action.yml: {unknown}"
-    temp = workspace.parent / "runner-temp"
-    temp.mkdir(exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix="runner-temp-", dir=workspace.parent))  # fresh per run, as on GitHub
     context: dict[str, Any] = {
         "inputs": {
             name: inputs.get(name, spec.get("default", "")) for name, spec in action["inputs"].items()
@@ -418,3 +418,87 @@ def test_action_fails_on_a_bad_boolean_input_before_running_hubkit(tmp_path: Pat
     assert "::error title=hubkit::input 'verify' must be true or false" in run.log
     assert "Running: hubkit" not in run.log
     assert_token_hidden(run, TOKEN)
+
+
+def _revision_rows(summary: str) -> dict[str, str]:
+    """The summary table's rows by revision name."""
+    rows = {}
+    for line in summary.splitlines():
+        match = re.match(r"\| \[([^\]]+)\]\(", line)
+        if match:
+            rows[match.group(1).replace("\\", "")] = line
+    return rows
+
+
+@pytest.mark.slow
+def test_action_publishes_a_timm_run_and_a_rerun_changes_nothing(
+    hub: Any, timm_run_dir: Path, tmp_path: Path
+) -> None:
+    from huggingface_hub import HfApi
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    shutil.copytree(timm_run_dir, workspace / "run")  # relative run-dir, as after a checkout or download
+    repo_id = "localuser/timm-digits"
+    inputs = {
+        "run-dir": "run",
+        "repo-id": repo_id,
+        "token": hub.token,
+        "endpoint": hub.endpoint,
+        "select": "epochs:1,3\nlast",  # one selection per line, united by hubkit
+        "tag": "v1.0",
+        "verify": "true",
+    }
+
+    first = run_action(inputs, workspace)
+    assert first.failed_step is None, first.log
+    revisions = json.loads(first.outputs["revisions"])
+    assert [r["epoch"] for r in revisions] == [1, 3, 4], first.log
+    assert {r["status"] for r in revisions} == {"published"}
+    assert all(r["verified"] is True for r in revisions)
+    # The outputs name what is really on the hub.
+    refs = HfApi(endpoint=hub.endpoint, token=hub.token).list_repo_refs(repo_id)
+    branches = {b.name: b.target_commit for b in refs.branches}
+    assert {r["revision"]: r["commit"] for r in revisions}.items() <= branches.items()
+    assert first.outputs["main-commit"] == branches["main"]
+    assert {t.name: t.target_commit for t in refs.tags} == {"v1.0": branches["main"]}
+    assert first.outputs["repo-url"].startswith(hub.endpoint) and first.outputs["repo-url"].endswith(repo_id)
+    # The summary: a link to the card and one row per revision with its metrics and verification.
+    assert f"Model card: [{repo_id}]({first.outputs['repo-url']})" in first.summary
+    header = next(line for line in first.summary.splitlines() if line.startswith("| Revision |"))
+    assert "| eval_top1 |" in header and header.endswith("| Verified | Why |")
+    rows = _revision_rows(first.summary)
+    assert set(rows) == {r["revision"] for r in revisions}
+    for rev in revisions:
+        row = rows[rev["revision"]]
+        assert f"| published | `{rev['commit'][:12]}` |" in row and "✅ passed" in row
+    assert_token_hidden(first, hub.token)
+
+    # Re-run the same release, the token now from HF_TOKEN: nothing new, every revision still reported.
+    second = run_action({k: v for k, v in inputs.items() if k != "token"}, workspace, {"HF_TOKEN": hub.token})
+    assert second.failed_step is None, second.log
+    again = json.loads(second.outputs["revisions"])
+    assert [(r["revision"], r["commit"]) for r in again] == [(r["revision"], r["commit"]) for r in revisions]
+    assert {r["status"] for r in again} == {"unchanged"}
+    assert second.outputs["main-commit"] == first.outputs["main-commit"]
+    assert second.outputs["repo-url"] == first.outputs["repo-url"]
+    assert set(_revision_rows(second.summary)) == set(rows)
+    assert f"{len(again)} unchanged; uploaded 0 B in 0 commit(s)." in second.summary
+    assert_token_hidden(second, hub.token)
+
+
+def test_action_reports_a_failed_publish_without_leaking_the_token(hub: Any, tmp_path: Path) -> None:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    inputs = {
+        "run-dir": "no-such-run",
+        "repo-id": "localuser/x",
+        "token": hub.token,
+        "endpoint": hub.endpoint,
+    }
+    run = run_action(inputs, workspace)
+    assert run.failed_step == "publish"
+    assert "no-such-run" in run.log  # hubkit's own message reaches the log
+    assert "## hubkit publish failed" in run.summary
+    assert run.outputs == {"revisions": "", "main-commit": "", "repo-url": ""}
+    assert_token_hidden(run, hub.token)
