@@ -8,7 +8,6 @@ it base64-decodes chunk by chunk into a temp file while hashing (sha256), then s
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -23,7 +22,8 @@ from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_s
 
 MAX_LINE = 1024 * 1024  # any NDJSON line without its base64 content must fit in this
 _CONTENT_RE = re.compile(rb'"content"\s*:\s*"')
-_B64_CHARS = re.compile(rb"[^A-Za-z0-9+/=]")
+_DECODE_BATCH = 1 << 20
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 
 
 @dataclass
@@ -47,20 +47,33 @@ class _ContentSink:
         self.file: BinaryIO = open(self.path, "wb")  # noqa: SIM115 (closed in finish/abort)
         self.sha = hashlib.sha256()
         self.size = 0
-        self.pending = b""
+        self.pending = bytearray()
+        self.padded = False
 
     def feed(self, text: bytes) -> None:
-        data = self.pending + text
-        if _B64_CHARS.search(data):
+        if not text:
+            return
+        # bytes.translate + a2b_base64 run at memory speed; a regex or strict mode costs 5x more.
+        if self.padded or text.translate(None, _B64_ALPHABET):
             raise bad_request("A 'file' line has a 'content' that is not base64.", "InvalidCommitBody")
-        cut = len(data) - len(data) % 4
-        self.pending = data[cut:]
+        self.pending += text
+        if len(self.pending) >= _DECODE_BATCH:  # a2b_base64 is ~1.5x faster on 1 MiB than on 64 KiB
+            self._flush()
+
+    def _flush(self) -> None:
+        cut = len(self.pending) - len(self.pending) % 4
         if cut:
-            self._write(data[:cut])
+            self._write(bytes(self.pending[:cut]))
+            del self.pending[:cut]
 
     def _write(self, b64: bytes) -> None:
+        if b"=" in b64:
+            # padding is only legal in the very last group of the value
+            if b64.index(b"=") < len(b64) - 2 or not b64.endswith(b"="):
+                raise bad_request("A 'file' line has misplaced base64 padding.", "InvalidCommitBody")
+            self.padded = True
         try:
-            raw = base64.b64decode(b64, validate=True)
+            raw = binascii.a2b_base64(b64)
         except (binascii.Error, ValueError):
             raise bad_request(
                 "A 'file' line has a 'content' that is not base64.", "InvalidCommitBody"
@@ -70,6 +83,7 @@ class _ContentSink:
         self.file.write(raw)
 
     def finish(self) -> tuple[Path, str, int]:
+        self._flush()
         if self.pending:
             raise bad_request("A 'file' line has truncated base64 content.", "InvalidCommitBody")
         self.file.close()
