@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
+from test_cards_lint import markdown_problems
 
 from hubkit.cli import main
 
@@ -33,6 +34,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
         ["eva02_large_patch14_448.mim_m38m_ft_in22k_in1k"],
         ["ViT-B-32", "laion2b_s34b_b79k"],
         ["vit_small_patch14_dinov2.lvd142m", "--repo-id", "org/dino", "--revision", "v1"],
+        ["ViT-B-32/laion2b_s34b_b79k", "--repo-id", "org/clip", "--revision", "v2"],
     ],
 )
 def test_card_is_offline(args: list[str], no_network: list[object], tmp_path: Path) -> None:
@@ -45,3 +47,6 @@ def test_card_is_offline(args: list[str], no_network: list[object], tmp_path: Pa
     hf_home = Path(os.environ["HF_HOME"])
     downloaded = [p for p in hf_home.rglob("*") if p.is_file()] if hf_home.exists() else []
     assert downloaded == []
+    assert markdown_problems(out.read_text(encoding="utf-8")) == []
+    if "--revision" in args:  # usage code pins the revision the card is for
+        assert 'revision="v2"' in card.text or "hf-hub:org/dino@v1" in card.text
