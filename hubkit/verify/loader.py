@@ -16,6 +16,8 @@ import json
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -222,9 +224,24 @@ def _load_open_clip(snapshot: Path, weights_file: str, device: torch.device) -> 
     import open_clip
 
     name = f"local-dir:{snapshot}"
-    model, _, transform = open_clip.create_model_and_transforms(name, load_weights=False, device=device)
+    # open_clip warns "initialized randomly" because the weights are loaded on the next line; hide that.
+    with quiet_root_warnings():
+        model, _, transform = open_clip.create_model_and_transforms(name, load_weights=False, device=device)
     open_clip.load_checkpoint(model, str(snapshot / weights_file), strict=True, device=str(device))
     return model, transform, open_clip.get_tokenizer(name)
+
+
+@contextmanager
+def quiet_root_warnings() -> Iterator[None]:
+    """Silence root-logger warnings for a block (open_clip logs through the root logger)."""
+    import logging
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
 
 
 def _check_same_commit(cache: Path, repo_id: str, revision: str, commit: str) -> None:

@@ -137,8 +137,11 @@ def _open_clip_model(run: TrainingRun, device: torch.device) -> torch.nn.Module:
         "force_quick_gelu": bool(raw.get("force_quick_gelu")),
         "force_custom_text": bool(raw.get("force_custom_text")),
     }
-    if run.model_config:
-        with tempfile.TemporaryDirectory(prefix="hubkit-source-model-") as tmp:
-            Path(tmp, "open_clip_config.json").write_text(json.dumps({"model_cfg": run.model_config}))
-            return open_clip.create_model(f"local-dir:{tmp}", load_weights=False, device=device, **force)
-    return open_clip.create_model(run.architecture, device=device, **force)
+    from hubkit.verify.loader import quiet_root_warnings
+
+    with quiet_root_warnings():
+        if run.model_config:
+            with tempfile.TemporaryDirectory(prefix="hubkit-source-model-") as tmp:
+                Path(tmp, "open_clip_config.json").write_text(json.dumps({"model_cfg": run.model_config}))
+                return open_clip.create_model(f"local-dir:{tmp}", load_weights=False, device=device, **force)
+        return open_clip.create_model(run.architecture, device=device, **force)

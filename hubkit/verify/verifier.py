@@ -43,7 +43,8 @@ class VerifyOptions:
     tolerance: float = DEFAULT_TOLERANCE  # largest accepted |measured − recorded|, percent points
     workers: int = 2  # DataLoader workers (0–2)
     logits_tolerance: float = 1e-4  # published vs source model outputs on one batch
-    zero_shot_templates: tuple[str, ...] = DEFAULT_ZERO_SHOT_TEMPLATES
+    zero_shot_templates: tuple[str, ...] = DEFAULT_ZERO_SHOT_TEMPLATES  # "{}" is the class name
+    class_names: tuple[str, ...] | None = None  # zero-shot names in label order; None: the folder names
 
 
 def verify_revision(
@@ -202,9 +203,9 @@ def _check_loaded(
                     f"{check.recorded:.3f} by {abs(check.delta or 0):.3f} > tolerance {check.tolerance}"
                 )
         if not any(c.checked for c in checks) and not limited:
-            failures.append(
-                f"{label}: no recorded metric of epoch {recorded.epoch} to compare with "
-                f"({recorded.source}); pass --run with the source run"
+            notes.append(
+                f"no metric recorded for epoch {recorded.epoch} ({recorded.source}) matches what was measured "
+                f"on {data.path.name if data else '?'}: measured values are reported, not checked"
             )
 
     integrity = None
@@ -217,6 +218,12 @@ def _check_loaded(
         )
         failures.extend(f"{label}: {reason}" for reason in integrity_failures)
         timings["integrity_s"] = time.perf_counter() - t0
+    compared = any(c.checked for c in checks) or (integrity is not None and integrity.tensors_compared > 0)
+    if not compared and not failures and not (outcome is not None and outcome.num_samples < available):
+        failures.append(
+            f"{label}: nothing to verify against: no recorded metric matches the evaluation and no source run "
+            "was given; pass --run RUN_DIR (or evaluate on the data the run recorded its metrics on)"
+        )
     timings["total_s"] = time.perf_counter() - started
     return replace(
         base,
@@ -260,7 +267,7 @@ def _evaluate(
         loader = datasets.make_loader(
             dataset, batch_size=batch_size, workers=options.workers, device=device, limit=options.limit
         )
-        names = datasets.class_names(dataset)
+        names = list(options.class_names or datasets.class_names(dataset))
         outcome = evaluate.evaluate_zero_shot(
             loaded.model, loaded.tokenizer, loader, names, device, options.zero_shot_templates
         )
