@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> Path:
         "--log-every-n-steps", "1000",
     ]  # fmt: skip
     if args.lock_text:
-        train_argv.append("--lock-text")
+        # open_clip's built-in text tower can only be locked with its LayerNorms frozen too
+        train_argv += ["--lock-text", "--lock-text-freeze-layer-norm"]
     if args.lock_image:
         train_argv.append("--lock-image")
     launcher = Path(__file__).resolve().parent / "launch.py"
