@@ -39,12 +39,19 @@ def golden_path(tag: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, tuple[object, str]]:
-    """Render each tag once for the module (contexts + text)."""
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[object, str]]:
+    """Render each tag once for the module (contexts + text).
+
+    Module-scoped fixtures run before the per-test isolation of conftest, so isolate the caches here.
+    """
     out = {}
-    for tag in TAGS:
-        context = context_from_tag(tag)
-        out[tag] = (context, render_card(context))
+    with pytest.MonkeyPatch.context() as mp:
+        home = tmp_path_factory.mktemp("golden-home")
+        mp.setenv("XDG_CACHE_HOME", str(home / "cache"))
+        mp.setenv("HF_HOME", str(home / "hf"))
+        for tag in TAGS:
+            context = context_from_tag(tag)
+            out[tag] = (context, render_card(context))
     return out
 
 

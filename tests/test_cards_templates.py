@@ -16,8 +16,11 @@ TAG = "test_resnet.r160_in1k"  # a tiny timm model: fast to build on the meta de
 
 
 @pytest.fixture(scope="module")
-def context() -> CardContext:
-    return context_from_tag(TAG)
+def context(tmp_path_factory: pytest.TempPathFactory) -> CardContext:
+    # module scope runs before conftest's per-test isolation: keep the stats cache out of the user's home
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cards-cache")))
+        return context_from_tag(TAG)
 
 
 def _user_dir(tmp_path: Path, name: str, text: str) -> Path:
