@@ -26,7 +26,7 @@ from hubkit.tags.model import (
     TokenReading,
 )
 from hubkit.tags.openclip_decoder import decode_openclip
-from hubkit.tags.timm_decoder import decode_timm, validate
+from hubkit.tags.timm_decoder import _decode_valid, decode_timm, validate
 from hubkit.tags.vocab import load
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def decode(tag: str, pretrained: str | None = None) -> ModelTag:
         return decode_openclip(model, name)
     if "." not in text and ("-" in text or any(c.isupper() for c in text)):
         return decode_openclip(text, "")  # "ViT-B-32": an OpenCLIP model name on its own
-    return decode_timm(text)
+    return _decode_valid(text)
 
 
 def paper(paper_id: str) -> Paper:

@@ -11,15 +11,15 @@ import re
 
 from hubkit.errors import TagError
 from hubkit.tags.model import Architecture, Fact, ModelTag
-from hubkit.tags.timm_decoder import _HINT, _shown, assemble, family_of, validate
-from hubkit.tags.vocab import Vocab, load
+from hubkit.tags.timm_decoder import _HINT, _shown, assemble, family_of, implied_pretrain, validate
+from hubkit.tags.vocab import FamilyRule, Vocab, load
 
 _SOURCE = "openclip:pretrained"
 _NUM = re.compile(r"^\d+$")
 _SIZE_PART = re.compile(r"^(?:RN)?(?P<n>\d+)(?:x(?P<x>\d+))?$")
 
 
-def decode_openclip_architecture(model: str, vocab: Vocab) -> Architecture:
+def decode_openclip_architecture(model: str, vocab: Vocab, rule: FamilyRule | None = None) -> Architecture:
     """Read an OpenCLIP model name (``ViT-L-14-336``, ``convnext_base_w``, ``RN50x4``).
 
     Args:
@@ -33,7 +33,7 @@ def decode_openclip_architecture(model: str, vocab: Vocab) -> Architecture:
         >>> decode_openclip_architecture("ViT-L-14-336", load()).input_size.value
         336
     """
-    rule = family_of(model, vocab.openclip_families)
+    rule = rule or family_of(model, vocab, "openclip")
     family = Fact(
         rule.family if rule else "unknown",
         model if rule else None,
@@ -96,4 +96,6 @@ def decode_openclip(model: str, pretrained: str) -> ModelTag:
             )
     vocab = load()
     raw = f"{model}/{pretrained}" if pretrained else model
-    return assemble(raw, "openclip", decode_openclip_architecture(model, vocab), pretrained, vocab)
+    rule = family_of(model, vocab, "openclip")
+    arch = decode_openclip_architecture(model, vocab, rule)
+    return assemble(raw, "openclip", arch, pretrained, vocab, implied_pretrain(rule))

@@ -77,17 +77,17 @@ def read_tokens(
     paradigm_segments: set[int] = set()
     i, n = 0, len(parts)
     while i < n:
-        entry, key = None, ""
-        for length in range(min(vocab.max_phrase, n - i), 0, -1):
-            key = "_".join(parts[i : i + length])
-            if key in vocab.tokens:
-                entry = _entry_for(vocab.tokens[key], form, family)
+        entry, key = None, parts[i]
+        # Only tokens that start a multi-token phrase ("datacomp", "qwen3") pay for the phrase search.
+        for length in range(min(vocab.phrase_len.get(key, 1), n - i), 0, -1):
+            phrase = "_".join(parts[i : i + length]) if length > 1 else key
+            if phrase in vocab.tokens:
+                entry, key = _entry_for(vocab.tokens[phrase], form, family), phrase
                 i += length
                 break
         if entry is None:
-            key = parts[i]
             i += 1
-            if not _read_number(key, vocab, form, r):
+            if not (key[-1].isdigit() or key[-1] in "bekmp") or not _read_number(key, vocab, form, r):
                 r.unknown.append(key)
                 r.tokens.append(TokenReading(key, "unknown", "no vocabulary entry", ""))
             continue

@@ -6,7 +6,6 @@ and name words of ``architectures.yaml``, the tag part by :mod:`hubkit.tags.read
 
 from __future__ import annotations
 
-import functools
 import re
 
 from hubkit.errors import TagError
@@ -21,6 +20,7 @@ _PATCH = re.compile(r"^(?:patch|p)(?P<n>\d+)$")
 _WINDOW = re.compile(r"^window(?P<n>\d+)(?:to\d+)?$")
 _RES = re.compile(r"^(?P<n>[1-9]\d{2,3})(?:to(?P<m>\d+))?$")
 _NAME_SOURCE = "timm:models"
+_PARTS = re.compile(r"[./]")
 
 
 def _shown(text: str) -> str:
@@ -64,7 +64,7 @@ def validate(text: object) -> str:
             raise TagError(f"tag {_shown(tag)} has an empty part around {sep!r}", hint=_HINT)
     if "." in tag and "/" in tag:
         raise TagError(f"tag {_shown(tag)} mixes the timm '.' and OpenCLIP '/' forms", hint=_HINT)
-    for part in re.split(r"[./]", tag):
+    for part in _PARTS.split(tag):
         if any(not t for t in part.split("_")) and part:
             raise TagError(
                 f"tag {_shown(tag)} has an empty token (a doubled, leading or trailing '_')", hint=_HINT
@@ -72,26 +72,29 @@ def validate(text: object) -> str:
     return tag
 
 
-@functools.cache
-def _family_regex(rules: tuple[FamilyRule, ...]) -> re.Pattern[str]:
-    # One alternation in rule order: the first rule that matches wins, in a single C-level scan.
-    return re.compile("|".join(f"(?P<r{i}>{r.regex.pattern})" for i, r in enumerate(rules)))
-
-
-def family_of(name: str, rules: tuple[FamilyRule, ...]) -> FamilyRule | None:
-    """Return the first family rule matching ``name`` (None when no rule does)."""
-    m = _family_regex(rules).match(name)
+def family_of(name: str, vocab: Vocab, form: Form) -> FamilyRule | None:
+    """Return the first family rule of ``form`` matching ``name`` (None when no rule does)."""
+    timm_form = form == "timm"
+    m = (vocab.timm_family_regex if timm_form else vocab.openclip_family_regex).match(name)
     if m is None or m.lastgroup is None:
         return None
-    return rules[int(m.lastgroup[1:])]
+    return (vocab.timm_families if timm_form else vocab.openclip_families)[int(m.lastgroup[1:])]
 
 
-def decode_architecture(name: str, vocab: Vocab) -> Architecture:
+def implied_pretrain(rule: FamilyRule | None) -> Fact | None:
+    """The paradigm a family's pretraining implies (BEiT: masked image modeling), as a Fact."""
+    if rule is None or not rule.pretrain_paradigm:
+        return None
+    return Fact(rule.pretrain_paradigm, None, "tag", rule.source, "paradigm")
+
+
+def decode_architecture(name: str, vocab: Vocab, rule: FamilyRule | None = None) -> Architecture:
     """Read a timm architecture name (``beit_base_patch16_224``) into an :class:`Architecture`.
 
     Args:
         name: the part before the dot.
         vocab: the loaded vocabulary.
+        rule: the family rule when the caller already looked it up.
 
     Returns:
         The architecture with family, variant, patch size, window and input size where the name has them.
@@ -100,7 +103,7 @@ def decode_architecture(name: str, vocab: Vocab) -> Architecture:
         >>> decode_architecture("beit_base_patch16_224", load()).patch_size.value
         16
     """
-    rule = family_of(name, vocab.timm_families)
+    rule = rule or family_of(name, vocab, "timm")
     family = Fact(
         rule.family if rule else "unknown",
         name if rule else None,
@@ -115,13 +118,15 @@ def decode_architecture(name: str, vocab: Vocab) -> Architecture:
     number_is_size = bool(rule and rule.family in vocab.arch_words.get("_numbers_are_sizes", ()))
     for i, part in enumerate(parts):
         word = vocab.arch_words.get(part)
-        if m := _PATCH.match(part):
+        if not part[-1].isdigit():
+            pass  # patch / window / resolution parts all end in a digit: skip the regexes
+        elif m := _PATCH.match(part):
             patch = Fact(int(m["n"]), part, "tag", _NAME_SOURCE, "patch_size")
         elif m := _WINDOW.match(part):
             window = Fact(int(m["n"]), part, "tag", _NAME_SOURCE, "window")
         elif i > 0 and not number_is_size and (m := _RES.match(part)) and _plausible_res(int(m["n"])):
             size = Fact(int(m["m"] or m["n"]), part, "tag", _NAME_SOURCE, "input_size")
-        elif word is not None and isinstance(word, dict):
+        if word is not None and isinstance(word, dict):
             if word["kind"] == "size":
                 sizes.append(part)
             else:
@@ -143,12 +148,10 @@ def _plausible_res(n: int) -> bool:
     return 96 <= n <= 2048 and (n % 16 == 0 or n % 14 == 0)
 
 
-def assemble(raw: str, form: Form, arch: Architecture, pretrained: str, vocab: Vocab) -> ModelTag:
+def assemble(
+    raw: str, form: Form, arch: Architecture, pretrained: str, vocab: Vocab, implied: Fact | None = None
+) -> ModelTag:
     """Combine an architecture and its read pretrained tag into a frozen :class:`ModelTag`."""
-    rule = family_of(arch.name, vocab.timm_families if form == "timm" else vocab.openclip_families)
-    implied = None
-    if rule is not None and rule.pretrain_paradigm:
-        implied = Fact(rule.pretrain_paradigm, None, "tag", rule.source, "paradigm")
     r = read_tokens(pretrained, vocab, form, str(arch.family.value), implied)
     papers = list(r.papers)
     if arch.family.source.startswith("arXiv:") and arch.family.source not in papers:
@@ -191,11 +194,16 @@ def decode_timm(name: str) -> ModelTag:
         >>> decode_timm("resnet50.a1_in1k").recipes[0].optimizer
         'LAMB'
     """
-    tag = validate(name)
+    return _decode_valid(validate(name))
+
+
+def _decode_valid(tag: str) -> ModelTag:
     if "/" in tag:
         raise TagError(
             f"{_shown(tag)} is an OpenCLIP pair, not a timm name", hint="use decode() or decode_openclip()"
         )
     arch_name, _, pretrained = tag.partition(".")
     vocab = load()
-    return assemble(tag, "timm", decode_architecture(arch_name, vocab), pretrained, vocab)
+    rule = family_of(arch_name, vocab, "timm")
+    arch = decode_architecture(arch_name, vocab, rule)
+    return assemble(tag, "timm", arch, pretrained, vocab, implied_pretrain(rule))

@@ -51,12 +51,14 @@ class Vocab:
     """The whole vocabulary, precompiled (built once per process by :func:`load`)."""
 
     tokens: dict[str, dict[str, Any]]  # token or phrase ("datacomp_xl") -> entry
-    max_phrase: int  # longest phrase length in tokens (for greedy matching)
+    phrase_len: dict[str, int]  # first token of a phrase -> longest phrase starting with it ("datacomp": 2)
     patterns: tuple[Pattern, ...]
     datasets: dict[str, dict[str, Any]]
     recipes: dict[str, Recipe]
     timm_families: tuple[FamilyRule, ...]
     openclip_families: tuple[FamilyRule, ...]
+    timm_family_regex: re.Pattern[str]  # all timm rules as one alternation (group rN = rule N)
+    openclip_family_regex: re.Pattern[str]
     arch_words: dict[str, dict[str, Any]]  # size words / name parts ("base", "distilled", "clip")
     papers: dict[str, Paper]
     references: dict[str, Reference]
@@ -68,10 +70,24 @@ def _read(name: str) -> Any:
     return yaml.load(text, Loader=loader)
 
 
+def _alternation(rules: tuple[FamilyRule, ...]) -> re.Pattern[str]:
+    # One alternation in rule order: the first rule that matches wins, in a single C-level scan.
+    return re.compile("|".join(f"(?P<r{i}>{r.regex.pattern})" for i, r in enumerate(rules)))
+
+
 def _families(rows: list[dict[str, Any]]) -> tuple[FamilyRule, ...]:
     return tuple(
         FamilyRule(re.compile(r["match"]), r["family"], r["source"], r.get("pretrain_paradigm")) for r in rows
     )
+
+
+def _phrase_lengths(tokens: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key in tokens:
+        first, _, rest = key.partition("_")
+        if rest:
+            out[first] = max(out.get(first, 1), key.count("_") + 1)
+    return out
 
 
 @functools.cache
@@ -108,14 +124,17 @@ def load() -> Vocab:
     references = {
         rid: Reference(id=rid, title=r["title"], url=r["url"]) for rid, r in pap["references"].items()
     }
+    timm_families, openclip_families = _families(arch["timm"]), _families(arch["openclip"])
     return Vocab(
         tokens=tokens,
-        max_phrase=max(k.count("_") + 1 for k in tokens),
+        phrase_len=_phrase_lengths(tokens),
         patterns=patterns,
         datasets=ds,
         recipes=recipes,
-        timm_families=_families(arch["timm"]),
-        openclip_families=_families(arch["openclip"]),
+        timm_families=timm_families,
+        openclip_families=openclip_families,
+        timm_family_regex=_alternation(timm_families),
+        openclip_family_regex=_alternation(openclip_families),
         arch_words=arch["words"],
         papers=papers,
         references=references,
