@@ -230,7 +230,9 @@ def render_summary(report: Mapping[str, Any]) -> str:
     lines += [f"Model card: [{_cell(repo_id)}]({quote(url, safe=':/?=&%')})", ""]
     main = report.get("main")
     if main:
-        lines.append(f"`main` → `{_cell(main.get('commit', ''))}` (epoch {_cell(main.get('epoch'))})")
+        commit = main.get("commit")  # None in a dry run when main would move
+        target = f"`{_cell(commit)}`" if commit else "a new commit"
+        lines.append(f"`main` → {target} (epoch {_cell(main.get('epoch'))})")
     else:
         lines.append("`main` was not moved.")
     if report.get("tag"):
@@ -274,8 +276,8 @@ def render_failure(returncode: int) -> str:
     return (
         "## hubkit publish failed\n\n"
         f"`hubkit publish` exited with code {returncode}; the error message and its hint are in the log "
-        "of the *Publish with hubkit* step. Nothing after the failing revision was published; re-running "
-        "the job is safe (published revisions are reported as unchanged).\n"
+        "of the *Publish with hubkit* step. `main` and the tag move only once every revision is in place, "
+        "so they are untouched; re-running the job publishes only what is missing.\n"
     )
 
 

@@ -502,3 +502,29 @@ def test_action_reports_a_failed_publish_without_leaking_the_token(hub: Any, tmp
     assert "## hubkit publish failed" in run.summary
     assert run.outputs == {"revisions": "", "main-commit": "", "repo-url": ""}
     assert_token_hidden(run, hub.token)
+
+
+def test_action_dry_run_plans_and_uploads_nothing(hub: Any, timm_run_dir: Path, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    inputs = {
+        "run-dir": str(timm_run_dir),  # read only: a dry run writes nothing, locally or remotely
+        "repo-id": "localuser/dry",
+        "token": hub.token,
+        "endpoint": hub.endpoint,
+        "select": "last",
+        "verify": "false",
+        "dry-run": "true",
+    }
+    run = run_action(inputs, workspace)
+    assert run.failed_step is None, run.log
+    revisions = json.loads(run.outputs["revisions"])
+    assert [(r["epoch"], r["status"], r["verified"]) for r in revisions] == [(4, "planned", None)]
+    assert run.summary.count("**Dry run**") == 1 and "| planned |" in run.summary
+    assert "`main` → a new commit (epoch 4)" in run.summary
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub.endpoint, token=hub.token).list_repo_refs("localuser/dry")
+    assert_token_hidden(run, hub.token)
