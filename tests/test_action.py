@@ -504,6 +504,7 @@ def test_action_reports_a_failed_publish_without_leaking_the_token(hub: Any, tmp
     assert_token_hidden(run, hub.token)
 
 
+@pytest.mark.slow
 def test_action_dry_run_plans_and_uploads_nothing(hub: Any, timm_run_dir: Path, tmp_path: Path) -> None:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError
