@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fixtures_runs import copy_run
+
 from hubkit.errors import RunDirError, RunFileError
 from hubkit.runs import read_run
 
@@ -123,7 +123,7 @@ def test_openclip_bad_params_line(openclip_run_dir: Path, tmp_path: Path) -> Non
 def test_openclip_without_results(openclip_run_dir: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     shutil.copytree(openclip_run_dir, run_dir, ignore=shutil.ignore_patterns("data", "results.jsonl"))
-    with pytest.raises(RunDirError, match="no checkpoints/results.jsonl") as info:
+    with pytest.raises(RunDirError, match=r"no checkpoints/results\.jsonl") as info:
         read_run(run_dir)
     assert "--val-data" in str(info.value)
 
@@ -153,7 +153,7 @@ def test_malformed_args_yaml(timm_copy: Path) -> None:
     with pytest.raises(RunFileError, match=r"args\.yaml is not valid YAML at line"):
         read_run(timm_copy)
     (timm_copy / "args.yaml").write_text("- just\n- a list\n")
-    with pytest.raises(RunFileError, match="not a timm train.py argument file"):
+    with pytest.raises(RunFileError, match=r"not a timm train\.py argument file"):
         read_run(timm_copy)
 
 
@@ -178,7 +178,7 @@ def test_nan_metric(timm_copy: Path) -> None:
 
 def test_checkpoints_without_metrics(timm_copy: Path) -> None:
     (timm_copy / "summary.csv").unlink()
-    with pytest.raises(RunDirError, match="no summary.csv"):
+    with pytest.raises(RunDirError, match=r"no summary\.csv"):
         read_run(timm_copy)
     (timm_copy / "summary.csv").write_text("epoch,train_loss,eval_loss,eval_top1\n")
     with pytest.raises(RunFileError, match="has a header but no epochs"):
@@ -188,7 +188,7 @@ def test_checkpoints_without_metrics(timm_copy: Path) -> None:
 def test_metrics_without_checkpoints(timm_copy: Path) -> None:
     for ckpt in timm_copy.glob("*.pth.tar"):
         ckpt.unlink()
-    with pytest.raises(RunDirError, match="no \\*.pth.tar checkpoints"):
+    with pytest.raises(RunDirError, match=r"no \*\.pth\.tar checkpoints"):
         read_run(timm_copy)
 
 

@@ -93,7 +93,7 @@ def test_truncated_checkpoint(tmp_path: Path) -> None:
 def test_garbage_empty_and_missing_files(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pth.tar"
     junk.write_bytes(b"this is not a checkpoint at all" * 10)
-    with pytest.raises(CheckpointError, match="junk.pth.tar is not a torch checkpoint"):
+    with pytest.raises(CheckpointError, match=r"junk\.pth\.tar is not a torch checkpoint"):
         load_checkpoint(junk)
     empty = tmp_path / "empty.pth.tar"
     empty.write_bytes(b"")

@@ -158,7 +158,20 @@ def test_epochs_without_checkpoint_is_an_input_error() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["", "newest", "key", "key:2", "key:x", "every:0", "uniform:", "epochs:", "epochs:a,b", "all:3", "log:-1"]
+    "spec",
+    [
+        "",
+        "newest",
+        "key",
+        "key:2",
+        "key:x",
+        "every:0",
+        "uniform:",
+        "epochs:",
+        "epochs:a,b",
+        "all:3",
+        "log:-1",
+    ],
 )
 def test_bad_spec_lists_valid_forms(spec: str) -> None:
     run = make_run(CURVE)
