@@ -92,7 +92,7 @@ class HubkitApi(HfApi):
     keeps all of hubkit's uploads on that bounded-memory path, whichever method the caller uses.
     """
 
-    def create_commit(self, repo_id: str, operations: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def create_commit(self, repo_id: str, operations: Any, *args: Any, **kwargs: Any) -> Any:
         return super().create_commit(repo_id, _streaming(operations), *args, **kwargs)
 
     def upload_folder(  # type: ignore[override]

@@ -18,6 +18,12 @@ from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_r
 MAX_PREUPLOAD_FILES = 1000
 
 
+class _BlobResponse(FileResponse):
+    """FileResponse (HEAD, Range, 206) with 1 MiB reads: 16x fewer event-loop turns than 64 KiB."""
+
+    chunk_size = 1024 * 1024
+
+
 def _resolve(ctx: Ctx, repo: RepoRef, rev: str) -> Commit:
     ctx.readable(repo)
     commit_id, _ = ctx.store.resolve(repo, check_revision(rev))
@@ -222,7 +228,7 @@ async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
     obj = ctx.store.object_path(entry.sha256)
     if not obj.is_file():
         raise HubHTTPError(404, "EntryNotFound", f"Stored object for {path} is missing.")
-    return FileResponse(obj, headers=headers, media_type="application/octet-stream")
+    return _BlobResponse(obj, headers=headers, media_type="application/octet-stream")
 
 
 # --- legacy LFS ------------------------------------------------------------------------------------
