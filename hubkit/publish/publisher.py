@@ -14,8 +14,11 @@ Conversion of the next checkpoint runs in a background thread while the current 
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,7 +274,13 @@ class _Publisher:
 
     def _base_context(self) -> CardContext:
         if self._base is None:
-            self._base = cards.base_context(self.run_, self.repo_id, self.options.template_dir)
+            if self.options.dry_run:
+                # The card's model statistics are cached in the user cache dir; a dry run writes nothing,
+                # so that cache is pointed at a throwaway folder while the context is built.
+                with tempfile.TemporaryDirectory(prefix="hubkit-dry-") as scratch, _env("XDG_CACHE_HOME", scratch):
+                    self._base = cards.base_context(self.run_, self.repo_id, self.options.template_dir)
+            else:
+                self._base = cards.base_context(self.run_, self.repo_id, self.options.template_dir)
         return self._base
 
     def _readme(self, rev: RevisionState, content: Content, verification: bytes | None) -> LocalFile:
@@ -504,6 +513,19 @@ class _Publisher:
             framework=self.run_.framework,
             repo_existed=self.refs is not None,
         )
+
+
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def _step(item: Any) -> int | None:
