@@ -29,12 +29,9 @@ REPO = "localuser/timm-digits"
 
 
 @pytest.fixture(scope="module")
-def timm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3-epoch timm digits run with EMA (examples/timm_digits, 20 images per class)."""
-    out = tmp_path_factory.mktemp("publish-timm") / "timm-digits"
-    cmd = [sys.executable, str(ROOT / "examples/timm_digits/train.py"), "--output", str(out)]
-    subprocess.run([*cmd, "--epochs", "3", "--max-per-class", "20"], check=True, capture_output=True)
-    return out
+def timm_run(timm_run_dir: Path) -> Path:
+    """The shared 5-epoch timm digits run (EMA on): checkpoint-0..4, last, model_best."""
+    return timm_run_dir
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +55,7 @@ def hubkit(*argv: str) -> tuple[int, str, str]:
 def publish(hub: LocalHub, run: Path, *args: str) -> tuple[int, str, dict[str, Any] | None]:
     """Run ``hubkit publish --json``; return exit code, stderr + stdout, the parsed report."""
     code, out, err = hubkit(
-        "--debug",
-        "publish", str(run), "--endpoint", hub.endpoint, "--token", TOKEN, "--json", *args
+        "--debug", "publish", str(run), "--endpoint", hub.endpoint, "--token", TOKEN, "--json", *args
     )
     return code, err + out, json.loads(out) if code == 0 else None
 
@@ -90,9 +86,9 @@ def test_each_selected_epoch_gets_a_verified_branch_and_main_the_last(
     assert [(r["revision"], r["status"], r["verified"]) for r in published["revisions"]] == [
         ("epoch-000", "published", True),
         ("epoch-001", "published", True),
-        ("epoch-002", "published", True),  # main's checkpoint always gets its own branch
+        ("epoch-004", "published", True),  # main's checkpoint always gets its own branch
     ]
-    assert published["main"]["epoch"] == 2 and len(published["main"]["commit"]) == 40
+    assert published["main"]["epoch"] == 4 and len(published["main"]["commit"]) == 40
     assert published["revisions"][2]["reasons"] == ["held by main (--main last)"]
     assert published["uploaded_bytes"] > 0 and published["commits"] == 3 * 2 + 1
 
@@ -149,7 +145,7 @@ def test_hubkit_json_records_the_checkpoint(
 
 def test_no_staging_branch_is_left(published: dict[str, Any], module_hub: LocalHub) -> None:
     branches = {b.name for b in _api(module_hub).list_repo_refs(REPO).branches}
-    assert branches == {"main", "epoch-000", "epoch-001", "epoch-002"}
+    assert branches == {"main", "epoch-000", "epoch-001", "epoch-004"}
 
 
 def test_second_run_uploads_nothing_and_commits_nothing(
@@ -183,7 +179,7 @@ def test_dry_run_writes_nothing(module_hub: LocalHub, timm_run: Path, tmp_path: 
     assert result.exit_code == 0, result.output
     assert (
         "does not exist yet" in result.output
-        and "epoch-002" in result.output
+        and "epoch-004" in result.output
         and "model.safetensors" in result.output
     )
     assert not _api(module_hub).repo_exists("localuser/dry")
@@ -209,7 +205,7 @@ def test_conflicting_weights_stop_without_force_and_are_replaced_with_it(
     code, output, report = publish(module_hub, timm_run, *opts, "--weights", "raw", "--force")
     assert code == 0, output
     assert report is not None and report["revisions"][0]["status"] == "replaced"
-    assert report["revisions"][0]["commit"] != before["epoch-002"]
+    assert report["revisions"][0]["commit"] != before["epoch-004"]
 
 
 def test_invalid_names_fail_before_any_remote_change(module_hub: LocalHub, timm_run: Path) -> None:

@@ -11,8 +11,16 @@ from hubkit.publish.curves import CurveData, render_curves
 from hubkit.publish.endpoint import display_endpoint, resolve_explicit
 from hubkit.publish.files import LocalFile, RemoteFile, changed_files, git_blob_sha1, same_content
 from hubkit.publish.metadata import RevisionFacts, hubkit_json, split_metrics
-from hubkit.publish.naming import BranchFields, branch_name, branch_names, default_repo_id, load_line
-from hubkit.publish.naming import staging_branch, validate_branch, validate_repo_id
+from hubkit.publish.naming import (
+    BranchFields,
+    branch_name,
+    branch_names,
+    default_repo_id,
+    load_line,
+    staging_branch,
+    validate_branch,
+    validate_repo_id,
+)
 from hubkit.publish.report import FileReport, MainReport, PublishReport, RevisionReport
 
 FIELDS = BranchFields(epoch=4, epochs=10, step=None, run="digits")
