@@ -230,3 +230,15 @@ def test_shared_tensors_are_written_separately(timm_run_dir: Path, tmp_path: Pat
     state = _unshare({"a": base, "b": base, "c": torch.ones(2)})
     assert state["a"].untyped_storage().data_ptr() != state["b"].untyped_storage().data_ptr()
     assert torch.equal(state["a"], state["b"])
+
+
+def test_openclip_config_mismatch_writes_nothing(openclip_run_dir: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(openclip_run_dir, run_dir, ignore=shutil.ignore_patterns("data"))
+    config = json.loads((run_dir / "digits-tiny-vit.json").read_text())
+    config["embed_dim"] = 16
+    (run_dir / "digits-tiny-vit.json").write_text(json.dumps(config))
+    run = read_run(run_dir)
+    with pytest.raises(CheckpointError, match="does not fit architecture digits-tiny-vit: shape mismatch"):
+        convert_checkpoint(run, run.checkpoints[0], tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []

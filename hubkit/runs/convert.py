@@ -16,6 +16,7 @@ import json
 import os
 import re
 import struct
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -249,19 +250,23 @@ def write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, s
     blob += b" " * (-len(blob) % 8)
     digest = hashlib.sha256()
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        for chunk in (struct.pack("<Q", len(blob)), blob):
-            digest.update(chunk)
-            handle.write(chunk)
-        for name in order:
-            t = tensors[name].detach().contiguous()
-            if t.numel() == 0:
-                continue
-            data = memoryview(t.reshape(-1).view(torch.uint8).numpy())
-            digest.update(data)
-            handle.write(data)
-            del t, data
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            for chunk in (struct.pack("<Q", len(blob)), blob):
+                digest.update(chunk)
+                handle.write(chunk)
+            for name in order:
+                t = tensors[name].detach().contiguous()
+                if t.numel() == 0:
+                    continue
+                data = memoryview(t.reshape(-1).view(torch.uint8).numpy())
+                digest.update(data)
+                handle.write(data)
+                del t, data
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return 8 + len(blob) + offset, digest.hexdigest()
 
 
@@ -313,8 +318,11 @@ def convert_checkpoint(
                 f"{run.path} has no OpenCLIP model config", hint="Pass --model-config FILE."
             )
         config_bytes = _openclip_config(run)
-        config_sha = write_bytes_hashed(out / config_name, config_bytes)
-        model = _openclip_meta_model(run, out)
+        with tempfile.TemporaryDirectory(prefix="hubkit-openclip-cfg-") as tmp:
+            # open_clip builds a model from a folder holding open_clip_config.json; keep out/ untouched
+            # until every shape has been checked, so a failed conversion leaves nothing behind.
+            (Path(tmp) / config_name).write_bytes(config_bytes)
+            model = _openclip_meta_model(run, Path(tmp))
     _check_shapes(file, run.architecture, model.state_dict(), state)
     del model
 
@@ -333,8 +341,7 @@ def convert_checkpoint(
     num_parameters = sum(int(t.numel()) for t in state.values())
     size, weights_sha = write_safetensors(out / weights_name, state, metadata)
     del state
-    if run.framework == "timm":
-        config_sha = write_bytes_hashed(out / config_name, config_bytes)
+    config_sha = write_bytes_hashed(out / config_name, config_bytes)
     files = (
         WrittenFile(path=out / weights_name, size=size, sha256=weights_sha),
         WrittenFile(path=out / config_name, size=len(config_bytes), sha256=config_sha),

@@ -250,7 +250,7 @@ def read_openclip_run(run_dir: Path, *, model_config: Path | None = None) -> Tra
     for file in files:
         inside(run_dir, file)
     numbered = {int(m.group(1)): f for f in files if (m := _EPOCH_FILE.match(f.name))}
-    aliases = {"epoch_latest.pt": epochs[-1].epoch}
+    aliases: dict[str, int | None] = {"epoch_latest.pt": epochs[-1].epoch}
     checkpoints = find_checkpoints(run_dir, files, numbered, aliases, epochs, notes)
     config, config_path = _model_config(run_dir, params, model_config)
     return TrainingRun(
