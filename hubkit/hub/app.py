@@ -137,6 +137,9 @@ class HubState:
         self.config = config
         self.faults = faults
         self.lfs = LfsUploads(store)
+        # Tests act at an exact request (e.g. SIGKILL a client when its k-th request arrives): called with
+        # (method, raw path) before faults and handlers, on the server's event loop; keep it quick.
+        self.observer: Callable[[str, str], None] | None = None
 
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -200,6 +203,9 @@ class HubApp:
                 message = await receive()
             await send({"type": "lifespan.shutdown.complete"})
             return
+        observer = self.state.observer
+        if observer is not None and scope["type"] == "http":
+            observer(scope["method"], (scope.get("raw_path") or scope["path"].encode()).decode("latin-1"))
         await self._asgi(scope, receive, send)
 
     async def _handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

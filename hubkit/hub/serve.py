@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -146,6 +147,20 @@ class LocalHub:
         self._faults = _as_spec(faults)
         if self._app is not None:
             self._app.state.faults.set(self._faults)
+
+    def observe(self, callback: Callable[[str, str], None] | None) -> None:
+        """Call ``callback(method, raw_path)`` as each request arrives, before faults and handlers.
+
+        For tests that must act at an exact point of a client's conversation (log the requests, SIGKILL
+        the client when its k-th request arrives). It runs on the server's event loop: keep it quick.
+        ``None`` stops observing.
+
+        Example:
+            >>> seen = []; hub.observe(lambda method, path: seen.append((method, path)))
+        """
+        if self._app is None:
+            raise LocalHubError("observe() needs a started hub.")
+        self._app.state.observer = callback
 
     @property
     def injected_faults(self) -> list[tuple[str, str, str]]:
