@@ -5,18 +5,29 @@ Large files go through :func:`streaming_add`: a ``CommitOperationAdd`` backed by
 file in slices), never loading the file, and the local hub answers ``"lfs"`` to clients whose
 user agent carries ``hubkit/`` (set here). See docs/local-hub.md for why plain clients cannot be
 steered that way.
+
+:func:`with_retries` is the one place where hubkit retries Hub calls. ``huggingface_hub`` retries its LFS
+and preupload requests, but ``create_repo``, refs, branch, tag, tree, ``paths-info``, ``repo_info`` and the
+commit POST of ``create_commit`` are single tries: one 503 or cut connection would end a publish.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 import hubkit
+
+logger = logging.getLogger("hubkit.hub.client")
+T = TypeVar("T")
 
 
 def hub_api(endpoint: str | None, token: str | None) -> HfApi:
@@ -144,3 +155,93 @@ class HubkitApi(HfApi):
             create_pr=create_pr,
             parent_commit=parent_commit,
         )
+
+
+# --- retries -----------------------------------------------------------------------------------------
+# Statuses that say "try again later" (the Hub's own list in huggingface_hub's http_backoff, minus 408).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How :func:`with_retries` waits: exponential backoff, or the server's ``Retry-After`` when given."""
+
+    attempts: int = 6  # tries in all, the first included
+    base_wait: float = 0.5  # seconds before the second try; doubled for each further one
+    max_wait: float = 8.0  # cap of one backoff wait
+    max_retry_after: float = 60.0  # cap of a server-announced wait
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is worth retrying: 429/5xx answers, cut or refused connections, timeouts.
+
+    Example:
+        >>> is_transient(ConnectionResetError()), is_transient(ValueError())
+        (True, False)
+    """
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from hubkit.errors import HubkitError
+
+    if isinstance(exc, HubkitError):
+        return False  # already judged by hubkit (HubError is a ConnectionError, but a final one)
+    if isinstance(exc, HfHubHTTPError):
+        response = exc.response
+        return response is not None and response.status_code in RETRY_STATUSES
+    return isinstance(exc, httpx2.TransportError | ConnectionError | TimeoutError)
+
+
+def _retry_after(exc: BaseException, cap: float) -> float | None:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(float(value), cap) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to backoff
+
+
+def with_retries(
+    fn: Callable[..., T],
+    *args: Any,
+    what: str = "Hub call",
+    policy: RetryPolicy = DEFAULT_RETRY,
+    **kwargs: Any,
+) -> T:
+    """Call ``fn(*args, **kwargs)``, retrying transient failures (:func:`is_transient`) with backoff.
+
+    Safe for writes when the caller makes them so. hubkit sends every commit with its parent commit, so a
+    repeated commit POST can never stack a duplicate: the local hub answers it with the commit it already
+    made (and applies nothing before a 5xx/429); another Hub answers 412, which stops the publish and a
+    re-run completes it. Branch and tag writes check the refs when a retry gets 409/404
+    (:class:`hubkit.publish.remote.Remote`).
+
+    Args:
+        fn: the call, e.g. ``api.create_branch``.
+        what: words for the log line ("creating branch epoch-004").
+        policy: attempts and waits.
+
+    Returns:
+        What ``fn`` returns; the last error is raised unchanged when every attempt failed.
+
+    Example:
+        >>> refs = with_retries(api.list_repo_refs, "org/name", what="listing branches")  # doctest: +SKIP
+    """
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if attempt >= policy.attempts or not is_transient(exc):
+                raise
+            wait = _retry_after(exc, policy.max_retry_after)
+            if wait is None:
+                wait = min(policy.max_wait, policy.base_wait * 2 ** (attempt - 1))
+            # Logged through hubkit's redacting filter; the message names the call, never its arguments.
+            logger.info(
+                "%s: %s; retry %d/%d in %.1fs", what, type(exc).__name__, attempt, policy.attempts - 1, wait
+            )
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -53,10 +53,14 @@ class Remote:
 
     # --- errors ------------------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        import httpx2
         from huggingface_hub.errors import HfHubHTTPError
 
+        from hubkit.hub.client import with_retries
+
         try:
-            return fn(*args, **kwargs)
+            # Transient failures (429/5xx, cut connections) are retried with backoff; see with_retries.
+            return with_retries(fn, *args, what=what, **kwargs)
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             hint = "check the endpoint and try again; re-running completes what is missing"
@@ -69,7 +73,7 @@ class Remote:
                 redact(f"{what} failed on {display_endpoint(self.endpoint)} for {self.repo_id}: {exc}"),
                 hint=hint,
             ) from None
-        except (OSError, ConnectionError) as exc:
+        except (OSError, ConnectionError, httpx2.TransportError) as exc:
             raise HubError(
                 redact(f"{what} failed: cannot reach {display_endpoint(self.endpoint)} ({exc})"),
                 hint="check --endpoint / HF_ENDPOINT, or start the server with `hubkit hub serve`",
@@ -162,25 +166,46 @@ class Remote:
 
     def create_branch(self, branch: str, revision: str) -> None:
         self._write()
-        self._call(
+        self._ref_write(
             f"creating branch {branch}",
-            self.api.create_branch,
-            self.repo_id,
-            branch=branch,
-            revision=revision,
+            lambda: self.api.create_branch(self.repo_id, branch=branch, revision=revision),
+            lambda refs: refs.branches.get(branch) == revision,
         )
 
     def delete_branch(self, branch: str) -> None:
         self._write()
-        self._call(f"deleting branch {branch}", self.api.delete_branch, self.repo_id, branch=branch)
+        self._ref_write(
+            f"deleting branch {branch}",
+            lambda: self.api.delete_branch(self.repo_id, branch=branch),
+            lambda refs: branch not in refs.branches,
+        )
 
     def create_tag(self, tag: str, revision: str) -> None:
         self._write()
-        self._call(f"creating tag {tag}", self.api.create_tag, self.repo_id, tag=tag, revision=revision)
+        self._ref_write(
+            f"creating tag {tag}",
+            lambda: self.api.create_tag(self.repo_id, tag=tag, revision=revision),
+            lambda refs: refs.tags.get(tag) == revision,
+        )
 
     def delete_tag(self, tag: str) -> None:
         self._write()
-        self._call(f"deleting tag {tag}", self.api.delete_tag, self.repo_id, tag=tag)
+        self._ref_write(
+            f"deleting tag {tag}",
+            lambda: self.api.delete_tag(self.repo_id, tag=tag),
+            lambda refs: tag not in refs.tags,
+        )
+
+    def _ref_write(self, what: str, write: Callable[[], Any], done: Callable[[Refs], bool]) -> None:
+        """A branch/tag write that is safe to retry: when a retried try lost its answer, the first try
+        landed and the retry gets 409 (exists) or 404 (gone); if the refs show the wanted state, that is
+        success."""
+        try:
+            self._call(what, write)
+        except HubError:
+            refs = self.refs()
+            if refs is None or not done(refs):
+                raise
 
     @property
     def repo_url(self) -> str:

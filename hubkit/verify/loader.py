@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hubkit.errors import HubError, VerificationError
+from hubkit.hub.client import with_retries
 from hubkit.verify.device import synchronize
 from hubkit.verify.hubenv import hub_session
 
@@ -110,7 +111,17 @@ def load_revision(
     started = time.perf_counter()
     try:
         if library == "timm":
-            model, transform, tokenizer = _load_timm(repo_id, revision, endpoint, token, cache, device)
+            # timm asks the Hub again (HEAD per file): a transient 5xx there is retried, not a failed load.
+            model, transform, tokenizer = with_retries(
+                _load_timm,
+                repo_id,
+                revision,
+                endpoint,
+                token,
+                cache,
+                device,
+                what=f"loading {repo_id}@{revision}",
+            )
             _check_same_commit(cache, repo_id, revision, commit)
         else:
             model, transform, tokenizer = _load_open_clip(snapshot, weights_file, device)
@@ -154,13 +165,15 @@ def download_revision(
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        path = snapshot_download(
+        path = with_retries(
+            snapshot_download,
             repo_id,
             revision=revision,
             cache_dir=str(cache_dir),
             endpoint=endpoint,
             token=token,
             tqdm_class=_silent_tqdm(),
+            what=f"downloading {repo_id}@{revision}",
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
         raise HubError(

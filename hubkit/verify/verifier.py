@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubkit.errors import HubError, HubkitError, VerificationError
+from hubkit.hub.client import with_retries
 from hubkit.verify.datasets import EvalData, eval_data_from_path
 from hubkit.verify.device import describe_device, library_versions, resolve_device, synchronize
 from hubkit.verify.evaluate import DEFAULT_ZERO_SHOT_TEMPLATES, EvalOutcome
@@ -135,7 +136,9 @@ def list_revisions(repo_id: str, *, endpoint: str | None = None, token: str | No
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
-        refs = HfApi(endpoint=endpoint, token=token).list_repo_refs(repo_id)
+        refs = with_retries(
+            HfApi(endpoint=endpoint, token=token).list_repo_refs, repo_id, what="listing refs"
+        )
     except (HfHubHTTPError, OSError) as exc:
         raise HubError(
             f"could not list the revisions of {repo_id}: {type(exc).__name__}: {exc}",
@@ -323,10 +326,10 @@ def _file_failures(loaded: LoadedModel, endpoint: str | None, token: str | None)
     from hubkit.verify.integrity import check_files
 
     try:
-        tree = list(
-            HfApi(endpoint=endpoint, token=token).list_repo_tree(
-                loaded.repo_id, revision=loaded.commit, recursive=True
-            )
+        api = HfApi(endpoint=endpoint, token=token)
+        tree = with_retries(
+            lambda: list(api.list_repo_tree(loaded.repo_id, revision=loaded.commit, recursive=True)),
+            what="listing files",
         )
     except (HfHubHTTPError, OSError) as exc:
         return [f"could not list the files of the revision to check them: {exc}"]
@@ -351,15 +354,15 @@ def _run_eval_data(run: TrainingRun | None, record: dict[str, Any], library: str
     """The validation data the run recorded, when it exists on this machine."""
     candidates: list[tuple[str, str]] = []
     if run is not None and run.val_data:
-        candidates.append((run.val_data, "run args (validation data)"))
+        candidates.append((run.val_data, "the run's args"))
     hyper = record.get("hyperparameters")
     if not isinstance(hyper, dict):
         hyper = {}
     if library == "open_clip" and hyper.get("val_data"):
-        candidates.append((str(hyper["val_data"]), "hubkit.json hyperparameters val_data"))
+        candidates.append((str(hyper["val_data"]), "hubkit.json args"))
     if library == "timm" and hyper.get("data_dir"):
         split = str(hyper.get("val_split") or "validation")
-        candidates.append((str(Path(str(hyper["data_dir"])) / split), "hubkit.json hyperparameters data_dir"))
+        candidates.append((str(Path(str(hyper["data_dir"])) / split), "hubkit.json args"))
     for raw_path, origin in candidates:
         paths = [Path(raw_path)]
         if run is not None and not Path(raw_path).is_absolute():
