@@ -31,7 +31,7 @@ class EvalData:
 
     path: Path  # image folder root (one sub-folder per class) or a CSV of image/caption pairs
     kind: str  # "image-folder" or "csv"
-    origin: str  # "--eval-data" or "run args (data_dir/val_split)" or "run args (val_data)"
+    origin: str  # "--eval-data", "the run's args" or "hubkit.json args"
     csv_img_key: str = "filepath"  # open_clip_train default column names and separator
     csv_caption_key: str = "title"
     csv_separator: str = "\t"
