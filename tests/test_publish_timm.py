@@ -235,3 +235,19 @@ def test_token_never_appears_in_output(module_hub: LocalHub, timm_run: Path) -> 
     assert code == 6
     for text in (ok, out + err):
         assert TOKEN not in text and "hf_wrongtoken12345678" not in text
+
+
+def test_tag_marks_main_and_best_main_gets_its_own_branch(module_hub: LocalHub, timm_run: Path) -> None:
+    repo = "localuser/tagged"
+    opts = ["--repo", repo, "--select", "last", "--main", "best", "--tag", "v1", "--no-verify"]
+    code, output, report = publish(module_hub, timm_run, *opts)
+    assert code == 0, output
+    assert report is not None and report["tag"] == "v1"
+    from hubkit.runs import read_run
+
+    best = read_run(timm_run).best_epoch()
+    assert report["main"]["epoch"] == best and best in [r["epoch"] for r in report["revisions"]]
+    refs = _api(module_hub).list_repo_refs(repo)
+    assert {t.name: t.target_commit for t in refs.tags} == {"v1": report["main"]["commit"]}
+    code, output, again = publish(module_hub, timm_run, *opts)
+    assert code == 0 and again is not None and again["commits"] == 0

@@ -53,10 +53,12 @@ def base_context(run: TrainingRun, repo_id: str, template_dir: Path | None = Non
 
 def _minimal_context(run: TrainingRun, repo_id: str) -> CardContext:
     """A context for an architecture hubkit cannot decode (custom OpenCLIP configs, new timm models)."""
-    from hubkit.cards.context import CardContext, Usage
+    from hubkit.cards.context import CardContext, Library, PipelineTag, Usage
 
-    library = "open_clip" if run.framework == "open_clip" else "timm"
-    pipeline = "zero-shot-image-classification" if library == "open_clip" else "image-classification"
+    library: Library = "open_clip" if run.framework == "open_clip" else "timm"
+    pipeline: PipelineTag = (
+        "zero-shot-image-classification" if library == "open_clip" else "image-classification"
+    )
     return CardContext(
         title=repo_id.split("/")[-1],
         tag=run.architecture,

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from hubkit.errors import InputError
@@ -97,7 +98,7 @@ def open_target(endpoint: str | None, token: str | None, *, data_dir: str | None
         return
     from hubkit.hub import LocalHub, default_data_dir
 
-    with LocalHub(data_dir or default_data_dir(), port=0, token=None) as hub:
+    with LocalHub(Path(data_dir) if data_dir else default_data_dir(), port=0, token=None) as hub:
         yield Target(endpoint=hub.endpoint.rstrip("/"), token=None, embedded=True)
 
 

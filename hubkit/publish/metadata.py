@@ -56,8 +56,8 @@ def split_metrics(values: Mapping[str, float]) -> tuple[dict[str, float], float 
     step = values.get("step")
     return (
         dict(sorted(results.items())),
-        float(lr) if _finite(lr) else None,
-        int(step) if _finite(step) else None,
+        float(lr) if lr is not None and _finite(lr) else None,
+        int(step) if step is not None and _finite(step) else None,
     )
 
 

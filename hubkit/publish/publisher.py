@@ -277,7 +277,10 @@ class _Publisher:
             if self.options.dry_run:
                 # The card's model statistics are cached in the user cache dir; a dry run writes nothing,
                 # so that cache is pointed at a throwaway folder while the context is built.
-                with tempfile.TemporaryDirectory(prefix="hubkit-dry-") as scratch, _env("XDG_CACHE_HOME", scratch):
+                with (
+                    tempfile.TemporaryDirectory(prefix="hubkit-dry-") as scratch,
+                    _env("XDG_CACHE_HOME", scratch),
+                ):
                     self._base = cards.base_context(self.run_, self.repo_id, self.options.template_dir)
             else:
                 self._base = cards.base_context(self.run_, self.repo_id, self.options.template_dir)
@@ -369,8 +372,8 @@ class _Publisher:
         files: list[LocalFile],
         message: str,
         parent: str,
-        deletes: list[str] = (),
-    ) -> str:  # type: ignore[assignment]
+        deletes: tuple[str, ...] | list[str] = (),
+    ) -> str:
         from huggingface_hub import CommitOperationDelete
 
         with self.progress.timed("upload"):

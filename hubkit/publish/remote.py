@@ -104,14 +104,16 @@ class Remote:
 
     def files(self, revision: str) -> dict[str, RemoteFile]:
         """Every file at ``revision`` (a branch or commit id), by path."""
+        from huggingface_hub.hf_api import RepoFolder
+
         entries = self._call(
             f"listing files of {revision}",
             lambda: list(self.api.list_repo_tree(self.repo_id, recursive=True, revision=revision)),
         )
         result: dict[str, RemoteFile] = {}
         for entry in entries:
-            if not hasattr(entry, "blob_id"):
-                continue  # a folder
+            if isinstance(entry, RepoFolder):
+                continue
             lfs = getattr(entry, "lfs", None)
             result[entry.path] = RemoteFile(
                 path=entry.path,
