@@ -284,7 +284,7 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
         if branch not in refs["branches"]:
             raise HubHTTPError(404, "RevisionNotFound", f"Branch {branch!r} not found in {repo.repo_id}.")
         head = store.read_commit(repo, refs["branches"][branch])
-        if head.digest == parsed.digest and _is_retry_of(head, parsed, store):
+        if head.digest == parsed.digest and _is_retry_of(head, parsed, store, repo):
             return head
         if parsed.parent_commit and not head.id.startswith(parsed.parent_commit):
             raise HubHTTPError(
@@ -300,12 +300,18 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
         return commit
 
 
-def _is_retry_of(head: Commit, parsed: ParsedCommit, store: Store) -> bool:
+def _is_retry_of(head: Commit, parsed: ParsedCommit, store: Store, repo: RepoRef) -> bool:
     parent = parsed.parent_commit
-    if parent and not (head.parents and head.parents[0].startswith(parent)):
-        return False
     try:
-        return _new_files(store, head.files, parsed) == head.files
+        if not parent:
+            # Without a parent a repeat cannot be told from a new request: only a no-op counts as a retry
+            # (a second delete of the same file stays a 404).
+            return _new_files(store, head.files, parsed) == head.files
+        if not (head.parents and head.parents[0].startswith(parent)):
+            return False
+        # With a parent the head is this request's result when applying it to that parent gives the head's
+        # files (re-applying it to the head would fail for deletes: the files are already gone).
+        return _new_files(store, store.read_commit(repo, head.parents[0]).files, parsed) == head.files
     except HubHTTPError:
         return False
 
