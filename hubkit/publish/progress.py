@@ -15,7 +15,8 @@ from typing import Any
 
 from hubkit.secrets import redact
 
-STAGES = ("convert", "hash", "upload", "verify")
+# Hashing happens inside conversion (sha256 while writing) and the upload: it has no bar of its own.
+STAGES = ("convert", "upload", "verify")
 
 
 class Progress:
