@@ -326,9 +326,10 @@ class _Publisher:
             }
         )
         try:
+            staged = [r for r in todo if r.action in ("publish", "replace")]
+            self._preflight(staged)
             if self.refs is None:
                 self.remote.ensure_repo(private=self.options.private)
-            staged = [r for r in todo if r.action in ("publish", "replace")]
             initial = self.remote.initial_commit() if staged else None
             for index, rev in enumerate(todo):
                 if index + 1 < len(todo) and todo[index + 1].action in ("publish", "replace"):
@@ -347,6 +348,33 @@ class _Publisher:
         finally:
             self.progress.stop()
         return main_commit
+
+    def _preflight(self, staged: list[RevisionState]) -> None:
+        """Fail on bad local input before the first remote write (not after creating the repo).
+
+        Every staged checkpoint is safe-loaded (memory-mapped, so cheap): a refused pickle or a truncated
+        file stops here. The first one is converted (it would be next anyway) and its card and main's card
+        are rendered (main with placeholder commits): a broken template stops here too.
+        """
+        from hubkit.runs.safeload import peek_epoch
+
+        for rev in staged:
+            peek_epoch(rev.item.checkpoint.path)
+        if staged:
+            self._expected(staged[0], self._content(staged[0]))
+        main = next((r for r in self.revs if r.epoch == self.main_epoch), None)
+        if staged and main is not None:
+            rows = [(r.name, r.commit or "0" * 40, r.epoch, r.metrics, "") for r in self.revs]
+            cards.main_card(
+                self._base_context(),
+                self.run_,
+                main.item,
+                metrics=main.metrics,
+                rows=rows,
+                curve_image=None,
+                verification=None,
+                template_dir=self.options.template_dir,
+            )
 
     def _ops(self, rev: RevisionState, files: list[LocalFile]) -> list[Any]:
         from huggingface_hub import CommitOperationAdd
