@@ -408,7 +408,7 @@ class _Publisher:
             ops = self._ops(rev, files) + [CommitOperationDelete(path_in_repo=p) for p in deletes]
             return self.remote.commit(branch, ops, message, parent=parent)
 
-    def _verify(self, rev: RevisionState, commit: str) -> bytes:
+    def _verify(self, rev: RevisionState, commit: str, *, staged: bool = True) -> bytes:
         with self.progress.timed("verify"):
             result = verify_commit(
                 repo_id=self.repo_id,
@@ -425,8 +425,13 @@ class _Publisher:
             raise VerificationError(
                 f"{self.repo_id}: the staged commit {commit[:7]} for {rev.name} failed verification: "
                 + "; ".join(result.failures),
-                hint=f"{rev.name} was not created and main was not changed; the staged commit stays on branch "
-                f"{staging_branch(rev.name)} for inspection (the next run replaces it). Use --no-verify to skip.",
+                hint=(
+                    f"{rev.name} was not created and main was not changed; the staged commit stays on branch "
+                    f"{staging_branch(rev.name)} for inspection (the next run replaces it)"
+                    if staged
+                    else f"{rev.name} and main were left as they were"
+                )
+                + ". Check --eval-data / --device, or use --no-verify to skip verification.",
             )
         return result.data
 
@@ -459,7 +464,7 @@ class _Publisher:
         assert rev.remote_commit is not None and rev.remote_files is not None
         content = self._content(rev, prefer_record=True)
         if self.options.verify and rev.verification is None:
-            rev.verification = self._verify(rev, rev.remote_commit)
+            rev.verification = self._verify(rev, rev.remote_commit, staged=False)
         expected = self._expected(rev, content)
         changed = changed_files(expected, rev.remote_files)
         if any(not f.has_content for f in changed):  # e.g. config.json changed: needs the converted bytes
