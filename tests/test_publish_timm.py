@@ -123,6 +123,8 @@ def test_cards_parse_and_main_shows_curves_and_revisions(
         assert f"`{rev['revision']}`" in main_card.text and rev["commit"][:7] in main_card.text
     branch = ModelCard(_read(api, "README.md", "epoch-000"))
     assert "intermediate checkpoint" in branch.text and "epoch-000" in branch.text
+    # timm's checkpoint-0 is the first completed epoch: the card counts epochs completed.
+    assert "**Epoch 1 of " in branch.text
 
 
 def _read(api: HfApi, path: str, revision: str) -> str:

@@ -9,6 +9,7 @@ optimisation only and never the source of what gets uploaded: uploads always com
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -134,6 +135,18 @@ class PlanRecord:
     verified: bool | None  # what verification.json said; None without one
 
 
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """Digest of hubkit's own code and shipped templates: a change to either (even without a version bump,
+    as in a development checkout) can change what a publish writes, so it invalidates every record."""
+    import hubkit
+    import hubkit.templates
+
+    package = Path(hubkit.__file__).parent
+    templates = Path(hubkit.templates.__file__).parent
+    return f"{tree_digest(package)}:{tree_digest(templates)}"
+
+
 def input_key(parts: dict[str, Any]) -> str:
     """A key over everything that shapes a revision's files (plus hubkit and library versions).
 
@@ -141,7 +154,13 @@ def input_key(parts: dict[str, Any]) -> str:
         >>> len(input_key({"revision": "epoch-004"}))
         64
     """
-    ident = {"format": _CACHE_FORMAT, "hubkit": __version__, "versions": _versions(), **parts}
+    ident = {
+        "format": _CACHE_FORMAT,
+        "hubkit": __version__,
+        "code": _code_digest(),
+        "versions": _versions(),
+        **parts,
+    }
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -210,7 +210,8 @@ def checkpoint_card(
 
     last = run.checkpoints[-1].epoch if run.checkpoints else item.epoch
     facts = CheckpointFacts(
-        epoch=item.epoch,
+        # Cards count epochs completed; timm numbers its checkpoints from 0, OpenCLIP from 1.
+        epoch=item.epoch + 1 if run.framework == "timm" else item.epoch,
         of_epochs=run.hyperparams.epochs,
         is_final=item.epoch == last,
         weights="ema" if weights == "ema" else "raw",
