@@ -31,10 +31,12 @@ def test_publish_without_endpoint_or_token_uses_the_local_hub_and_says_how_to_lo
     repo = default_repo_id(read_run(timm_run_dir).name)
     out = done.stdout
     assert "Published to http://127.0.0.1:" in out and repo in out
-    assert re.search(
-        rf'HF_ENDPOINT=http://127\.0\.0\.1:\d+ python -c .*timm\.create_model\("hf-hub:{repo}@epoch-004"', out
+    load = re.search(
+        rf'HF_ENDPOINT=http://127\.0\.0\.1:(\d+) python -c .*timm\.create_model\("hf-hub:{repo}@epoch-004"', out
     )
-    assert "hubkit hub serve" in out
+    assert load is not None
+    # The restart hint names the same port, so the printed HF_ENDPOINT lines work again afterwards.
+    assert f"hubkit hub serve --port {load.group(1)}" in out
     assert "epoch-004" in out and "verified" in out
 
     with LocalHub(default_data_dir()) as hub:  # the data outlives the command

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 from hubkit.errors import InputError
 from hubkit.secrets import register_token
 
+EMBEDDED_PORT = 8765  # the default of `hubkit hub serve --port`
+
 HF_DEFAULT_ENDPOINT = "https://huggingface.co"
 
 
@@ -96,10 +98,20 @@ def open_target(endpoint: str | None, token: str | None, *, data_dir: str | None
     if endpoint is not None or token is not None:
         yield Target(endpoint=endpoint or _default_endpoint(), token=token, embedded=False)
         return
+    from hubkit.errors import LocalHubError
     from hubkit.hub import LocalHub, default_data_dir
 
-    with LocalHub(Path(data_dir) if data_dir else default_data_dir(), port=0, token=None) as hub:
+    root = Path(data_dir) if data_dir else default_data_dir()
+    # Prefer the port `hubkit hub serve` uses by default, so the printed HF_ENDPOINT lines keep working
+    # once the user starts the server again; fall back to any free port when it is taken.
+    try:
+        hub = LocalHub(root, port=EMBEDDED_PORT, token=None).start()
+    except LocalHubError:
+        hub = LocalHub(root, port=0, token=None).start()
+    try:
         yield Target(endpoint=hub.endpoint.rstrip("/"), token=None, embedded=True)
+    finally:
+        hub.stop()
 
 
 def _default_endpoint() -> str:

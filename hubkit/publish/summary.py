@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from hubkit.publish.naming import load_line
 from hubkit.publish.report import PublishReport, RevisionReport
 
@@ -72,5 +74,6 @@ def render(report: PublishReport, *, embedded: bool) -> str:
     if embedded:
         lines.append("")
         lines.append(f"This was hubkit's local hub at {report.endpoint}; it stopped with this command.")
-        lines.append("Browse and load again after starting it with: hubkit hub serve")
+        port = urlsplit(report.endpoint).port
+        lines.append(f"Browse and load again after starting it with: hubkit hub serve --port {port}")
     return "\n".join(lines)
