@@ -32,7 +32,8 @@ def test_publish_without_endpoint_or_token_uses_the_local_hub_and_says_how_to_lo
     out = done.stdout
     assert "Published to http://127.0.0.1:" in out and repo in out
     load = re.search(
-        rf'HF_ENDPOINT=http://127\.0\.0\.1:(\d+) python -c .*timm\.create_model\("hf-hub:{repo}@epoch-004"', out
+        rf'HF_ENDPOINT=http://127\.0\.0\.1:(\d+) python -c .*timm\.create_model\("hf-hub:{repo}@epoch-004"',
+        out,
     )
     assert load is not None
     # The restart hint names the same port, so the printed HF_ENDPOINT lines work again afterwards.
