@@ -237,11 +237,12 @@ def test_example_workflows_validate_against_github_workflows_schema() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_docs_example_is_a_valid_workflow(tmp_path: Path) -> None:
+@pytest.mark.parametrize("doc", ["docs/action.md", "README.md"])
+def test_docs_example_is_a_valid_workflow(tmp_path: Path, doc: str) -> None:
     tool = _tool("check-jsonschema")
-    text = (ROOT / "docs" / "action.md").read_text(encoding="utf-8")
+    text = (ROOT / doc).read_text(encoding="utf-8")
     example = re.search(r"```yaml\n(.*?)```", text, re.DOTALL)
-    assert example is not None, "docs/action.md has no yaml example"
+    assert example is not None, f"{doc} has no yaml example"
     # The one placeholder readers fill in: the commit of the hubkit release they use.
     workflow = example.group(1).replace("<full commit SHA>", "0" * 40)
     assert _all_uses(yaml.safe_load(workflow)) == [f"hubkit-dev/hubkit@{'0' * 40}"]
