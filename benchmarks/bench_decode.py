@@ -30,6 +30,7 @@ def bench_pure(repeat: int) -> dict[str, float]:
     pairs = list(open_clip.list_pretrained())
 
     from hubkit.tags import decode, decode_openclip
+    from hubkit.tags.timm_decoder import clear_caches
     from hubkit.tags.vocab import load
 
     t0 = time.perf_counter()
@@ -37,6 +38,7 @@ def bench_pure(repeat: int) -> dict[str, float]:
     vocab_s = time.perf_counter() - t0
     runs, cpu = [], []
     for _ in range(repeat):
+        clear_caches()  # every pass decodes cold: no architecture is remembered from the last pass
         t0, c0 = time.perf_counter(), time.process_time()
         for name in timm_tags:
             decode(name)

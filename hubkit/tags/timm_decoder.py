@@ -64,11 +64,11 @@ def validate(text: object) -> str:
             raise TagError(f"tag {_shown(tag)} has an empty part around {sep!r}", hint=_HINT)
     if "." in tag and "/" in tag:
         raise TagError(f"tag {_shown(tag)} mixes the timm '.' and OpenCLIP '/' forms", hint=_HINT)
-    for part in _PARTS.split(tag):
-        if any(not t for t in part.split("_")) and part:
-            raise TagError(
-                f"tag {_shown(tag)} has an empty token (a doubled, leading or trailing '_')", hint=_HINT
-            )
+    # An empty token is a doubled '_' or a '_' at either end of a part (parts are split on '.' and '/').
+    if "__" in tag or any(part[:1] == "_" or part[-1:] == "_" for part in _PARTS.split(tag)):
+        raise TagError(
+            f"tag {_shown(tag)} has an empty token (a doubled, leading or trailing '_')", hint=_HINT
+        )
     return tag
 
 
@@ -204,6 +204,24 @@ def _decode_valid(tag: str) -> ModelTag:
         )
     arch_name, _, pretrained = tag.partition(".")
     vocab = load()
-    rule = family_of(arch_name, vocab, "timm")
-    arch = decode_architecture(arch_name, vocab, rule)
+    cached = _ARCH_CACHE.get(arch_name)
+    if cached is None:
+        rule = family_of(arch_name, vocab, "timm")
+        cached = (rule, decode_architecture(arch_name, vocab, rule))
+        if len(_ARCH_CACHE) >= _ARCH_CACHE_MAX:
+            _ARCH_CACHE.clear()
+        _ARCH_CACHE[arch_name] = cached
+    rule, arch = cached
     return assemble(tag, "timm", arch, pretrained, vocab, implied_pretrain(rule))
+
+
+# Registries hold several pretrained tags per architecture (1,826 timm tags, 1,151 architectures), and the
+# family rules are one long regex alternation: reading each architecture once is the main saving. Both
+# values are immutable, so sharing them is safe; the bound keeps junk input from growing the cache.
+_ARCH_CACHE: dict[str, tuple[FamilyRule | None, Architecture]] = {}
+_ARCH_CACHE_MAX = 8192
+
+
+def clear_caches() -> None:
+    """Forget decoded architectures (benchmarks call this to time cold decoding)."""
+    _ARCH_CACHE.clear()
