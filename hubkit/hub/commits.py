@@ -28,7 +28,7 @@ _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 @dataclass
 class ParsedCommit:
-    """What a commit body asks for, with ``file`` contents already stored as objects."""
+    """What a commit body asks for; ``file`` contents wait in temp files until the commit is applied."""
 
     summary: str = ""
     description: str = ""
@@ -37,6 +37,15 @@ class ParsedCommit:
     deleted_files: list[str] = field(default_factory=list)
     deleted_folders: list[str] = field(default_factory=list)
     digest: str = ""  # hash of what the request asks for (a repeated POST has the same digest)
+    # (temp file, sha256) of each ``file`` line: adopted into the object store only when the commit is
+    # applied, so a refused commit (bad line, 412, missing file to delete) leaves the store unchanged.
+    pending: list[tuple[Path, str]] = field(default_factory=list)
+
+    def discard(self) -> None:
+        """Delete the temp files that were not adopted."""
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        self.pending.clear()
 
 
 class _ContentSink:
@@ -189,7 +198,7 @@ class NdjsonCommitParser:
             if content is None or value.get("encoding", "base64") != "base64":
                 raise bad_request(f"'file' line for {path} needs base64 'content'.", "InvalidCommitBody")
             tmp, sha256, size = content
-            self.store.adopt_object(tmp, sha256)
+            self.result.pending.append((tmp, sha256))
             self._add(path, sha256, size)
         elif key == "lfsFile":
             path = check_path(value.get("path"))
@@ -268,6 +277,9 @@ async def parse_commit_body(store: Store, stream: AsyncIterator[bytes]) -> Parse
         async for chunk in stream:
             parser.feed(chunk)
         return parser.close()
+    except BaseException:
+        parser.result.discard()
+        raise
     finally:
         parser.abort()
 
@@ -280,16 +292,21 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
     head it already made instead of stacking an empty duplicate commit.
     """
     with store.lock(repo):
+        try:
+            head = _head(store, repo, branch)
+            if head.digest == parsed.digest and _is_retry_of(head, parsed, store, repo):
+                return head
+            if parsed.parent_commit and not head.id.startswith(parsed.parent_commit):
+                raise HubHTTPError(
+                    412, "ParentCommitMismatch", "A commit has happened since. Please refresh and try again."
+                )
+            _new_paths(head.files, parsed)  # refusals (missing deletes, file/folder clash) before storing
+            for tmp, sha256 in parsed.pending:
+                store.adopt_object(tmp, sha256)
+            parsed.pending.clear()
+        finally:
+            parsed.discard()
         refs = store.read_refs(repo)
-        if branch not in refs["branches"]:
-            raise HubHTTPError(404, "RevisionNotFound", f"Branch {branch!r} not found in {repo.repo_id}.")
-        head = store.read_commit(repo, refs["branches"][branch])
-        if head.digest == parsed.digest and _is_retry_of(head, parsed, store, repo):
-            return head
-        if parsed.parent_commit and not head.id.startswith(parsed.parent_commit):
-            raise HubHTTPError(
-                412, "ParentCommitMismatch", "A commit has happened since. Please refresh and try again."
-            )
         files = _new_files(store, head.files, parsed)
         commit = store.new_commit(
             (head.id,), parsed.summary, parsed.description, author, files, digest=parsed.digest
@@ -298,6 +315,28 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
         refs["branches"][branch] = commit.id
         store.write_refs(repo, refs)
         return commit
+
+
+def _head(store: Store, repo: RepoRef, branch: str) -> Commit:
+    refs = store.read_refs(repo)
+    if branch not in refs["branches"]:
+        raise HubHTTPError(404, "RevisionNotFound", f"Branch {branch!r} not found in {repo.repo_id}.")
+    return store.read_commit(repo, refs["branches"][branch])
+
+
+def _new_paths(files: dict[str, FileEntry], parsed: ParsedCommit) -> None:
+    """Raise what :func:`_new_files` would raise, from paths alone (nothing stored or read)."""
+    paths = set(files)
+    for path in parsed.deleted_files:
+        if path not in paths:
+            raise HubHTTPError(404, "EntryNotFound", f"A file with this name doesn't exist: {path}")
+        paths.discard(path)
+    for folder in parsed.deleted_folders:
+        under = {p for p in paths if p.startswith(folder + "/")}
+        if not under:
+            raise HubHTTPError(404, "EntryNotFound", f"A folder with this name doesn't exist: {folder}")
+        paths -= under
+    _check_no_file_dir_clash(dict.fromkeys(paths | parsed.adds.keys()))
 
 
 def _is_retry_of(head: Commit, parsed: ParsedCommit, store: Store, repo: RepoRef) -> bool:
@@ -334,7 +373,7 @@ def _new_files(store: Store, files: dict[str, FileEntry], parsed: ParsedCommit) 
     return files
 
 
-def _check_no_file_dir_clash(files: dict[str, FileEntry]) -> None:
+def _check_no_file_dir_clash(files: dict[str, Any]) -> None:
     dirs = {p.rsplit("/", i)[0] for p in files for i in range(1, p.count("/") + 1)}
     clash = sorted(dirs & files.keys())
     if clash:
