@@ -95,6 +95,8 @@ def verify_revision(
             )
         except (HubError, VerificationError) as exc:
             reason = exc.message if label in exc.message else f"{label}: {exc.message}"
+            if exc.hint:  # e.g. a missing revision: say what to do, not only what went wrong
+                reason += f" ({exc.hint})"
             return replace(base, failures=(reason,), timings=_since(started))
         t0 = time.perf_counter()
         file_failures = _file_failures(loaded, endpoint, token)
