@@ -84,3 +84,25 @@ def test_openclip_towers_match_openclip_model_profile() -> None:
     assert stats.gmacs is not None and 2 * stats.gmacs == pytest.approx(8.82, abs=0.02)
     assert stats.text_gmacs is not None and 2 * stats.text_gmacs == pytest.approx(5.96, abs=0.02)
     assert stats.tower == "image" and stats.image_size == (224, 224)
+
+
+def test_timm_stats_follow_a_runs_resolution_and_head() -> None:
+    import timm
+
+    ten = timm_stats("test_resnet", (32, 32), num_classes=10)
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=10)
+    assert ten.params_m == pytest.approx(sum(p.numel() for p in model.parameters()) / 1e6)
+    default = timm_stats("test_resnet", (32, 32))
+    assert default.params_m > ten.params_m  # the default head has more classes
+    assert ten.gmacs is not None and ten.gmacs < timm_stats("test_resnet", (64, 64), num_classes=10).gmacs  # type: ignore[operator]
+
+
+def test_openclip_stats_of_a_config_outside_the_registry() -> None:
+    config = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8},
+        "text_cfg": {"context_length": 16, "vocab_size": 100, "width": 32, "heads": 2, "layers": 1},
+    }
+    stats = openclip_stats("not-in-the-registry", config)
+    assert stats.image_size == (32, 32) and stats.tower == "image"
+    assert stats.image_params_m is not None and 0 < stats.image_params_m < stats.params_m

@@ -122,13 +122,17 @@ def _count(fn: Any) -> _Counter:
     return counter
 
 
-def timm_stats(architecture: str, image_size: tuple[int, int] | None = None) -> ModelStats:
+def timm_stats(
+    architecture: str, image_size: tuple[int, int] | None = None, num_classes: int | None = None
+) -> ModelStats:
     """Parameters, GMACs and activations of a timm architecture, computed on the meta device.
 
     Args:
         architecture: timm model name, with or without a pretrained tag (``"resnet50.a1_in1k"``); the tag
             selects the default input size from the pretrained config.
         image_size: ``(height, width)`` to measure at; default: the config's ``input_size``.
+        num_classes: classifier size the model was built with (a run's ``--num-classes``); default: the
+            architecture's own (1000 for ImageNet heads). It changes the parameter count.
 
     Returns:
         A :class:`ModelStats` (cached per model, size and library versions).
@@ -145,12 +149,14 @@ def timm_stats(architecture: str, image_size: tuple[int, int] | None = None) -> 
         cfg = get_pretrained_cfg(architecture)
         _, height, width = cfg.input_size if cfg is not None else (3, 224, 224)
         image_size = (int(height), int(width))
-    key = f"timm:{architecture}:{image_size[0]}x{image_size[1]}:{_versions()}"
+    head = "" if num_classes is None else f":classes{num_classes}"
+    key = f"timm:{architecture}:{image_size[0]}x{image_size[1]}{head}:{_versions()}"
     cached = _load_cache().get("entries", {}).get(key)
     if cached:
         return _from_json(cached)
     with torch.device("meta"):
-        model = timm.create_model(architecture, pretrained=False)
+        extra: dict[str, Any] = {} if num_classes is None else {"num_classes": num_classes}
+        model = timm.create_model(architecture, pretrained=False, **extra)
     model.eval()
     x = torch.empty((1, 3, *image_size), device="meta")
     counter = _count(lambda: model(x))
@@ -165,11 +171,14 @@ def timm_stats(architecture: str, image_size: tuple[int, int] | None = None) -> 
     return stats
 
 
-def openclip_stats(model_name: str) -> ModelStats:
+def openclip_stats(model_name: str, config: dict[str, Any] | None = None) -> ModelStats:
     """Parameters of the whole CLIP model and GMACs of its image and text towers (meta device).
 
     Args:
         model_name: an OpenCLIP model config name (``"ViT-B-32"``).
+        config: the model config a run trained with (``{"embed_dim": ..., "vision_cfg": ...}``), for
+            models not in OpenCLIP's registry or trained with ``--force-image-size``; default: the
+            registry's config of ``model_name``.
 
     Returns:
         A :class:`ModelStats` whose ``gmacs`` / ``activations_m`` are for the image tower at its
@@ -182,7 +191,12 @@ def openclip_stats(model_name: str) -> ModelStats:
     import open_clip
     import torch
 
-    key = f"open_clip:{model_name}:{_versions()}"
+    digest = ""
+    if config is not None:
+        import hashlib
+
+        digest = ":" + hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    key = f"open_clip:{model_name}{digest}:{_versions()}"
     cached = _load_cache().get("entries", {}).get(key)
     if cached:
         return _from_json(cached)
@@ -191,7 +205,11 @@ def openclip_stats(model_name: str) -> ModelStats:
     try:
         with warnings.catch_warnings(), torch.device("meta"):
             warnings.simplefilter("ignore")
-            model = open_clip.create_model(model_name, pretrained=None, device="meta")
+            model = (
+                open_clip.create_model(model_name, pretrained=None, device="meta")
+                if config is None
+                else _clip_from_config(config)
+            )
     finally:
         logging.disable(logging.NOTSET)
     model.eval()
@@ -213,3 +231,14 @@ def openclip_stats(model_name: str) -> ModelStats:
     )
     _store(key, stats)
     return stats
+
+
+def _clip_from_config(config: dict[str, Any]) -> Any:
+    """Build a CLIP from a model config the way open_clip's factory picks the class (CoCa not covered)."""
+    from open_clip.model import CLIP, CustomTextCLIP
+
+    cfg = dict(config)
+    custom = bool(cfg.pop("custom_text", False)) or "hf_model_name" in cfg.get("text_cfg", {})
+    if "multimodal_cfg" in cfg:
+        raise ValueError("CoCa configs are not counted")
+    return (CustomTextCLIP if custom else CLIP)(**cfg)
