@@ -122,11 +122,11 @@ class ResultRow:
 
 @dataclass(frozen=True)
 class Hyperparameter:
-    """One recorded training setting, as the run wrote it."""
+    """One recorded training setting: a normalised one ("Learning rate") or a raw argument ("lr")."""
 
-    name: str  # "lr"
-    value: str  # "0.001"
-    source: str = "args.yaml"  # the run file it was read from
+    name: str  # "Learning rate" (normalised) / "lr" (as the run wrote it)
+    value: str  # "0.001" (machine-local paths already made relative to the run dir)
+    source: str = "args.yaml"  # the run file it was read from, with the argument: "args.yaml `lr`"
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,9 @@ class RunFacts:
 
     name: str  # "20240101-120000-resnet18-224" (the run dir's name only, never an absolute path)
     framework: Library  # "timm"
-    hyperparameters: tuple[Hyperparameter, ...] = ()  # in the order the run recorded them
+    hyperparameters: tuple[Hyperparameter, ...] = ()  # normalised settings (optimizer, lr, ...), None skipped
+    arguments: tuple[Hyperparameter, ...] = ()  # every argument the run recorded, in its order
+    arguments_file: str = ""  # "args.yaml" / "params.txt": where ``arguments`` come from
     epochs: int | None = None  # 100 (planned epochs)
     dataset: str | None = None  # "sklearn digits"
     train_command: str | None = None  # "python train.py --model resnet18 ..." (tokens redacted)
@@ -152,6 +154,7 @@ class CheckpointFacts:
     metrics: tuple[Metric, ...] = ()  # (Metric("top1", 71.2), ...)
     file: str | None = None  # "checkpoint-12.pth.tar" (file name only)
     main_revision: str = "main"  # where the final model lives, linked from a branch card
+    framework_epoch: int | None = None  # 12: the framework's own number (timm counts from 0); None: same
 
 
 @dataclass(frozen=True)
@@ -160,10 +163,11 @@ class RevisionRow:
 
     revision: str  # "epoch-12"
     commit: str  # "3f2a9c1" (short commit id)
-    epoch: int | None  # 12
+    epoch: int | None  # 13: epochs completed at this revision's checkpoint
     metrics: tuple[Metric, ...] = ()  # (Metric("top1", 71.2),)
     load_line: str = ""  # 'timm.create_model("hf-hub:org/name@epoch-12", pretrained=True)'
     note: str = ""  # "best top-1", "final", "EMA weights"
+    framework_epoch: int | None = None  # 12: the framework's own epoch number when it differs (timm)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -50,6 +51,16 @@ def fixed(value: float | int, digits: int = 1) -> str:
     return f"{float(value):.{digits}f}"
 
 
+def stat(value: float | int) -> str:
+    """A model statistic: one decimal from 1 up (``25.557`` -> ``"25.6"``), two significant digits below
+    (``0.00415`` -> ``"0.0042"``), so that tiny models do not read as ``0.0``."""
+    number = float(value)
+    if number == 0 or abs(number) >= 1:
+        return f"{number:.1f}"
+    digits = 1 - math.floor(math.log10(abs(number)))
+    return f"{number:.{digits}f}"
+
+
 def thousands(value: int | float) -> str:
     """``34000000000 | thousands`` -> ``"34,000,000,000"``."""
     return f"{value:,}"
@@ -86,6 +97,7 @@ def metric_value(value: float) -> str:
 
 FILTERS: dict[str, Any] = {
     "fixed": fixed,
+    "stat": stat,
     "thousands": thousands,
     "join_and": join_and,
     "cell": cell,

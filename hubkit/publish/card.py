@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 MAIN_TEMPLATE = "model_card.md.j2"
 CHECKPOINT_TEMPLATE = "checkpoint_card.md.j2"
+# OpenCLIP's zero-shot metric is measured on ImageNet's validation set (open_clip_train --imagenet-val), not
+# on the run's own validation data.
+ZERO_SHOT_METRICS = {"imagenet-zeroshot-val-top1"}
+ZERO_SHOT_DATASET = ("ImageNet-1k (validation)", "imagenet-1k")
 # timm / OpenCLIP metric names -> (model-index metric type, human name). Source: timm train.py summary.csv
 # columns and open_clip_train's results.jsonl keys.
 METRIC_NAMES: dict[str, tuple[str, str]] = {
@@ -35,20 +39,48 @@ METRIC_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
-def base_context(run: TrainingRun, repo_id: str, template_dir: Path | None = None) -> CardContext:
+def base_context(
+    run: TrainingRun, repo_id: str, template_dir: Path | None = None, *, license: str | None = None
+) -> CardContext:
     """The card context of the run's model, before any revision-specific part.
+
+    Only the architecture is decoded (its family, papers); nothing from the registry's reference weights
+    (their license, image size, Hub id) is used: the run's own records say what these weights are.
+
+    Args:
+        run: the training run.
+        repo_id: the repo the card is for.
+        template_dir: unused (kept for callers); templates are chosen when rendering.
+        license: the Hub license id given with ``hubkit publish --license``; None: the card says none was given.
 
     Example:
         >>> base_context(run, "local/timm-digits").library  # doctest: +SKIP
         'timm'
     """
-    from hubkit.cards import context_from_tag, with_run
+    from hubkit.cards import context_from_tag, runfacts, with_run
 
     try:
-        context = context_from_tag(run.architecture, repo_id=repo_id)
+        context = context_from_tag(run.architecture, repo_id=repo_id, enrich=False, compute_stats=False)
     except TagError:
         context = _minimal_context(run, repo_id)
-    return with_run(context, run=_run_facts(run), epoch_table=_epoch_table(run))
+    size, _ = runfacts.image_size(run)
+    usage = dataclasses.replace(
+        context.usage,
+        num_classes=run.num_classes,
+        has_classifier=context.usage.has_classifier and run.num_classes != 0,
+        input_size=size,
+    )
+    return with_run(
+        context,
+        run=_run_facts(run),
+        epoch_table=_epoch_table(run),
+        summary=runfacts.summary(run),
+        license=license,
+        usage=usage,
+        stats=runfacts.stats(run),
+        image_sizes=runfacts.image_sizes(run),
+        sources=runfacts.sources(run),
+    )
 
 
 def _minimal_context(run: TrainingRun, repo_id: str) -> CardContext:
@@ -79,26 +111,18 @@ def _minimal_context(run: TrainingRun, repo_id: str) -> CardContext:
 
 
 def _run_facts(run: TrainingRun) -> RunFacts:
-    from hubkit.cards.context import Hyperparameter, RunFacts
+    from hubkit.cards import runfacts
+    from hubkit.cards.context import RunFacts
 
-    source = run.args_file.name
-    params = tuple(
-        Hyperparameter(str(k), json.dumps(v) if not isinstance(v, str) else v, source)
-        for k, v in run.hyperparams.raw.items()
-        if not _is_local_path_key(str(k))
-    )
     return RunFacts(
         name=run.name,
         framework=run.framework,
-        hyperparameters=params,
+        hyperparameters=runfacts.hyperparameters(run),
+        arguments=runfacts.arguments(run),
+        arguments_file=run.args_file.name,
         epochs=run.hyperparams.epochs,
-        dataset=run.dataset,
+        dataset=runfacts.dataset(run, "train")[0],
     )
-
-
-def _is_local_path_key(key: str) -> bool:
-    # Output and checkpoint locations differ between machines and say nothing about the model.
-    return key in {"output", "resume", "initial_checkpoint", "logs", "checkpoint_path", "experiment"}
 
 
 def _epoch_table(run: TrainingRun) -> EpochTable | None:
@@ -126,18 +150,19 @@ def _metrics(values: Mapping[str, float]) -> tuple[Any, ...]:
 
 
 def _results(run: TrainingRun, values: Mapping[str, float], epoch: int) -> tuple[Any, ...]:
+    from hubkit.cards import runfacts
     from hubkit.cards.context import ResultRow
 
     task = "image-classification" if run.framework == "timm" else "zero-shot-image-classification"
-    dataset = run.dataset or "validation split of the run"
     rows = []
     for name, (metric_type, human) in METRIC_NAMES.items():
         if name in values:
+            dataset, dataset_type = ZERO_SHOT_DATASET if name in ZERO_SHOT_METRICS else runfacts.dataset(run)
             rows.append(
                 ResultRow(
                     task_type=task,
-                    dataset_name=f"{dataset} (validation)",
-                    dataset_type=dataset,
+                    dataset_name=dataset,
+                    dataset_type=dataset_type,
                     metric_type=metric_type,
                     metric_name=human,
                     value=float(values[name]),
@@ -205,24 +230,27 @@ def checkpoint_card(
         ...                 main_revision="main", template_dir=None)[:3]  # doctest: +SKIP
         b'---'
     """
-    from hubkit.cards import with_run
+    from hubkit.cards import runfacts, with_run
     from hubkit.cards.context import CheckpointFacts
 
     last = run.checkpoints[-1].epoch if run.checkpoints else item.epoch
+    # Cards count epochs completed; timm numbers its checkpoints from 0, OpenCLIP from 1.
+    completed = runfacts.completed_epochs(run.framework, item.epoch)
     facts = CheckpointFacts(
-        # Cards count epochs completed; timm numbers its checkpoints from 0, OpenCLIP from 1.
-        epoch=item.epoch + 1 if run.framework == "timm" else item.epoch,
+        epoch=completed,
         of_epochs=run.hyperparams.epochs,
         is_final=item.epoch == last,
         weights="ema" if weights == "ema" else "raw",
         metrics=_metrics(metrics),
         file=item.checkpoint.path.name,
         main_revision=main_revision or "main",
+        framework_epoch=item.epoch,
     )
     context = _for_revision(base, run, revision)
     context = with_run(
         context,
         checkpoint=facts,
+        summary=runfacts.summary(run, completed=completed, weights=facts.weights, metrics=metrics),
         results=_results(run, metrics, item.epoch),
         verification=verification_facts(verification),
         notes=(*context.notes, *(f"Selected because: {reason}." for reason in item.reasons)),
@@ -240,28 +268,38 @@ def main_card(
     curve_image: str | None,
     verification: bytes | None,
     template_dir: Path | None,
+    weights: str | None = None,
 ) -> bytes:
     """README of ``main``: the run card with its revisions table.
 
     Args:
-        rows: ``(revision, commit, epoch, metrics, note)`` per published revision, ascending epoch.
+        rows: ``(revision, commit, epoch, metrics, note)`` per published revision, ascending epoch
+            (the framework's epoch numbers; the card shows epochs completed).
+        weights: ``"ema"`` / ``"raw"``: which weights main holds (None: the summary does not say).
     """
-    from hubkit.cards import with_run
+    from hubkit.cards import runfacts, with_run
     from hubkit.cards.context import RevisionRow
 
     revisions = tuple(
         RevisionRow(
             revision=rev,
             commit=commit[:7],
-            epoch=epoch,
+            epoch=runfacts.completed_epochs(run.framework, epoch),
             metrics=_metrics(values),
             load_line=load_line(run.framework, base.repo_id or "", rev),
             note=note,
+            framework_epoch=epoch,
         )
         for rev, commit, epoch, values, note in rows
     )
     context = with_run(
         base,
+        summary=runfacts.summary(
+            run,
+            completed=runfacts.completed_epochs(run.framework, item.epoch),
+            weights=weights,
+            metrics=metrics,
+        ),
         results=_results(run, metrics, item.epoch),
         curve_image=curve_image,
         revisions=revisions,

@@ -103,6 +103,7 @@ def publish_main(p: Any) -> str | None:
             curve_image=CURVE_FILENAME,
             verification=verification_bytes,
             template_dir=p.options.template_dir,
+            weights=_weights(p, rev),
         )
     generated = [LocalFile.from_bytes(CURVE_FILENAME, png), LocalFile.from_bytes(README, readme)]
     expected = (*copied, *generated)
@@ -113,6 +114,22 @@ def publish_main(p: Any) -> str | None:
         commit = _commit(p, rev, head, changed, deletes)
     cache.store_plan(key, cache.PlanRecord(files=tuple(f.to_record() for f in expected), verified=None))
     return str(commit) if commit else None
+
+
+def _weights(p: Any, rev: RevisionState) -> str | None:
+    """Which weights main holds ("ema" / "raw"): from the conversion, else from the branch's hubkit.json."""
+    if rev.content is not None:
+        return str(rev.content.record.weights)
+    meta = next((f for f in rev.files if f.path == "hubkit.json"), None)
+    data = meta.data if meta is not None else None
+    if data is None and meta is not None and rev.commit:
+        data = p.remote.read_small(rev.commit, "hubkit.json")
+    if not data:
+        return None
+    import json
+
+    value = json.loads(data).get("weights")
+    return str(value) if value else None
 
 
 def _commit(

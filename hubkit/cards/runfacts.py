@@ -1,0 +1,414 @@
+"""What a training run tells its card: facts recorded in the run win over registry defaults.
+
+A run card describes *these* weights, not the reference weights of the architecture in timm's or OpenCLIP's
+registry: image size, parameter counts (a 10-class head has fewer parameters than ImageNet's), the usage
+snippet's number of classes, the hyperparameters and the summary all come from the run. Registry facts about
+other weights (their license, their Hub id, their training recipe) never appear on a run card.
+
+Nothing here may print a machine-local absolute path: cards are published, and must compare equal when the
+same run is published from another machine. :func:`local_value` turns such paths into run-relative ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
+
+from hubkit.cards.context import Hyperparameter, Link, ModelStats, Sourced
+
+if TYPE_CHECKING:
+    from hubkit.runs import TrainingRun
+
+# Where each library's models are defined; linked from run cards instead of registry reference weights.
+# Source: the projects' own repositories.
+LIBRARY_LINKS: dict[str, tuple[str, str]] = {
+    "timm": ("timm (PyTorch Image Models)", "https://github.com/huggingface/pytorch-image-models"),
+    "open_clip": ("OpenCLIP", "https://github.com/mlfoundations/open_clip"),
+}
+LIBRARY_NAMES: dict[str, str] = {"timm": "timm", "open_clip": "OpenCLIP"}
+
+# Hyperparams field -> card label, in the order a card lists them. Source: hubkit.runs.model.Hyperparams.
+HYPERPARAM_LABELS: dict[str, str] = {
+    "optimizer": "Optimizer",
+    "lr": "Learning rate",
+    "schedule": "LR schedule",
+    "warmup_epochs": "Warmup epochs",
+    "warmup_steps": "Warmup steps",
+    "epochs": "Epochs",
+    "batch_size": "Batch size (per process)",
+    "grad_accum_steps": "Gradient accumulation steps",
+    "weight_decay": "Weight decay",
+    "momentum": "Momentum / beta1",
+    "grad_clip": "Gradient clipping",
+    "label_smoothing": "Label smoothing",
+    "mixup": "Mixup alpha",
+    "cutmix": "CutMix alpha",
+    "augmentation": "Auto-augmentation",
+    "random_erasing": "Random erasing probability",
+    "drop_rate": "Dropout",
+    "drop_path_rate": "Drop path (stochastic depth)",
+    "ema": "EMA of weights",
+    "ema_decay": "EMA decay",
+    "precision": "Precision",
+    "locked_towers": "Locked (frozen) towers",
+    "unlocked_groups": "Unlocked groups / layers of locked towers",
+    "pretrained": "Started from",
+    "seed": "Seed",
+}
+# Fields whose run arguments are not in the readers' HPARAM_KEYS tables. Source: timm train.py and
+# open_clip_train params.py argument names.
+_EXTRA_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
+    "timm": {
+        "ema": ("model_ema",),
+        "precision": ("amp", "amp_dtype"),
+        "pretrained": ("pretrained", "initial_checkpoint"),
+    },
+    "open_clip": {
+        "momentum": ("beta1",),
+        "locked_towers": ("lock_image", "lock_text"),
+        "unlocked_groups": ("lock_image_unlocked_groups", "lock_text_unlocked_layers"),
+    },
+}
+_OFF_WHEN_ZERO = {"mixup", "cutmix", "random_erasing", "label_smoothing", "drop_rate", "drop_path_rate"}
+# Run arguments that only say where files were on the training machine.
+_MACHINE_KEYS = {"output", "resume", "logs", "checkpoint_path", "log_path", "tensorboard_path"}
+
+
+def completed_epochs(framework: str, epoch: int) -> int:
+    """Epochs completed at a checkpoint: timm numbers from 0, OpenCLIP counts completed epochs from 1.
+
+    Example:
+        >>> completed_epochs("timm", 3), completed_epochs("open_clip", 3)
+        (4, 3)
+    """
+    return epoch + 1 if framework == "timm" else epoch
+
+
+def local_value(value: Any, run_dir: Path) -> Any:
+    """``value`` with machine-local absolute paths made relative to the run dir, else cut to their last part.
+
+    Args:
+        value: a recorded argument (strings and lists of strings are rewritten, anything else is returned).
+        run_dir: the run dir the paths may lie in.
+
+    Returns:
+        The value, with ``/work/runs/x/data`` -> ``data`` (inside ``/work/runs/x``) and
+        ``/datasets/imagenet/train`` -> ``train (local path)``.
+
+    Example:
+        >>> local_value("/srv/run/data/val", Path("/srv/run"))
+        'data/val'
+    """
+    if isinstance(value, list | tuple):
+        return [local_value(v, run_dir) for v in value]
+    if not isinstance(value, str) or not _is_absolute(value):
+        return value
+    path = PurePath(os.path.expanduser(value))
+    for root in dict.fromkeys((Path(run_dir), Path(os.path.abspath(run_dir)), _resolved(run_dir))):
+        try:
+            inside = path.relative_to(root)
+        except ValueError:
+            continue
+        return inside.as_posix() or "."
+    return f"{path.name or value} (local path)"
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
+
+
+def _is_absolute(text: str) -> bool:
+    return text.startswith(("/", "~", "\\\\")) or (len(text) > 2 and text[1] == ":" and text[2] in "/\\")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _keys(run: TrainingRun) -> dict[str, tuple[str, ...]]:
+    if run.framework == "timm":
+        from hubkit.runs.read_timm import HPARAM_KEYS
+    else:
+        from hubkit.runs.read_openclip import HPARAM_KEYS
+    keys: dict[str, tuple[str, ...]] = {name: (key,) for name, key in HPARAM_KEYS.items()}
+    keys.update(_EXTRA_KEYS.get(run.framework, {}))
+    return keys
+
+
+def hyperparameters(run: TrainingRun) -> tuple[Hyperparameter, ...]:
+    """The run's normalised hyperparameters as card rows, each with the argument it was read from.
+
+    Settings the run did not record (None) are left out, as are EMA settings of a run without EMA.
+
+    Example:
+        >>> hyperparameters(run)[0]  # doctest: +SKIP
+        Hyperparameter(name='Optimizer', value='adamw', source='args.yaml `opt`')
+    """
+    hp = run.hyperparams
+    keys = _keys(run)
+    rows: list[Hyperparameter] = []
+    for field, label in HYPERPARAM_LABELS.items():
+        value = getattr(hp, field)
+        if field == "ema" and not value and run.framework == "open_clip":
+            continue  # open_clip_train keeps no EMA copy
+        if field == "ema_decay" and not hp.ema:
+            continue
+        if field == "momentum" and run.framework == "timm" and not _uses_momentum(hp.optimizer):
+            continue  # timm records --momentum for every run; only SGD-like optimizers use it
+        if field == "locked_towers":
+            if run.framework != "open_clip":
+                continue
+            value = ", ".join(value) if value else "none"
+        elif field == "unlocked_groups":
+            if not value:
+                continue
+            value = ", ".join(f"{tower}: {n}" for tower, n in sorted(value.items()))
+        if value is None or value == "":
+            continue
+        text = _text(local_value(value, run.path))
+        if field in _OFF_WHEN_ZERO and value == 0:
+            text = "0 (off)"
+        named = keys.get(field, ())
+        recorded = [k for k in named if k in hp.raw] or list(named)
+        where = ", ".join(f"`{k}`" for k in recorded)
+        if field == "momentum":
+            label = "Adam beta1" if "beta1" in recorded else "Momentum"
+        rows.append(Hyperparameter(label, text, f"{run.args_file.name} {where}".strip()))
+    return tuple(rows)
+
+
+def _uses_momentum(optimizer: str | None) -> bool:
+    # timm's optimizer names that take a momentum argument (timm.optim create_optimizer_v2).
+    name = (optimizer or "").lower()
+    return any(word in name for word in ("sgd", "momentum", "nesterov", "rmsprop", "lars"))
+
+
+def arguments(run: TrainingRun) -> tuple[Hyperparameter, ...]:
+    """Every argument the run recorded, in its order, with local paths rewritten (:func:`local_value`).
+
+    Example:
+        >>> arguments(run)[0].source  # doctest: +SKIP
+        'args.yaml'
+    """
+    source = run.args_file.name
+    rows = []
+    for key, value in run.hyperparams.raw.items():
+        if str(key) in _MACHINE_KEYS:
+            continue
+        shown = local_value(value, run.path)
+        text = shown if isinstance(shown, str) else json.dumps(shown)
+        rows.append(Hyperparameter(str(key), text if text != "" else '""', source))
+    return tuple(rows)
+
+
+def _size(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return (value, value)
+    if isinstance(value, list | tuple) and len(value) in (2, 3) and all(isinstance(v, int) for v in value):
+        return (int(value[-2]), int(value[-1]))
+    return None
+
+
+def image_size(run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
+    """The resolution the run trained at and where that is recorded (None, None when unknown).
+
+    Example:
+        >>> image_size(run)  # doctest: +SKIP
+        ((32, 32), Sourced(label='Train', value='32 x 32', kind='run', source='args.yaml `img_size`'))
+    """
+    raw = run.hyperparams.raw
+    args = run.args_file.name
+    if run.framework == "timm":
+        for key in ("input_size", "img_size"):
+            size = _size(raw.get(key))
+            if size:
+                return size, Sourced("Train", "{} x {}".format(*size), "run", f"{args} `{key}`")
+        transform = run.eval_transform
+        if transform and transform.input_size:
+            size = (transform.input_size[1], transform.input_size[2])
+            return size, Sourced(
+                "Train", "{} x {}".format(*size), "registry", f"timm default of {run.architecture}"
+            )
+        return None, None
+    forced = _size(raw.get("force_image_size"))
+    if forced:
+        return forced, Sourced(
+            "Train and evaluation", "{} x {}".format(*forced), "run", f"{args} `force_image_size`"
+        )
+    config = run.model_config or {}
+    size = _size((config.get("vision_cfg") or {}).get("image_size"))
+    if size is None:
+        return None, None
+    text = "{} x {}".format(*size)
+    if run.model_config_path is not None:
+        path = run.model_config_path
+        outside = str(local_value(os.path.abspath(path), run.path)).endswith("(local path)")
+        source = f"{path.name} `vision_cfg.image_size`" + (" (given with --model-config)" if outside else "")
+        return size, Sourced("Train and evaluation", text, "run", source)
+    return size, Sourced("Train and evaluation", text, "registry", f"open_clip:{run.architecture} config")
+
+
+def image_sizes(run: TrainingRun) -> tuple[Sourced, ...]:
+    """Train / evaluation sizes for the card's "Image size" list, each with its provenance.
+
+    timm's train.py evaluates at the input size it trains at, with ``crop_pct`` from the run's arguments or
+    else the architecture's default; both are said.
+
+    Example:
+        >>> [s.label for s in image_sizes(run)]  # doctest: +SKIP
+        ['Train', 'Evaluation', 'Evaluation crop']
+    """
+    size, train = image_size(run)
+    if train is None or size is None:
+        return ()
+    if run.framework != "timm":
+        return (train,)
+    rows = [train, Sourced("Evaluation", train.value, train.kind, train.source)]
+    crop = run.eval_transform.crop_pct if run.eval_transform else None
+    if crop is not None:
+        recorded = run.hyperparams.raw.get("crop_pct") is not None
+        rows.append(
+            Sourced(
+                "Evaluation crop",
+                f"crop_pct {crop:g}: resize to 1/{crop:g} of the size, then center crop",
+                "run" if recorded else "registry",
+                f"{run.args_file.name} `crop_pct`" if recorded else f"timm default of {run.architecture}",
+            )
+        )
+    return tuple(rows)
+
+
+def stats(run: TrainingRun) -> ModelStats | None:
+    """Params / GMACs / activations of the run's model at its resolution, with its number of classes.
+
+    Example:
+        >>> stats(run).image_size  # doctest: +SKIP
+        (32, 32)
+    """
+    from hubkit.cards import stats as counting
+
+    try:
+        if run.framework == "open_clip":
+            return counting.openclip_stats(run.architecture, run.model_config)
+        size, _ = image_size(run)
+        return counting.timm_stats(run.architecture, size, num_classes=run.num_classes)
+    except Exception:  # a model that cannot run on the meta device: the card omits the numbers
+        return None
+
+
+def sources(run: TrainingRun) -> tuple[Link, ...]:
+    """The library that defines the architecture (never registry reference weights)."""
+    title, url = LIBRARY_LINKS[run.framework]
+    return (Link(f"{title}, which defines `{run.architecture}`", url),)
+
+
+def _last_part(value: str | None, run: TrainingRun) -> str | None:
+    if not value:
+        return None
+    shown = str(local_value(value, run.path)).removesuffix(" (local path)")
+    return shown.rstrip("/") or None
+
+
+def dataset(run: TrainingRun, split: str = "val") -> tuple[str, str]:
+    """``(name, type)`` of the data the run evaluated on (``split="val"``) or trained on (``"train"``).
+
+    The run's dataset name when it gave one; else the data folder's name (timm: one folder holds both
+    splits; OpenCLIP: the CSV / shard file of that split), never a local path.
+
+    Example:
+        >>> dataset(run)  # doctest: +SKIP
+        ('data (image folder)', 'imagefolder')
+    """
+    if run.framework == "timm":
+        named = str(run.hyperparams.raw.get("dataset") or "").strip()
+        if named:
+            return named, named
+        folder = _last_part(run.train_data, run)
+        name = PurePath(folder).name if folder else None
+        return (f"{name} (image folder)" if name else "image folder"), "imagefolder"
+    kind = str(run.dataset or "").strip() or "data"
+    val = _last_part(run.val_data if split == "val" else run.train_data, run)
+    label = {"csv": "CSV image-text pairs", "webdataset": "webdataset image-text pairs"}.get(kind, kind)
+    return (f"{PurePath(val).name} ({label})" if val else label), kind
+
+
+def _data_phrase(run: TrainingRun) -> str:
+    classes = f" of {run.num_classes} classes" if run.num_classes else ""
+    if run.framework == "timm":
+        named = str(run.hyperparams.raw.get("dataset") or "").strip()
+        if named:
+            return f"on `{named}`" + (f" ({run.num_classes} classes)" if run.num_classes else "")
+        folder = _last_part(run.train_data, run)
+        return f"on an image folder{classes}" + (f" (`{folder}`)" if folder else "")
+    folder = _last_part(run.train_data, run)
+    kind = {"csv": "image-text pairs from a CSV file", "webdataset": "webdataset image-text shards"}.get(
+        str(run.dataset or ""), "image-text pairs"
+    )
+    return f"on {kind}" + (f" (`{folder}`)" if folder else "")
+
+
+def _metric_phrase(run: TrainingRun, metrics: Mapping[str, float]) -> str | None:
+    if "eval_top1" in metrics:
+        return f"validation top-1 {metrics['eval_top1']:.2f} %"
+    if "imagenet-zeroshot-val-top1" in metrics:  # open_clip logs fractions
+        return f"zero-shot ImageNet top-1 {100 * metrics['imagenet-zeroshot-val-top1']:.2f} %"
+    if "clip_val_loss" in metrics:
+        return f"validation loss {metrics['clip_val_loss']:.3f}"
+    return None
+
+
+def summary(
+    run: TrainingRun,
+    *,
+    completed: int | None = None,
+    weights: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+) -> str:
+    """The card's opening sentence, composed from facts of the run (each clause only when known).
+
+    Args:
+        run: the training run.
+        completed: epochs completed at the checkpoint this revision holds (None: a run-level summary).
+        weights: ``"ema"`` / ``"raw"``: which weights of that checkpoint were published.
+        metrics: that checkpoint's recorded metrics.
+
+    Example:
+        >>> summary(run, completed=4, weights="ema", metrics={"eval_top1": 96.98})  # doctest: +SKIP
+        '`test_resnet` trained with timm for 4 epochs on an image folder of 10 classes (`data`); this
+        revision holds the EMA weights after 4 epochs (validation top-1 96.98 %).'
+    """
+    hp = run.hyperparams
+    planned = hp.epochs
+    done = completed_epochs(run.framework, run.epochs[-1].epoch) if run.epochs else None
+    text = f"`{run.architecture}` trained with {LIBRARY_NAMES[run.framework]}"
+    if planned and done is not None and done < planned:
+        text += f" for {done} of {planned} planned epochs"
+    elif planned:
+        text += f" for {planned} epoch{'s' if planned != 1 else ''}"
+    text += " " + _data_phrase(run)
+    if hp.pretrained:
+        start = local_value(hp.pretrained, run.path)
+        text += f", starting from `{start}`"
+    if hp.locked_towers:
+        towers = " and ".join(hp.locked_towers)
+        text += f", with the {towers} tower{'s' if len(hp.locked_towers) > 1 else ''} locked"
+    if completed is not None:
+        kind = {"ema": "the EMA weights", "raw": "the raw training weights"}.get(weights or "", "the weights")
+        of = f" of {planned}" if planned and planned != completed else ""
+        text += f"; this revision holds {kind} after {completed}{of} epoch{'s' if completed != 1 else ''}"
+        phrase = _metric_phrase(run, metrics or {})
+        if phrase:
+            text += f" ({phrase})"
+    return text + "."
