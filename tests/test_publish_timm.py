@@ -123,8 +123,39 @@ def test_cards_parse_and_main_shows_curves_and_revisions(
         assert f"`{rev['revision']}`" in main_card.text and rev["commit"][:7] in main_card.text
     branch = ModelCard(_read(api, "README.md", "epoch-000"))
     assert "intermediate checkpoint" in branch.text and "epoch-000" in branch.text
-    # timm's checkpoint-0 is the first completed epoch: the card counts epochs completed.
-    assert "**Epoch 1 of " in branch.text
+    # timm's checkpoint-0 is the first completed epoch: the card counts epochs completed and names
+    # timm's own number, which the branch name uses.
+    assert (
+        "**After 1 of 5 epochs (`checkpoint-0.pth.tar`, timm epoch 0): "
+        "an intermediate checkpoint, not the final model.**"
+    ) in branch.text
+    assert "| `epoch-000` | `" in main_card.text and "| 1 (timm epoch 0) |" in main_card.text
+    # main holds the EMA weights of the last epoch (timm's 4, the 5th): its summary says so
+    assert "this revision holds the EMA weights after 5 epochs (validation top-1 " in main_card.text
+    assert "| 5 (timm epoch 4) |" in main_card.text
+    # no --license: no license claimed (not the registry's apache-2.0 of timm's reference weights)
+    assert main_card.data.license is None and branch.data.license is None
+    assert "No license was given" in main_card.text
+
+
+def test_license_option_reaches_both_cards_and_a_bad_id_fails_first(
+    module_hub: LocalHub, timm_run: Path
+) -> None:
+    code, output, _ = publish(module_hub, timm_run, "--repo", "localuser/lic", "--license", "Apache 2")
+    assert code != 0 and "'Apache 2' is not a license identifier the Hub accepts" in output
+    assert "apache-2.0" in output  # the hint names ids that work
+    assert not _api(module_hub).repo_exists("localuser/lic")
+    code, output, _ = publish(
+        module_hub, timm_run, "--repo", "localuser/lic", "--select", "last", "--no-verify", "--license", "mit"
+    )
+    assert code == 0, output
+    api = _api(module_hub)
+    for revision in ("main", "epoch-004"):
+        card = ModelCard(
+            Path(api.hf_hub_download("localuser/lic", "README.md", revision=revision)).read_text()
+        )
+        assert card.data.license == "mit"
+        assert "The publisher released these weights under the `mit` license." in card.text
 
 
 def _read(api: HfApi, path: str, revision: str) -> str:

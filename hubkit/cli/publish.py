@@ -45,6 +45,13 @@ from hubkit.secrets import redact, register_token
     help="Checkpoint that main holds, with the run card.",
 )
 @click.option("--tag", metavar="NAME", help="Tag the main commit.")
+@click.option(
+    "--license",
+    "license_id",
+    metavar="ID",
+    help="License of the weights, a Hub license id (apache-2.0, mit, cc-by-4.0, other, ...); "
+    "default: none, and the card says so.",
+)
 @click.option("--private", is_flag=True, help="Create the repo as private.")
 @click.option(
     "--template-dir",
@@ -81,6 +88,7 @@ def command(
     branch_format: str,
     main: str,
     tag: str | None,
+    license_id: str | None,
     private: bool,
     template_dir: Path | None,
     verify: bool,
@@ -118,6 +126,7 @@ def command(
         model_config=model_config,
         dry_run=dry_run,
         force=force,
+        license=license_id,
     )
     progress = Progress(show=wants_bars(json_output))
     with open_target(endpoint, token) as target:

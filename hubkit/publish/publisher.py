@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubkit.cards.licenses import validate_license
 from hubkit.errors import RemoteConflictError, VerificationError
 from hubkit.publish import cache, quick
 from hubkit.publish import card as cards
@@ -69,6 +70,9 @@ class PublishOptions:
     model_config: Path | None = None  # OpenCLIP model config JSON
     dry_run: bool = False
     force: bool = False  # replace remote revisions whose weights differ
+    license: str | None = (
+        None  # "apache-2.0": Hub license id of the weights; None: the card says none was given
+    )
 
 
 def publish(
@@ -125,6 +129,7 @@ class _Publisher:
                 self.run_ = read_run(self.run_dir, model_config=opts.model_config)
                 items, self.main_epoch = select(self.run_, opts.select, opts.main)
                 self.repo_id = validate_repo_id(opts.repo_id or default_repo_id(self.run_.name))
+                validate_license(opts.license)
                 if opts.tag is not None:
                     validate_branch(opts.tag)
                 total = self.run_.hyperparams.epochs or len(self.run_.epochs)
@@ -163,6 +168,7 @@ class _Publisher:
                 "weights": self.options.weights,
                 "verify": self.options.verify,
                 "main": self.options.main,
+                "license": self.options.license,
                 "run": inputs,
             }
         )
@@ -281,9 +287,13 @@ class _Publisher:
                     tempfile.TemporaryDirectory(prefix="hubkit-dry-") as scratch,
                     _env("XDG_CACHE_HOME", scratch),
                 ):
-                    self._base = cards.base_context(self.run_, self.repo_id, self.options.template_dir)
+                    self._base = cards.base_context(
+                        self.run_, self.repo_id, self.options.template_dir, license=self.options.license
+                    )
             else:
-                self._base = cards.base_context(self.run_, self.repo_id, self.options.template_dir)
+                self._base = cards.base_context(
+                    self.run_, self.repo_id, self.options.template_dir, license=self.options.license
+                )
         return self._base
 
     def _readme(self, rev: RevisionState, content: Content, verification: bytes | None) -> LocalFile:
