@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -47,12 +46,6 @@ def _report(record: dict[str, object]) -> None:
             handle.write(json.dumps(record) + "\n")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.parametrize(
     ("commits", "also_kill_client"),
     [(2, False), (4, True)],
@@ -67,10 +60,11 @@ def test_server_killed_during_a_commit_keeps_the_store_consistent(
     clean_release: object,
 ) -> None:
     clean = clean_release(verify=False)  # type: ignore[operator]
-    data, port = tmp_path / "hub", _free_port()
+    data = tmp_path / "hub"
     env = fresh_env(tmp_path / "client")
     commit_dir = data / "repos" / "models" / RELEASE_REPO / "commits"
-    server = LocalHubProcess(data, port=port, token=TOKEN).start()
+    server = LocalHubProcess(data, token=TOKEN).start()
+    port = int(server.endpoint.rsplit(":", 1)[1])  # restarted on the same port: the client keeps its URL
     argv = publish_argv(timm_run_dir, server.endpoint, TOKEN, verify=False)
     client = cli_processes.start(argv, tmp_path / "publish.log", env)
     try:
