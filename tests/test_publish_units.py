@@ -204,3 +204,33 @@ def test_json_report_has_the_contract_shape() -> None:
         "reasons",
     ]
     assert data["uploaded_bytes"] == 15
+
+
+@pytest.mark.parametrize(
+    ("framework", "revision_words", "main_words"),
+    [
+        ("timm", "after 4 epochs (timm epoch 3)", "holds the checkpoint after 4 epochs (timm epoch 3)"),
+        ("open_clip", "after 3 epochs", "holds the checkpoint after 3 epochs"),
+    ],
+)
+def test_summary_words_epochs_as_the_cards_do(framework: str, revision_words: str, main_words: str) -> None:
+    from hubkit.publish.summary import render
+
+    rev = RevisionReport(
+        "epoch-003", 3, "c" * 40, "published", 10, (FileReport("a", 1, "d" * 64),), {}, True, ()
+    )
+    report = PublishReport(
+        "o/n",
+        "http://h",
+        "http://h/o/n",
+        False,
+        MainReport("e" * 40, 3),
+        None,
+        (rev,),
+        2,
+        framework=framework,
+    )
+    lines = render(report, embedded=False).splitlines()
+    assert lines[1].split()[:3] == ["epoch-003", "ccccccc", "after"] and revision_words in lines[1]
+    assert lines[1].rstrip().endswith("published     1 files, 1 B, verified")
+    assert lines[2] == f"  main (eeeeeee) {main_words}"

@@ -70,9 +70,7 @@ class PublishOptions:
     model_config: Path | None = None  # OpenCLIP model config JSON
     dry_run: bool = False
     force: bool = False  # replace remote revisions whose weights differ
-    license: str | None = (
-        None  # "apache-2.0": Hub license id of the weights; None: the card says none was given
-    )
+    license: str | None = None  # "apache-2.0" (a Hub license id); None: the cards say none was given
 
 
 def publish(

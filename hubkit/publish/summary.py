@@ -23,11 +23,28 @@ def _size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def _revision_line(rev: RevisionReport) -> str:
+def epochs_phrase(framework: str, epoch: int) -> str:
+    """How far training was at a checkpoint, worded as the cards word it (epochs completed, then timm's own
+    number, which starts at 0 and names checkpoint files and default branches).
+
+    Example:
+        >>> epochs_phrase("timm", 3), epochs_phrase("open_clip", 3)
+        ('after 4 epochs (timm epoch 3)', 'after 3 epochs')
+    """
+    from hubkit.cards.runfacts import completed_epochs
+
+    done = completed_epochs(framework, epoch)
+    text = f"after {done} epoch{'s' if done != 1 else ''}"
+    return f"{text} (timm epoch {epoch})" if framework == "timm" else text
+
+
+def _revision_line(rev: RevisionReport, framework: str) -> str:
     size = sum(f.size for f in rev.files)
     verified = {True: ", verified", False: ", verification FAILED", None: ""}[rev.verified]
     commit = f" {rev.commit[:7]}" if rev.commit else ""
-    head = f"  {rev.revision:<16}{commit:<8} epoch {rev.epoch:<4} {_VERB[rev.status]:<13}"
+    head = (
+        f"  {rev.revision:<16}{commit:<8} {epochs_phrase(framework, rev.epoch):<30} {_VERB[rev.status]:<13}"
+    )
     detail = (
         f"{len(rev.files)} files, {_size(size)}{verified}" if rev.files else "files known after conversion"
     )
@@ -48,7 +65,7 @@ def render(report: PublishReport, *, embedded: bool) -> str:
     else:
         lines.append(f"Published to {report.repo_url}")
     for rev in report.revisions:
-        lines.append(_revision_line(rev))
+        lines.append(_revision_line(rev, report.framework))
         if report.dry_run:
             lines.append(f"      why: {'; '.join(rev.reasons)}" + (f"  [{rev.note}]" if rev.note else ""))
             for f in rev.files:
@@ -56,7 +73,7 @@ def render(report: PublishReport, *, embedded: bool) -> str:
     if report.main is not None:
         where = f" ({report.main.commit[:7]})" if report.main.commit else ""
         lines.append(
-            f"  main{where} holds epoch {report.main.epoch}"
+            f"  main{where} holds the checkpoint {epochs_phrase(report.framework, report.main.epoch)}"
             + (f", tagged {report.tag}" if report.tag else "")
         )
     if report.dry_run:
