@@ -171,6 +171,9 @@ def test_hubkit_json_records_the_checkpoint(
     assert record["epoch"] == 1 and record["weights"] == "ema" and record["run"]["framework"] == "timm"
     assert record["source_checkpoint"]["sha256"] == sha256_file(timm_run / "checkpoint-1.pth.tar")
     assert record["hyperparameters"]["model"] == "test_resnet" and "eval_top1" in record["metrics"]
+    # No machine-local path is uploaded: the run's data dir is recorded relative to the run.
+    assert record["hyperparameters"]["data_dir"] == "data"
+    assert str(timm_run.resolve()) not in json.dumps(record) and str(timm_run) not in json.dumps(record)
     verification = json.loads(_read(_api(module_hub), "verification.json", "epoch-001"))
     assert verification["passed"] is True and verification["revision"] == "epoch-001"
     assert "timings" not in verification

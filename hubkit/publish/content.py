@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hubkit.cards.runfacts import local_value
 from hubkit.publish import cache
 from hubkit.publish.files import LocalFile, git_blob_sha1
 from hubkit.publish.metadata import HUBKIT_JSON, RevisionFacts, hubkit_json, split_metrics
@@ -112,7 +113,9 @@ def metadata_file(run: TrainingRun, item: SelectedCheckpoint, content: Content, 
         source_sha256=record.source_sha256,
         source_size=record.source_size,
         files={path: (size, sha) for path, size, sha, _ in record.files},
-        hyperparameters=run.hyperparams.raw,
+        # Machine-local paths (data_dir, output) become run-relative: hubkit.json is uploaded and must be
+        # the same whichever machine publishes the run.
+        hyperparameters={k: local_value(v, run.path) for k, v in run.hyperparams.raw.items()},
         primary_metric=run.primary_metric,
         num_parameters=record.num_parameters,
     )
