@@ -144,6 +144,20 @@ def malformed_params_txt(ctx: Any) -> Built:
     return Built(run=run)
 
 
+def huge_params_txt(ctx: Any) -> Built:
+    run = copy_run(ctx.request.getfixturevalue("openclip_run_dir"), ctx.tmp / "run")
+    with open(run / "params.txt", "a") as handle:
+        handle.write("padding: x\n" * 200_000)  # 2.2 MB
+    return Built(run=run)
+
+
+def huge_summary_csv(ctx: Any) -> Built:
+    run = copy_run(ctx.timm_run_dir, ctx.tmp / "run")
+    with open(run / "summary.csv", "r+b") as handle:  # 65 MiB, sparse: cheap to make
+        handle.truncate(65 * 1024 * 1024)
+    return Built(run=run)
+
+
 def symlink_outside(ctx: Any) -> Built:
     run = copy_run(ctx.timm_run_dir, ctx.tmp / "run")
     outside = ctx.tmp / "elsewhere.pth.tar"

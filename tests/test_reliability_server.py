@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import signal
@@ -226,3 +227,27 @@ def test_fuzzed_commit_bodies_change_the_store_only_when_accepted(
     if r.status_code != 200:
         assert store_fingerprint(hub.data_dir) == before, (r.status_code, body[:200])
     assert store_problems(hub.data_dir) == []
+
+
+def test_lfs_upload_with_wrong_bytes_leaves_the_store_unchanged(hub: LocalHub, hub_repo: str) -> None:
+    """The declared sha256 does not match the bytes sent: 400, no object, no temp file, nothing else."""
+    declared, sent = os.urandom(3000), os.urandom(3000)
+    oid = hashlib.sha256(declared).hexdigest()
+    before = store_fingerprint(hub.data_dir)
+    batch = httpx2.post(
+        f"{hub.endpoint}/{hub_repo}.git/info/lfs/objects/batch",
+        json={
+            "operation": "upload",
+            "transfers": ["basic", "multipart"],
+            "objects": [{"oid": oid, "size": 3000}],
+        },
+        headers={**AUTH, "content-type": "application/vnd.git-lfs+json"},
+    ).raise_for_status()
+    upload = batch.json()["objects"][0]["actions"]["upload"]
+    part = httpx2.put(upload["header"]["00001"], content=sent).raise_for_status()
+    done = httpx2.post(
+        upload["href"], json={"oid": oid, "parts": [{"partNumber": 1, "etag": part.headers["etag"]}]}
+    )
+    assert (done.status_code, done.headers["x-error-code"]) == (400, "LfsChecksumMismatch")
+    assert store_fingerprint(hub.data_dir) == before
+    assert list((hub.data_dir / "tmp").iterdir()) == []
