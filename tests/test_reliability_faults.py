@@ -103,8 +103,10 @@ def test_every_endpoint_failing_once_is_survived(
     """The first request to each endpoint of a publish fails (503, drop, 500, 429 in turn)."""
     turn = itertools.cycle(["503", "drop", "500", "429"])
     failed: dict[str, str] = {}  # "POST /api/models/{repo}/branch/…" -> kind
+    requests: list[str] = []
 
     def observe(method: str, path: str) -> None:
+        requests.append(path)
         key = f"{method} {_endpoint(path)}"
         if key not in failed:  # arm a fault for exactly this request (faults are drawn after observers)
             failed[key] = next(turn)
@@ -119,7 +121,7 @@ def test_every_endpoint_failing_once_is_survived(
     assert code == 0, output[-4000:]
     assert repo_state(hub.endpoint, hub.token, RELEASE_REPO) == clean_release(verify=False)  # type: ignore[operator]
     assert set(SINGLE_TRY) <= set(failed), sorted(failed)
-    _report({"test": "every-endpoint", "endpoints": len(failed), "failed": failed})
+    _report({"test": "every-endpoint", "requests": len(requests), "endpoints": len(failed), "failed": failed})
 
 
 def test_publish_with_verification_under_faults_ends_like_a_clean_publish(

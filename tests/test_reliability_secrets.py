@@ -58,7 +58,17 @@ def test_token_appears_nowhere(
     hubkit("publish-json-rerun", [*publish, "--token", SECRET, "--tag", "v1", "--json"], env)
     hubkit(
         "verify-record",
-        ["verify", REPO, "--revision", "epoch-004", "--endpoint", hub.endpoint, "--record"],
+        [
+            "verify",
+            REPO,
+            "--revision",
+            "epoch-004",
+            "--endpoint",
+            hub.endpoint,
+            "--record",
+            "--run",
+            str(timm_run_dir),
+        ],
         with_env_token,
     )
     hubkit(
