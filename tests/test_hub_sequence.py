@@ -256,3 +256,26 @@ def test_hubkit_streaming_route_uses_lfs(hub: LocalHub, tmp_path: Path) -> None:
     }
     path = hf_hub_download("localuser/stream", "copy.bin", endpoint=hub.endpoint, cache_dir=tmp_path / "c")
     assert sha256_file(path) == sha256_file(weights)
+
+
+def test_streaming_add_with_known_sha256(hub: LocalHub, tmp_path: Path) -> None:
+    api = make_hub_api(hub.endpoint, hub.token)
+    api.create_repo("localuser/known")
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(os.urandom(17 * 1024 * 1024))
+    sha, size = sha256_file(weights), weights.stat().st_size
+    op = streaming_add("model.safetensors", weights, sha256=sha, size=size)
+    assert op.upload_info.sha256.hex() == sha and op.upload_info.sample == weights.read_bytes()[:512]
+    api.create_commit("localuser/known", operations=[op], commit_message="known hash")
+    info = api.model_info("localuser/known", files_metadata=True)
+    assert {s.rfilename: s.lfs.sha256 for s in info.siblings or [] if s.lfs} == {"model.safetensors": sha}
+    # A stale size is refused before any request; a wrong hash is refused by the hub (nothing stored).
+    with pytest.raises(ValueError, match="were hashed"):
+        streaming_add("model.safetensors", weights, sha256=sha, size=size - 1)
+    other = tmp_path / "o.safetensors"
+    other.write_bytes(os.urandom(size))
+    wrong = streaming_add("other.safetensors", other, sha256="ab" * 32, size=size)
+    with pytest.raises(RuntimeError, match="Error while uploading") as refused:
+        api.create_commit("localuser/known", operations=[wrong], commit_message="wrong hash")
+    assert isinstance(refused.value.__cause__, HfHubHTTPError) and "refused" in str(refused.value.__cause__)
+    assert api.list_repo_files("localuser/known") == [".gitattributes", "model.safetensors"]

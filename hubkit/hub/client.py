@@ -14,14 +14,16 @@ commit POST of ``create_commit`` are single tries: one 503 or cut connection wou
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub._commit_api import _validate_path_in_repo
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 import hubkit
@@ -52,8 +54,31 @@ def hub_api(endpoint: str | None, token: str | None) -> HfApi:
     )
 
 
+@dataclass
 class _StreamingAdd(CommitOperationAdd):
-    """A ``CommitOperationAdd`` over an open file object; closes it when garbage-collected."""
+    """A ``CommitOperationAdd`` over an open file object; closes it when garbage-collected.
+
+    With ``known_sha256`` / ``known_size`` the upload info is taken as given instead of being computed
+    by reading the whole file again (huggingface_hub hashes file objects eagerly).
+    """
+
+    known_sha256: InitVar[str | None] = None
+    known_size: InitVar[int | None] = None
+
+    def __post_init__(self, known_sha256: str | None = None, known_size: int | None = None) -> None:
+        if known_sha256 is None or known_size is None:
+            super().__post_init__()
+            return
+        from huggingface_hub.lfs import UploadInfo
+
+        self.path_in_repo = _validate_path_in_repo(self.path_in_repo)
+        handle: Any = self.path_or_fileobj
+        size = os.fstat(handle.fileno()).st_size
+        if size != known_size:  # the file changed after it was hashed: its hash cannot be trusted
+            raise ValueError(f"{handle.name}: {size} bytes on disk, but {known_size} were hashed")
+        sample = handle.read(512)
+        handle.seek(0)
+        self.upload_info = UploadInfo(size=known_size, sample=sample, sha256=bytes.fromhex(known_sha256))
 
     def __del__(self) -> None:
         fileobj: Any = self.path_or_fileobj
@@ -61,16 +86,24 @@ class _StreamingAdd(CommitOperationAdd):
             fileobj.close()
 
 
-def streaming_add(path_in_repo: str, local_path: Path) -> CommitOperationAdd:
+def streaming_add(
+    path_in_repo: str, local_path: Path, *, sha256: str | None = None, size: int | None = None
+) -> CommitOperationAdd:
     """A commit operation that uploads ``local_path`` without reading it into memory.
 
     Use it with ``hub_api(...).create_commit(...)``. huggingface_hub hashes the file in chunks and,
     for file objects, uses the LFS batch path (no Xet), uploading multipart slices; the local hub
     streams each part to disk. The file stays open until the operation is garbage-collected.
 
+    When the caller already knows the file's sha256 (hubkit's conversion hashes while writing), pass it
+    with ``size``: the file is then not read a second time to hash it. A wrong hash cannot slip through:
+    the Hub checks every LFS object against its declared sha256 and refuses a mismatch.
+
     Args:
         path_in_repo: destination path in the repo, e.g. ``"model.safetensors"``.
         local_path: the local file.
+        sha256: hex sha256 of the file's content, when known (needs ``size``).
+        size: its size in bytes; a file of another size on disk raises ``ValueError``.
 
     Returns:
         A ``CommitOperationAdd`` whose ``path_or_fileobj`` is an open binary file.
@@ -79,10 +112,16 @@ def streaming_add(path_in_repo: str, local_path: Path) -> CommitOperationAdd:
         >>> api.create_commit(repo_id, operations=[streaming_add("model.safetensors", Path("m.safetensors"))],
         ...                   commit_message="weights")
     """
+    if (sha256 is None) != (size is None):
+        raise ValueError("streaming_add: pass sha256 and size together")
     handle = open(Path(local_path), "rb")  # noqa: SIM115 (owned by the operation)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _StreamingAdd(path_in_repo=path_in_repo, path_or_fileobj=handle)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _StreamingAdd(path_in_repo, handle, known_sha256=sha256, known_size=size)  # type: ignore[call-arg]
+    except BaseException:
+        handle.close()
+        raise
 
 
 def _streaming(operations: Any) -> list[Any]:

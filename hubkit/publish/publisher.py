@@ -395,7 +395,8 @@ class _Publisher:
                 ops.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.data))
             else:
                 assert f.local_path is not None
-                ops.append(streaming_add(f.path, f.local_path))
+                # conversion hashed the file while writing it: no second read to hash it again
+                ops.append(streaming_add(f.path, f.local_path, sha256=f.sha256, size=f.size))
             if f.sha256 not in rev.known_objects:
                 rev.bytes_uploaded += f.size
                 rev.known_objects.add(f.sha256)
