@@ -242,3 +242,17 @@ def test_openclip_config_mismatch_writes_nothing(openclip_run_dir: Path, tmp_pat
     with pytest.raises(CheckpointError, match="does not fit architecture digits-tiny-vit: shape mismatch"):
         convert_checkpoint(run, run.checkpoints[0], tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_architecture_built_once_per_run(timm_run_dir: Path, tmp_path: Path) -> None:
+    from hubkit.runs import convert as convert_module
+
+    run = read_run(timm_run_dir)
+    convert_module._ARCH_MEMO.clear()
+    first = convert_checkpoint(run, run.checkpoints[0], tmp_path / "a")
+    assert len(convert_module._ARCH_MEMO) == 1
+    second = convert_checkpoint(run, run.checkpoints[-1], tmp_path / "b")
+    assert len(convert_module._ARCH_MEMO) == 1  # the second conversion reused the meta model's facts
+    assert (tmp_path / "a" / "config.json").read_bytes() == (tmp_path / "b" / "config.json").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["config.json", "model.safetensors"]
+    assert first.files[1].sha256 == second.files[1].sha256

@@ -17,6 +17,7 @@ import os
 import re
 import struct
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,13 +101,13 @@ def _check_epoch(ckpt: dict[str, Any], checkpoint: CheckpointInfo, file: Path) -
     return checkpoint.epoch
 
 
-def _check_shapes(file: Path, arch: str, expected: dict[str, Any], state: dict[str, Any]) -> None:
+def _check_shapes(file: Path, arch: str, expected: dict[str, tuple[int, ...]], state: dict[str, Any]) -> None:
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [
-        f"{k}: {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        f"{k}: {tuple(state[k].shape)} vs {expected[k]}"
         for k in sorted(set(expected) & set(state))
-        if tuple(state[k].shape) != tuple(expected[k].shape)
+        if tuple(state[k].shape) != expected[k]
     ]
     if missing or unexpected or wrong:
         parts = []
@@ -134,21 +135,26 @@ def _label_names(val_data: str | None, num_classes: int | None) -> list[str] | N
     return sorted(names, key=natural) if len(names) == num_classes else None
 
 
-def _timm_meta_model(run: TrainingRun) -> Any:
-    import timm
-    import torch
-
+def _timm_model_kwargs(run: TrainingRun) -> dict[str, Any]:
     args = run.hyperparams.raw
     kwargs: dict[str, Any] = dict(args.get("model_kwargs") or {})
     if args.get("in_chans"):
         kwargs["in_chans"] = args["in_chans"]
     if args.get("gp"):
         kwargs["global_pool"] = args["gp"]
+    return kwargs
+
+
+def _timm_meta_model(run: TrainingRun) -> Any:
+    import timm
+    import torch
+
+    kwargs = _timm_model_kwargs(run)
     with torch.device("meta"):
         return timm.create_model(run.architecture, pretrained=False, num_classes=run.num_classes, **kwargs)
 
 
-def _timm_config(run: TrainingRun, model: Any, out: Path) -> bytes:
+def _timm_config(run: TrainingRun, model: Any, out: Path, labels: list[str] | None) -> bytes:
     from timm.models._hub import save_config_for_hf
 
     t = run.eval_transform
@@ -165,7 +171,6 @@ def _timm_config(run: TrainingRun, model: Any, out: Path) -> bytes:
         if v is not None
     }
     model_config: dict[str, Any] = {}
-    labels = _label_names(run.val_data, run.num_classes)
     if labels:
         model_config["label_names"] = labels
     tmp = out / f".{TIMM_CONFIG}.timm"
@@ -215,6 +220,48 @@ def _openclip_meta_model(run: TrainingRun, config_dir: Path) -> Any:
             )
     finally:
         logging.disable(previous)
+
+
+# What the architecture alone decides (config bytes, expected key -> shape), per process. Building the meta
+# model costs about as much as converting a resnet50 checkpoint, and it is the same for every checkpoint of
+# a run. Keyed by everything the model and the config are built from.
+_ARCH_MEMO: dict[str, tuple[bytes, dict[str, tuple[int, ...]]]] = {}
+_ARCH_MEMO_SIZE = 8
+_ARCH_LOCK = threading.Lock()
+
+
+def _architecture(run: TrainingRun) -> tuple[bytes, dict[str, tuple[int, ...]]]:
+    """``(config file bytes, expected state-dict shapes)`` of ``run``'s model, built once per process."""
+    if run.framework == "timm":
+        labels = _label_names(run.val_data, run.num_classes)
+        facts = [run.architecture, run.num_classes, _timm_model_kwargs(run), repr(run.eval_transform), labels]
+        key = json.dumps(["timm", *facts], sort_keys=True, default=repr)
+    else:
+        if run.model_config is None:
+            raise CheckpointError(
+                f"{run.path} has no OpenCLIP model config", hint="Pass --model-config FILE."
+            )
+        config_bytes = _openclip_config(run)
+        key = json.dumps(["open_clip", run.architecture, config_bytes.decode("utf-8")])
+    with _ARCH_LOCK:
+        known = _ARCH_MEMO.get(key)
+    if known is not None:
+        return known
+    with tempfile.TemporaryDirectory(prefix="hubkit-arch-") as tmp:
+        # the model libraries read / write their config through a folder: a scratch one keeps out/ untouched
+        if run.framework == "timm":
+            model = _timm_meta_model(run)
+            config_bytes = _timm_config(run, model, Path(tmp), labels)
+        else:
+            (Path(tmp) / OPENCLIP_CONFIG).write_bytes(config_bytes)
+            model = _openclip_meta_model(run, Path(tmp))
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    del model
+    with _ARCH_LOCK:
+        while len(_ARCH_MEMO) >= _ARCH_MEMO_SIZE:
+            _ARCH_MEMO.pop(next(iter(_ARCH_MEMO)))
+        _ARCH_MEMO[key] = (config_bytes, shapes)
+    return config_bytes, shapes
 
 
 def write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> tuple[int, str]:
@@ -309,22 +356,10 @@ def convert_checkpoint(
 
     if run.framework == "timm":
         weights_name, config_name = TIMM_WEIGHTS, TIMM_CONFIG
-        model = _timm_meta_model(run)
-        config_bytes = _timm_config(run, model, out)
     else:
         weights_name, config_name = OPENCLIP_WEIGHTS, OPENCLIP_CONFIG
-        if run.model_config is None:
-            raise CheckpointError(
-                f"{run.path} has no OpenCLIP model config", hint="Pass --model-config FILE."
-            )
-        config_bytes = _openclip_config(run)
-        with tempfile.TemporaryDirectory(prefix="hubkit-openclip-cfg-") as tmp:
-            # open_clip builds a model from a folder holding open_clip_config.json; keep out/ untouched
-            # until every shape has been checked, so a failed conversion leaves nothing behind.
-            (Path(tmp) / config_name).write_bytes(config_bytes)
-            model = _openclip_meta_model(run, Path(tmp))
-    _check_shapes(file, run.architecture, model.state_dict(), state)
-    del model
+    config_bytes, shapes = _architecture(run)
+    _check_shapes(file, run.architecture, shapes, state)
 
     state = _unshare(state)
     metadata = {
