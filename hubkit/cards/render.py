@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -124,12 +125,7 @@ def environment(template_dir: str | Path | None = None) -> jinja2.Environment:
     """
     loaders: list[jinja2.BaseLoader] = []
     if template_dir is not None:
-        path = Path(template_dir)
-        if not path.is_dir():
-            raise TemplateError(
-                f"template directory {path} does not exist or is not a directory",
-                hint="pass --template-dir a folder holding model_card.md.j2 and/or partials/*.md.j2",
-            )
+        path = _checked_dir(template_dir)
         loaders.append(jinja2.FileSystemLoader(str(path)))
     loaders.append(jinja2.FileSystemLoader(str(shipped_template_dir())))
     env = jinja2.Environment(
@@ -143,6 +139,23 @@ def environment(template_dir: str | Path | None = None) -> jinja2.Environment:
     env.filters.update(FILTERS)
     env.globals["SOURCE_PHRASES"] = SOURCE_PHRASES
     return env
+
+
+def _checked_dir(template_dir: str | Path) -> Path:
+    path = Path(template_dir)
+    if not path.is_dir():
+        raise TemplateError(
+            f"template directory {path} does not exist or is not a directory",
+            hint="pass --template-dir a folder holding model_card.md.j2 and/or partials/*.md.j2",
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_environment(template_dir: str | None) -> jinja2.Environment:
+    # One environment per template dir keeps compiled templates between renders (a publish renders a card
+    # per revision); jinja's auto_reload still recompiles a template whose file changed.
+    return environment(template_dir)
 
 
 def _template_location(exc: BaseException) -> tuple[str | None, int | None]:
@@ -173,7 +186,9 @@ def render_body(
         >>> render_body(ctx).startswith("# ")
         True
     """
-    env = environment(template_dir)
+    if template_dir is not None:
+        _checked_dir(template_dir)
+    env = _shared_environment(None if template_dir is None else str(template_dir))
     try:
         text = env.get_template(template).render(ctx=context)
     except jinja2.TemplateSyntaxError as exc:
