@@ -128,3 +128,21 @@ def test_bad_checkpoint_in_a_run_leaves_the_others_usable(timm_run_dir: Path, tm
     assert not (tmp_path / "out1" / "model.safetensors").exists()
     done = convert_checkpoint(run, run.checkpoint(0), tmp_path / "out0")  # type: ignore[arg-type]
     assert done.epoch == 0 and (tmp_path / "out0" / "model.safetensors").is_file()
+
+
+def test_hash_ahead_then_load(tmp_path: Path) -> None:
+    from hubkit.runs.safeload import hash_checkpoint
+
+    path = tmp_path / "c.pth.tar"
+    torch.save({"epoch": 3, "state_dict": {"w": torch.ones(4)}}, path)
+    known = hash_checkpoint(path)
+    assert known.sha256 == sha256_file(path) and known.size == path.stat().st_size
+    ckpt, sha = load_checkpoint_with_sha256(path, known=known)
+    assert sha == known.sha256 and ckpt["epoch"] == 3
+    # Rewritten after it was hashed: the old hash must not be used for the new bytes.
+    torch.save({"epoch": 4, "state_dict": {"w": torch.zeros(4)}}, path)
+    os.utime(path, ns=(known.mtime_ns + 10**9, known.mtime_ns + 10**9))
+    with pytest.raises(CheckpointError, match="changed while it was being read"):
+        load_checkpoint_with_sha256(path, known=known)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        hash_checkpoint(tmp_path / "missing.pth.tar")

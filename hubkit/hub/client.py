@@ -118,7 +118,7 @@ def streaming_add(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _StreamingAdd(path_in_repo, handle, known_sha256=sha256, known_size=size)  # type: ignore[call-arg]
+            return _StreamingAdd(path_in_repo, handle, known_sha256=sha256, known_size=size)
     except BaseException:
         handle.close()
         raise

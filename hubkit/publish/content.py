@@ -21,6 +21,7 @@ from hubkit.publish.metadata import HUBKIT_JSON, RevisionFacts, hubkit_json, spl
 
 if TYPE_CHECKING:
     from hubkit.runs import SelectedCheckpoint, TrainingRun
+    from hubkit.runs.safeload import SourceHash
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,17 @@ def from_record(run: TrainingRun, item: SelectedCheckpoint, weights: str | None)
 
 
 def convert(
-    run: TrainingRun, item: SelectedCheckpoint, weights: str | None, out_dir: Path, *, remember: bool
+    run: TrainingRun,
+    item: SelectedCheckpoint,
+    weights: str | None,
+    out_dir: Path,
+    *,
+    remember: bool,
+    source_hash: Future[SourceHash] | None = None,
 ) -> Content:
     """Convert ``item`` into ``out_dir`` (hashing while writing) and, with ``remember``, record the result.
+
+    ``source_hash``: the checkpoint's hash computed ahead (:meth:`Converter.prefetch`); waited for here.
 
     Example:
         >>> convert(run, item, "ema", Path("/tmp/x"), remember=False).record.weights  # doctest: +SKIP
@@ -64,7 +73,8 @@ def convert(
     """
     from hubkit.runs import convert_checkpoint
 
-    done = convert_checkpoint(run, item.checkpoint, out_dir, weights=weights)  # type: ignore[arg-type]
+    known = source_hash.result() if source_hash is not None else None
+    done = convert_checkpoint(run, item.checkpoint, out_dir, weights=weights, source_hash=known)  # type: ignore[arg-type]
     order = {done.weights_file: 0, done.config_file: 1}
     written = sorted(done.files, key=lambda f: (order.get(f.path.name, 2), f.path.name))
     files = tuple(
@@ -125,6 +135,10 @@ def metadata_file(run: TrainingRun, item: SelectedCheckpoint, content: Content, 
 class Converter:
     """Converts checkpoints in one background thread, so conversion overlaps the previous upload.
 
+    :meth:`prefetch` hashes the source checkpoints in a second thread, ahead of their conversion: hashing
+    reads each whole file without holding the GIL, so it runs beside the imports, card rendering and
+    uploads of the main thread instead of delaying each conversion.
+
     Args:
         run: the run.
         weights: ``"ema"``, ``"raw"`` or None (the run's default).
@@ -142,8 +156,20 @@ class Converter:
         self.work_dir = work_dir
         self.remember = remember
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-convert")
+        self._hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-hash")
         self._futures: dict[str, Future[Content]] = {}
+        self._hashes: dict[Path, Future[SourceHash]] = {}
         self._lock = threading.Lock()
+
+    def prefetch(self, items: list[SelectedCheckpoint]) -> None:
+        """Start hashing the checkpoints of ``items`` (in this order) for the conversions to come."""
+        from hubkit.runs.safeload import hash_checkpoint
+
+        with self._lock:
+            for item in items:
+                path = item.checkpoint.path
+                if path not in self._hashes:
+                    self._hashes[path] = self._hash_pool.submit(hash_checkpoint, path)
 
     def submit(self, revision: str, item: SelectedCheckpoint) -> None:
         """Start converting ``item`` for ``revision`` (no-op when already submitted)."""
@@ -151,7 +177,13 @@ class Converter:
             if revision not in self._futures:
                 out = self.work_dir / revision.replace("/", "__")
                 self._futures[revision] = self._pool.submit(
-                    convert, self.run, item, self.weights, out, remember=self.remember
+                    convert,
+                    self.run,
+                    item,
+                    self.weights,
+                    out,
+                    remember=self.remember,
+                    source_hash=self._hashes.get(item.checkpoint.path),
                 )
 
     def result(self, revision: str, item: SelectedCheckpoint) -> Content:
@@ -174,4 +206,7 @@ class Converter:
     def __exit__(self, *exc: object) -> None:
         for future in self._futures.values():
             future.cancel()
+        for hashing in self._hashes.values():
+            hashing.cancel()
         self._pool.shutdown(wait=True)
+        self._hash_pool.shutdown(wait=True)

@@ -147,6 +147,8 @@ class _Publisher:
                 with self.progress.timed("plan"):
                     self.refs = self.remote.refs()
                     self._plan()
+                if not opts.dry_run:
+                    self.converter.prefetch([r.item for r in self.revs if r.action in ("publish", "replace")])
                 if opts.dry_run:
                     return self._report(main_commit=None)
                 main_commit = self._execute()

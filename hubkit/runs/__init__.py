@@ -9,7 +9,7 @@ Importing this package is cheap: torch, timm and open_clip are imported inside t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubkit.runs.hashing import sha256_bytes, sha256_file
 from hubkit.runs.model import (
@@ -25,6 +25,9 @@ from hubkit.runs.model import (
     WrittenFile,
 )
 from hubkit.runs.select import DEFAULT_SELECT, SELECT_FORMS, select_checkpoints
+
+if TYPE_CHECKING:
+    from hubkit.runs.safeload import SourceHash
 
 __all__ = [
     "DEFAULT_SELECT",
@@ -96,6 +99,7 @@ def convert_checkpoint(
     out_dir: str | Path,
     *,
     weights: WeightsKind | None = None,
+    source_hash: SourceHash | None = None,
 ) -> ConvertedCheckpoint:
     """Write one checkpoint as the files timm / OpenCLIP load from the Hub as they are.
 
@@ -108,6 +112,8 @@ def convert_checkpoint(
         out_dir: folder to write into (created; existing files of the same names are replaced).
         weights: ``"ema"`` or ``"raw"``; default: ``"ema"`` when the run trained with EMA (its metrics are
             the EMA model's), else ``"raw"``.
+        source_hash: the checkpoint's :func:`hubkit.runs.safeload.hash_checkpoint`, when it was hashed
+            ahead (in a thread); the file must be unchanged since.
 
     Returns:
         What was written (files with sizes and sha256), the source sha256, weights kind and epoch.
@@ -119,4 +125,4 @@ def convert_checkpoint(
     """
     from hubkit.runs.convert import convert_checkpoint as _convert
 
-    return _convert(run, checkpoint, out_dir, weights=weights)
+    return _convert(run, checkpoint, out_dir, weights=weights, source_hash=source_hash)

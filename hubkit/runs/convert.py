@@ -19,13 +19,16 @@ import struct
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubkit import __version__
 from hubkit.errors import CheckpointError
 from hubkit.runs.files import inside
 from hubkit.runs.hashing import write_bytes_hashed
 from hubkit.runs.model import CheckpointInfo, ConvertedCheckpoint, TrainingRun, WeightsKind, WrittenFile
+
+if TYPE_CHECKING:
+    from hubkit.runs.safeload import SourceHash
 
 # File names the ecosystems load (source: timm/models/_hub.py HF_SAFE_WEIGHTS_NAME, open_clip/constants.py).
 TIMM_WEIGHTS, TIMM_CONFIG = "model.safetensors", "config.json"
@@ -332,7 +335,12 @@ def _unshare(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def convert_checkpoint(
-    run: TrainingRun, checkpoint: CheckpointInfo, out_dir: str | Path, *, weights: WeightsKind | None = None
+    run: TrainingRun,
+    checkpoint: CheckpointInfo,
+    out_dir: str | Path,
+    *,
+    weights: WeightsKind | None = None,
+    source_hash: SourceHash | None = None,
 ) -> ConvertedCheckpoint:
     """Write ``checkpoint`` of ``run`` as Hub-loadable files; see :func:`hubkit.runs.convert_checkpoint`.
 
@@ -345,7 +353,7 @@ def convert_checkpoint(
     file = inside(run.path, checkpoint.path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt, source_sha = load_checkpoint_with_sha256(file)
+    ckpt, source_sha = load_checkpoint_with_sha256(file, known=source_hash)
     if run.framework == "open_clip" and weights == "ema":
         raise CheckpointError(
             f"{file}: open_clip_train keeps no EMA weights", hint="Use --weights raw (the default)."

@@ -16,6 +16,7 @@ import os
 import pickle
 import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,47 @@ def peek_epoch(path: str | os.PathLike[str]) -> int | None:
     return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
 
 
-def load_checkpoint_with_sha256(path: str | os.PathLike[str]) -> tuple[dict[str, Any], str]:
+@dataclass(frozen=True)
+class SourceHash:
+    """The sha256 of a checkpoint file and the file's state when it was hashed."""
+
+    path: Path  # Path("runs/x/checkpoint-3.pth.tar")
+    sha256: str  # 64 hex digits
+    size: int  # 307_456_789
+    mtime_ns: int  # st_mtime_ns before and after hashing (unchanged, or hashing fails)
+
+
+def _changed(file: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{file} changed while it was being read",
+        hint="Wait for training to finish writing checkpoints, then try again.",
+    )
+
+
+def hash_checkpoint(path: str | os.PathLike[str]) -> SourceHash:
+    """Hash a checkpoint file, checking that it did not change meanwhile (size and mtime).
+
+    Hashing reads the whole file without the GIL, so it can run in a thread ahead of the conversions that
+    need the hash (:func:`load_checkpoint_with_sha256` with ``known=``).
+
+    Example:
+        >>> hash_checkpoint("runs/timm-digits/last.pth.tar").sha256[:12]
+        '3f2a9c0d81e4'
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(f"{file} does not exist or is not a file", hint="Check the checkpoint path.")
+    before = file.stat()
+    digest = sha256_file(file)
+    after = file.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise _changed(file)
+    return SourceHash(path=file, sha256=digest, size=after.st_size, mtime_ns=after.st_mtime_ns)
+
+
+def load_checkpoint_with_sha256(
+    path: str | os.PathLike[str], *, known: SourceHash | None = None
+) -> tuple[dict[str, Any], str]:
     """Hash a checkpoint file and load it safely; see :func:`load_checkpoint`.
 
     The file is read once in chunks for the hash; torch.load then maps it, so only the tensors that are
@@ -140,6 +181,8 @@ def load_checkpoint_with_sha256(path: str | os.PathLike[str]) -> tuple[dict[str,
 
     Args:
         path: the checkpoint file.
+        known: its :func:`hash_checkpoint` from earlier; used when the file still has the size and mtime
+            it had then (otherwise the file changed since: :class:`CheckpointError`).
 
     Returns:
         ``(checkpoint dict, sha256 hex of the file)``.
@@ -148,18 +191,13 @@ def load_checkpoint_with_sha256(path: str | os.PathLike[str]) -> tuple[dict[str,
         >>> ckpt, sha = load_checkpoint_with_sha256("runs/timm-digits/last.pth.tar")
     """
     file = Path(path)
-    if not file.is_file():
-        raise CheckpointError(f"{file} does not exist or is not a file", hint="Check the checkpoint path.")
-    before = file.stat()
-    digest = sha256_file(file)
+    if known is None or Path(known.path) != file:
+        known = hash_checkpoint(file)
     checkpoint = _safe_load(file)
     after = file.stat()
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        raise CheckpointError(
-            f"{file} changed while it was being read",
-            hint="Wait for training to finish writing checkpoints, then try again.",
-        )
-    return checkpoint, digest
+    if (after.st_size, after.st_mtime_ns) != (known.size, known.mtime_ns):
+        raise _changed(file)
+    return checkpoint, known.sha256
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
