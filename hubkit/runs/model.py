@@ -12,6 +12,8 @@ epoch), OpenCLIP counts completed epochs from 1 (``epoch_1.pt``, ``"epoch": 1`` 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -129,10 +131,23 @@ class TrainingRun:
     train_data: str | None = None  # "/data/imagenet/train" or a CSV/webdataset spec, as recorded
     val_data: str | None = None  # "/data/digits/val" — where the validation split is, as recorded
     dataset: str | None = None  # "torch/cifar10" (timm --dataset) / "csv" (OpenCLIP --dataset-type)
-    eval_transform: EvalTransform | None = None  # recorded or architecture-default eval preprocessing
+    # EvalTransform(...) as recorded, or a function resolving it on first use of ``eval_transform`` (a timm
+    # run's architecture defaults come from timm's registry, whose import costs seconds)
+    eval_transform_source: EvalTransform | Callable[[], EvalTransform | None] | None = None
     model_config: dict[str, Any] | None = None  # OpenCLIP model cfg ({"embed_dim": 64, "vision_cfg": ...})
     model_config_path: Path | None = None  # Path("runs/x/model.json") when given / found
     notes: tuple[str, ...] = ()  # ("last.pth.tar epoch inferred from summary.csv",) — things worth telling
+
+    @functools.cached_property
+    def eval_transform(self) -> EvalTransform | None:
+        """The recorded or architecture-default eval preprocessing (looked up once, on first use).
+
+        Example:
+            >>> run.eval_transform.input_size
+            (3, 224, 224)
+        """
+        source = self.eval_transform_source
+        return source() if callable(source) else source
 
     def checkpoint(self, epoch: int) -> CheckpointInfo | None:
         """Return the checkpoint of ``epoch``, or None when the run has none for it.

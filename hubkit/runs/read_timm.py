@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,25 @@ def _hyperparams(args: dict[str, Any]) -> Hyperparams:
     )
 
 
+# The args train.py hands to resolve_data_config (source: timm train.py, resolve_data_config(vars(args))).
+DATA_ARGS = ("input_size", "img_size", "in_chans", "crop_pct", "crop_mode", "interpolation", "mean", "std")
+
+
+@dataclass(frozen=True)
+class TimmEvalTransform:
+    """A timm run's eval preprocessing, resolved when first asked for (``TrainingRun.eval_transform``).
+
+    Reading a run stays free of timm's import (seconds); the registry is consulted only by what needs the
+    architecture's defaults (conversion, cards).
+    """
+
+    model: str  # "resnet50" (args.yaml model)
+    args: tuple[tuple[str, Any], ...]  # (("img_size", 224), ("crop_pct", None), …): DATA_ARGS as recorded
+
+    def __call__(self) -> EvalTransform:
+        return _eval_transform({"model": self.model, **dict(self.args)})
+
+
 def _eval_transform(args: dict[str, Any]) -> EvalTransform:
     """What train.py's resolve_data_config(vars(args), model=model) gives, from args + the model default."""
     from timm.data import resolve_data_config
@@ -167,19 +187,7 @@ def _eval_transform(args: dict[str, Any]) -> EvalTransform:
     cfg = get_pretrained_cfg(args["model"])
     pretrained_cfg = cfg.to_dict() if cfg is not None else {}
     resolved = resolve_data_config(
-        {
-            k: args.get(k)
-            for k in (
-                "input_size",
-                "img_size",
-                "in_chans",
-                "crop_pct",
-                "crop_mode",
-                "interpolation",
-                "mean",
-                "std",
-            )
-        },
+        {k: args.get(k) for k in DATA_ARGS},
         pretrained_cfg=pretrained_cfg or {"input_size": (3, 224, 224)},
         verbose=False,
     )
@@ -328,7 +336,7 @@ def read_timm_run(run_dir: Path) -> TrainingRun:
         train_data=as_str(args.get("data_dir")) or as_str(args.get("data")),
         val_data=_val_data(run_dir, args),
         dataset=as_str(args.get("dataset")) or "folder",
-        eval_transform=_eval_transform(args),
+        eval_transform_source=TimmEvalTransform(args["model"], tuple((k, args.get(k)) for k in DATA_ARGS)),
         notes=tuple(notes),
     )
 
