@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hubkit.errors import CheckpointError, UnsafeCheckpointError
-from hubkit.runs.hashing import sha256_file
+from hubkit.runs.hashing import THREAD_CHUNK_SIZE, sha256_file
 
 # (dotted name, why it is harmless and where real checkpoints carry it). Names that do not import in the
 # installed numpy are skipped (numpy 2 moved ``numpy.core`` to ``numpy._core``).
@@ -164,7 +164,7 @@ def hash_checkpoint(path: str | os.PathLike[str]) -> SourceHash:
     if not file.is_file():
         raise CheckpointError(f"{file} does not exist or is not a file", hint="Check the checkpoint path.")
     before = file.stat()
-    digest = sha256_file(file)
+    digest = sha256_file(file, chunk_size=THREAD_CHUNK_SIZE)
     after = file.stat()
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
         raise _changed(file)
