@@ -146,3 +146,15 @@ def test_hash_ahead_then_load(tmp_path: Path) -> None:
         load_checkpoint_with_sha256(path, known=known)
     with pytest.raises(CheckpointError, match="does not exist"):
         hash_checkpoint(tmp_path / "missing.pth.tar")
+
+
+def test_loads_from_several_threads_keep_the_allowlist(tmp_path: Path) -> None:
+    # torch's safe_globals is one process-wide list: a thread leaving it must not refuse another's load.
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "c.pth.tar"
+    state = {f"w{i}": torch.zeros(2) for i in range(200)}
+    torch.save({"epoch": 1, "args": argparse.Namespace(model="m"), "state_dict": state}, path)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        loaded = list(pool.map(lambda _: load_checkpoint(path)["args"].model, range(40)))
+    assert loaded == ["m"] * 40

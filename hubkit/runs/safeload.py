@@ -15,6 +15,7 @@ import importlib
 import os
 import pickle
 import re
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ ALLOWED_GLOBALS: tuple[tuple[str, str], ...] = (
 )
 
 _ZIP_MAGIC = b"PK\x03\x04"
+_LOAD_LOCK = threading.Lock()
 _GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
 
 
@@ -87,7 +89,10 @@ def _safe_load(file: Path) -> dict[str, Any]:
     with open(file, "rb") as handle:
         is_zip = handle.read(4) == _ZIP_MAGIC
     try:
-        with torch.serialization.safe_globals(allowed_globals()):
+        # torch's safe_globals edits one process-wide allowlist: a thread leaving the context would take
+        # the types away from a load running in another thread (a spurious refusal). One load at a time;
+        # unpickling holds the GIL anyway, so little is lost.
+        with _LOAD_LOCK, torch.serialization.safe_globals(allowed_globals()):
             # mmap: tensors stay on disk until touched, so the optimizer state never reaches memory.
             checkpoint = torch.load(file, map_location="cpu", weights_only=True, mmap=is_zip)
     except pickle.UnpicklingError as exc:
