@@ -368,6 +368,8 @@ class _Publisher:
         """
         from hubkit.runs.safeload import peek_epoch
 
+        if staged:  # its conversion (and timm's import) proceeds in the background meanwhile
+            self.converter.submit(staged[0].name, staged[0].item)
         for rev in staged:
             peek_epoch(rev.item.checkpoint.path)
         if staged:
