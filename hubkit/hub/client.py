@@ -65,7 +65,7 @@ class _StreamingAdd(CommitOperationAdd):
     known_sha256: InitVar[str | None] = None
     known_size: InitVar[int | None] = None
 
-    def __post_init__(self, known_sha256: str | None = None, known_size: int | None = None) -> None:
+    def __post_init__(self, known_sha256: str | None, known_size: int | None) -> None:
         if known_sha256 is None or known_size is None:
             super().__post_init__()
             return
