@@ -120,6 +120,21 @@ def as_str(value: Any) -> str | None:
     return None
 
 
+def typed_args(
+    args: dict[str, Any], keys: dict[str, str], *, ints: set[str], strs: set[str]
+) -> dict[str, Any]:
+    """Read the recorded arguments named by ``keys`` (common name -> run key), typed by common name.
+
+    Names in ``ints`` become ints, in ``strs`` strings, every other one a float; unreadable values None.
+
+    Example:
+        >>> typed_args({"lr": "0.1", "epochs": "3"}, {"lr": "lr", "epochs": "epochs"}, ints={"epochs"}, strs=set())
+        {'lr': 0.1, 'epochs': 3}
+    """
+    convert = {**dict.fromkeys(ints, as_int), **dict.fromkeys(strs, as_str)}
+    return {name: convert.get(name, as_float)(args.get(key)) for name, key in keys.items()}
+
+
 def as_floats(value: Any) -> tuple[float, ...] | None:
     """A tuple of floats for a non-empty list/tuple of numbers, else None."""
     if isinstance(value, list | tuple) and value and all(as_float(v) is not None for v in value):

@@ -21,6 +21,7 @@ from hubkit.runs.files import (
     inside,
     literal,
     read_text,
+    typed_args,
 )
 from hubkit.runs.model import EpochMetrics, EvalTransform, Hyperparams, TrainingRun
 from hubkit.runs.read_timm import find_checkpoints
@@ -181,15 +182,7 @@ def _model_config(
 
 
 def _hyperparams(params: dict[str, Any]) -> Hyperparams:
-    values: dict[str, Any] = {}
-    for name, key in HPARAM_KEYS.items():
-        raw = params.get(key)
-        if name in _INT_FIELDS:
-            values[name] = as_int(raw)
-        elif name in _STR_FIELDS:
-            values[name] = as_str(raw)
-        else:
-            values[name] = as_float(raw)
+    values = typed_args(params, HPARAM_KEYS, ints=_INT_FIELDS, strs=_STR_FIELDS)
     if values["optimizer"] is None:
         values["optimizer"] = "adamw"  # open_clip_train's default when --opt is absent (older versions)
     locked = tuple(t for t in ("image", "text") if params.get(f"lock_{t}"))

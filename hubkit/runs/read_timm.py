@@ -27,6 +27,7 @@ from hubkit.runs.files import (
     finite,
     inside,
     read_text,
+    typed_args,
 )
 from hubkit.runs.model import CheckpointInfo, EpochMetrics, EvalTransform, Hyperparams, TrainingRun
 
@@ -136,15 +137,7 @@ def _read_summary(run_dir: Path) -> tuple[EpochMetrics, ...]:
 
 
 def _hyperparams(args: dict[str, Any]) -> Hyperparams:
-    values: dict[str, Any] = {}
-    for name, key in HPARAM_KEYS.items():
-        raw = args.get(key)
-        if name in _INT_FIELDS:
-            values[name] = as_int(raw)
-        elif name in _STR_FIELDS:
-            values[name] = as_str(raw)
-        else:
-            values[name] = as_float(raw)
+    values = typed_args(args, HPARAM_KEYS, ints=_INT_FIELDS, strs=_STR_FIELDS)
     if args.get("amp"):
         precision = f"amp_{'bf16' if args.get('amp_dtype') == 'bfloat16' else 'fp16'}"
     else:
