@@ -191,13 +191,7 @@ async def create_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     start = body.get("startingPoint") or DEFAULT_BRANCH
     if not isinstance(start, str):
         raise bad_request("'startingPoint' must be a string.", "InvalidRevision")
-    with ctx.store.lock(repo):
-        refs = ctx.store.read_refs(repo)
-        if branch in refs["branches"] or branch in refs["tags"]:
-            raise _conflict(f"Reference already exists: {branch}")
-        commit_id, _ = ctx.store.resolve(repo, check_revision(start))
-        refs["branches"][branch] = commit_id
-        ctx.store.write_refs(repo, refs)
+    _add_ref(ctx, repo, "branches", branch, start, f"Reference already exists: {branch}")
     return JSONResponse({})
 
 
@@ -207,12 +201,7 @@ async def delete_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     branch = check_revision(rev)
     if branch == DEFAULT_BRANCH:
         raise HubHTTPError(403, "CannotDeleteDefaultBranch", "The default branch 'main' cannot be deleted.")
-    with ctx.store.lock(repo):
-        refs = ctx.store.read_refs(repo)
-        if branch not in refs["branches"]:
-            raise HubHTTPError(404, "RevisionNotFound", f"Branch not found: {branch}")
-        del refs["branches"][branch]
-        ctx.store.write_refs(repo, refs)
+    _remove_ref(ctx, repo, "branches", branch, f"Branch not found: {branch}")
     return JSONResponse({})
 
 
@@ -223,13 +212,7 @@ async def create_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object.", "InvalidJson")
     tag = check_branch_name(body.get("tag"))
-    with ctx.store.lock(repo):
-        refs = ctx.store.read_refs(repo)
-        if tag in refs["tags"] or tag in refs["branches"]:
-            raise _conflict(f"Tag already exists: {tag}")
-        commit_id, _ = ctx.store.resolve(repo, check_revision(rev))
-        refs["tags"][tag] = commit_id
-        ctx.store.write_refs(repo, refs)
+    _add_ref(ctx, repo, "tags", tag, rev, f"Tag already exists: {tag}")
     return JSONResponse({})
 
 
@@ -237,10 +220,29 @@ async def delete_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     ctx.require_write()
     ctx.readable(repo)
     tag = check_revision(rev)
+    _remove_ref(ctx, repo, "tags", tag, f"Tag not found: {tag}")
+    return JSONResponse({})
+
+
+def _add_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str, revision: str, conflict: str) -> None:
+    """Point the new branch or tag ``name`` (``kind``: "branches" / "tags") at ``revision``, under the lock.
+
+    A name is unique across branches and tags (409 otherwise); an unknown revision is a 404.
+    """
     with ctx.store.lock(repo):
         refs = ctx.store.read_refs(repo)
-        if tag not in refs["tags"]:
-            raise HubHTTPError(404, "RevisionNotFound", f"Tag not found: {tag}")
-        del refs["tags"][tag]
+        if name in refs["branches"] or name in refs["tags"]:
+            raise _conflict(conflict)
+        commit_id, _ = ctx.store.resolve(repo, check_revision(revision))
+        refs[kind][name] = commit_id
         ctx.store.write_refs(repo, refs)
-    return JSONResponse({})
+
+
+def _remove_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str, missing: str) -> None:
+    """Delete branch or tag ``name`` under the lock; 404 RevisionNotFound when there is none."""
+    with ctx.store.lock(repo):
+        refs = ctx.store.read_refs(repo)
+        if name not in refs[kind]:
+            raise HubHTTPError(404, "RevisionNotFound", missing)
+        del refs[kind][name]
+        ctx.store.write_refs(repo, refs)
