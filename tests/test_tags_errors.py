@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from hubkit.errors import TagError
 from hubkit.tags import ModelTag, decode, decode_openclip
+from hubkit.tags.timm_decoder import _WELL_FORMED, _explain_invalid
 
 
 @pytest.mark.parametrize(
@@ -90,3 +91,18 @@ def test_wellformed_tags_account_for_every_token(parts: list[str]) -> None:
     tag = decode("resnet50." + "_".join(parts))
     assert "_".join(t.token for t in tag.tokens) == "_".join(parts)
     assert set(tag.unknown_tokens) <= set(parts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="ab1-_./ ", max_size=12))
+def test_fast_validation_accepts_exactly_what_the_explained_checks_accept(text: str) -> None:
+    # validate() takes one regex for well-formed tags and the step-by-step checks for everything else;
+    # both must draw the same line, or a bad tag could slip through (or a good one be refused).
+    tag = text.strip()
+    try:
+        _explain_invalid(tag)
+    except TagError:
+        explained_ok = False
+    else:
+        explained_ok = True
+    assert bool(_WELL_FORMED.fullmatch(tag)) == explained_ok

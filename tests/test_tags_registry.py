@@ -44,6 +44,23 @@ def test_every_openclip_pair_decodes_fully(openclip_pairs: list[tuple[str, str]]
     assert failures == {}
 
 
+def test_remembered_readings_decode_exactly_like_cold_ones(
+    timm_tags: list[str], openclip_pairs: list[tuple[str, str]]
+) -> None:
+    # The decoder remembers architectures and tag readings across calls; a warm decode must equal one
+    # made with nothing remembered, for every registry tag (family overrides, implied pretraining …).
+    from hubkit.tags.timm_decoder import clear_caches
+
+    names = [*timm_tags, *(f"{m}/{p}" for m, p in openclip_pairs)]
+    warm = [decode(n) for n in names]  # second pass below reuses what this one remembered
+    warm = [decode(n) for n in names]
+    cold = []
+    for n in names:
+        clear_caches()
+        cold.append(decode(n))
+    assert warm == cold
+
+
 def test_every_timm_tag_has_a_training_dataset_or_release(timm_tags: list[str]) -> None:
     # A tag that names neither data, origin, paradigm nor detail would mean the vocabulary is hollow.
     empty = [
@@ -60,3 +77,12 @@ def test_enriched_timm_tags_never_conflict_on_train_resolution(timm_tags: list[s
         tag = enrich(decode(name))
         conflicts += [(name, c.field) for c in tag.conflicts]
     assert conflicts == []
+
+
+@pytest.mark.parametrize("first", ["vit_base_patch16_224.augreg_in21k", "convnext_base.augreg_in21k"])
+def test_family_meanings_survive_a_shared_reading(first: str) -> None:
+    # "augreg" means the ViT AugReg recipe, but for ConvNeXt the OpenCLIP one: whichever family reads the
+    # tag first, the other must still get its own meaning.
+    decode(first)
+    assert decode("vit_base_patch16_224.augreg_in21k").recipes[0].token == "augreg"
+    assert decode("convnext_base.augreg_in21k").recipes[0].token == "augreg_openclip"

@@ -8,7 +8,7 @@ import pytest
 
 from hubkit.tags import decode, paper, reference
 from hubkit.tags.reader import read_tokens
-from hubkit.tags.vocab import load
+from hubkit.tags.vocab import FamilyRule, _first_chars, load
 
 VOCAB = load()
 
@@ -94,3 +94,46 @@ def test_family_rules_match_their_own_examples() -> None:
     assert decode("swin_base_patch4_window7_224").architecture.family.value == "Swin"
     assert decode("regnety_160").architecture.input_size is None  # 160 is a RegNet size, not pixels
     assert decode("vit_base_patch14_dinov2").architecture.family.value == "DINOv2 ViT"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "firsts"),
+    [
+        ("resnet", "r"),
+        ("halo|eca_halonext|sehalonet", "ehs"),
+        ("g?mixer_", "gm"),
+        ("(?:tf_|gc_)?efficientnetv2", "egt"),
+        ("(?:legacy_)?se(?:resnet|net)", "ls"),
+        ("ViT-[\\w-]*SigLIP", "V"),
+        ("(?:x|y)resnet", "xy"),
+        ("\\d+net", None),  # an escape first: may start with anything
+        ("[ab]net", None),
+        ("a*b", None),
+        ("(?:a|)b", None),  # an empty branch inside the group
+    ],
+)
+def test_first_characters_of_family_rules(pattern: str, firsts: str | None) -> None:
+    assert _first_chars(pattern) == (None if firsts is None else frozenset(firsts))
+
+
+def _first_rule(name: str, rules: tuple[FamilyRule, ...]) -> int | None:
+    return next((i for i, r in enumerate(rules) if r.regex.match(name)), None)
+
+
+def _names() -> list[str]:
+    timm = pytest.importorskip("timm")
+    open_clip = pytest.importorskip("open_clip")
+    timm_names = sorted({n.partition(".")[0] for n in timm.list_models(pretrained=False)})
+    return [*timm_names, *{m for m, _ in open_clip.list_pretrained()}, "", "zzz", "0net", "Vit-b", "_x"]
+
+
+def test_family_index_picks_the_first_matching_rule_for_every_known_name() -> None:
+    # The bucketed index must give what trying every rule in order gives, for all timm architectures.
+    for name in _names():
+        for rules, index in (
+            (VOCAB.timm_families, VOCAB.timm_family_index),
+            (VOCAB.openclip_families, VOCAB.openclip_family_index),
+        ):
+            m = index.match(name)
+            got = int(m.lastgroup[1:]) if m is not None and m.lastgroup else None
+            assert got == _first_rule(name, rules), name

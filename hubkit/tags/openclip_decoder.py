@@ -11,7 +11,15 @@ import re
 
 from hubkit.errors import TagError
 from hubkit.tags.model import Architecture, Fact, ModelTag
-from hubkit.tags.timm_decoder import _HINT, _shown, assemble, family_of, implied_pretrain, validate
+from hubkit.tags.timm_decoder import (
+    _HINT,
+    _shown,
+    architecture_of,
+    assemble,
+    family_of,
+    implied_pretrain,
+    validate,
+)
 from hubkit.tags.vocab import FamilyRule, Vocab, load
 
 _SOURCE = "openclip:pretrained"
@@ -96,6 +104,5 @@ def decode_openclip(model: str, pretrained: str) -> ModelTag:
             )
     vocab = load()
     raw = f"{model}/{pretrained}" if pretrained else model
-    rule = family_of(model, vocab, "openclip")
-    arch = decode_openclip_architecture(model, vocab, rule)
+    rule, arch = architecture_of(model, "openclip", vocab, decode_openclip_architecture)
     return assemble(raw, "openclip", arch, pretrained, vocab, implied_pretrain(rule))

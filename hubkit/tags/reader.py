@@ -34,6 +34,75 @@ class Reading:
     papers: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TagReading:
+    """The frozen result of reading one pretrained tag: what :func:`read_tag` shares between decodes."""
+
+    origin: Fact | None
+    paradigm: tuple[Fact, ...]
+    lineage: tuple[DatasetStep, ...]
+    train_resolution: Fact | None
+    eval_resolution: Fact | None
+    epochs: Fact | None
+    samples_seen: Fact | None
+    global_batch_size: Fact | None
+    recipes: tuple[Recipe, ...]
+    details: tuple[Fact, ...]
+    tokens: tuple[TokenReading, ...]
+    unknown: tuple[str, ...]
+    ambiguous: tuple[str, ...]
+    papers: tuple[str, ...]
+
+
+# Registries reuse few pretrained tags across many architectures (1,826 timm names, 319 distinct tags):
+# reading each (tag, form, family-with-overrides, implied pretraining) once is safe because the result is
+# frozen. Bounded so junk input cannot grow it without limit.
+_READ_CACHE: dict[tuple[str, str, str, Fact | None], TagReading] = {}
+_READ_CACHE_MAX = 8192
+
+
+def read_tag(
+    pretrained: str, vocab: Vocab, form: Form, family: str, family_pretrain: Fact | None = None
+) -> TagReading:
+    """Like :func:`read_tokens`, but frozen and remembered (the same tag reads the same every time).
+
+    Example:
+        >>> read_tag("a1_in1k", load(), "timm", "ResNet").epochs.value
+        600
+    """
+    # Only families that some token overrides change a reading; every other family shares one entry.
+    key = (pretrained, form, family if family in vocab.override_families else "", family_pretrain)
+    hit = _READ_CACHE.get(key)
+    if hit is not None:
+        return hit
+    r = read_tokens(pretrained, vocab, form, family, family_pretrain)
+    reading = TagReading(
+        r.origin,
+        tuple(r.paradigm),
+        tuple(r.lineage),
+        r.numbers.get("train_resolution"),
+        r.numbers.get("eval_resolution"),
+        r.numbers.get("epochs"),
+        r.numbers.get("samples_seen"),
+        r.numbers.get("global_batch_size"),
+        tuple(r.recipes),
+        tuple(r.details),
+        tuple(r.tokens),
+        tuple(r.unknown),
+        tuple(r.ambiguous),
+        tuple(r.papers),
+    )
+    if len(_READ_CACHE) >= _READ_CACHE_MAX:
+        _READ_CACHE.clear()
+    _READ_CACHE[key] = reading
+    return reading
+
+
+def clear_cache() -> None:
+    """Forget remembered readings (benchmarks call this to time cold decoding)."""
+    _READ_CACHE.clear()
+
+
 def _entry_for(entry: dict[str, Any], form: Form, family: str) -> dict[str, Any]:
     """Apply per-form / per-family overrides (a token can mean different things in OpenCLIP)."""
     over = entry.get("by_form", {}).get(form) or entry.get("by_family", {}).get(family)

@@ -7,10 +7,12 @@ and name words of ``architectures.yaml``, the tag part by :mod:`hubkit.tags.read
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from hubkit.errors import TagError
+from hubkit.tags import reader
 from hubkit.tags.model import Architecture, Fact, ModelTag
-from hubkit.tags.reader import Form, read_tokens
+from hubkit.tags.reader import Form, read_tag
 from hubkit.tags.vocab import FamilyRule, Vocab, load
 
 MAX_LEN = 200  # the longest timm name is < 80 characters; anything far longer is not a tag
@@ -21,6 +23,10 @@ _WINDOW = re.compile(r"^window(?P<n>\d+)(?:to\d+)?$")
 _RES = re.compile(r"^(?P<n>[1-9]\d{2,3})(?:to(?P<m>\d+))?$")
 _NAME_SOURCE = "timm:models"
 _PARTS = re.compile(r"[./]")
+ArchReader = Callable[[str, Vocab, FamilyRule | None], Architecture]
+# Exactly the well-formed tags: at most one '.' or '/' between parts, tokens joined by single '_'. Valid
+# input (nearly all of it) passes with this one match; anything else takes the checks that explain why.
+_WELL_FORMED = re.compile(r"[A-Za-z0-9\-]+(?:_[A-Za-z0-9\-]+)*(?:[./][A-Za-z0-9\-]+(?:_[A-Za-z0-9\-]+)*)?")
 
 
 def _shown(text: str) -> str:
@@ -46,6 +52,13 @@ def validate(text: object) -> str:
     if not isinstance(text, str):
         raise TagError(f"a tag must be a string, got {type(text).__name__}", hint=_HINT)
     tag = text.strip()
+    if len(tag) <= MAX_LEN and _WELL_FORMED.fullmatch(tag):
+        return tag
+    return _explain_invalid(tag)
+
+
+def _explain_invalid(tag: str) -> str:
+    """Say what is wrong with a stripped tag the fast check refused (returns it if nothing is)."""
     if not tag:
         raise TagError("the tag is empty", hint=_HINT)
     if len(tag) > MAX_LEN:
@@ -75,7 +88,7 @@ def validate(text: object) -> str:
 def family_of(name: str, vocab: Vocab, form: Form) -> FamilyRule | None:
     """Return the first family rule of ``form`` matching ``name`` (None when no rule does)."""
     timm_form = form == "timm"
-    m = (vocab.timm_family_regex if timm_form else vocab.openclip_family_regex).match(name)
+    m = (vocab.timm_family_index if timm_form else vocab.openclip_family_index).match(name)
     if m is None or m.lastgroup is None:
         return None
     return (vocab.timm_families if timm_form else vocab.openclip_families)[int(m.lastgroup[1:])]
@@ -152,29 +165,29 @@ def assemble(
     raw: str, form: Form, arch: Architecture, pretrained: str, vocab: Vocab, implied: Fact | None = None
 ) -> ModelTag:
     """Combine an architecture and its read pretrained tag into a frozen :class:`ModelTag`."""
-    r = read_tokens(pretrained, vocab, form, str(arch.family.value), implied)
-    papers = list(r.papers)
+    r = read_tag(pretrained, vocab, form, str(arch.family.value), implied)
+    papers = r.papers
     if arch.family.source.startswith("arXiv:") and arch.family.source not in papers:
-        papers.insert(0, arch.family.source)
+        papers = (arch.family.source, *papers)
     return ModelTag(
         raw=raw,
         form=form,
         architecture=arch,
         pretrained=pretrained,
         origin=r.origin,
-        paradigm=tuple(r.paradigm),
-        lineage=tuple(r.lineage),
-        train_resolution=r.numbers.get("train_resolution"),
-        eval_resolution=r.numbers.get("eval_resolution"),
-        epochs=r.numbers.get("epochs"),
-        samples_seen=r.numbers.get("samples_seen"),
-        global_batch_size=r.numbers.get("global_batch_size"),
-        recipes=tuple(r.recipes),
-        details=tuple(r.details),
-        tokens=tuple(r.tokens),
-        unknown_tokens=tuple(r.unknown),
-        ambiguous=tuple(r.ambiguous),
-        papers=tuple(papers),
+        paradigm=r.paradigm,
+        lineage=r.lineage,
+        train_resolution=r.train_resolution,
+        eval_resolution=r.eval_resolution,
+        epochs=r.epochs,
+        samples_seen=r.samples_seen,
+        global_batch_size=r.global_batch_size,
+        recipes=r.recipes,
+        details=r.details,
+        tokens=r.tokens,
+        unknown_tokens=r.unknown,
+        ambiguous=r.ambiguous,
+        papers=papers,
     )
 
 
@@ -204,24 +217,35 @@ def _decode_valid(tag: str) -> ModelTag:
         )
     arch_name, _, pretrained = tag.partition(".")
     vocab = load()
-    cached = _ARCH_CACHE.get(arch_name)
+    rule, arch = architecture_of(arch_name, "timm", vocab)
+    return assemble(tag, "timm", arch, pretrained, vocab, implied_pretrain(rule))
+
+
+def architecture_of(
+    name: str, form: Form, vocab: Vocab, read: ArchReader | None = None
+) -> tuple[FamilyRule | None, Architecture]:
+    """The family rule and architecture of a model name, read by ``read`` once per (form, name).
+
+    ``read`` defaults to :func:`decode_architecture` (timm names); the OpenCLIP decoder passes its own.
+    """
+    cached = _ARCH_CACHE.get((form, name))
     if cached is None:
-        rule = family_of(arch_name, vocab, "timm")
-        cached = (rule, decode_architecture(arch_name, vocab, rule))
+        rule = family_of(name, vocab, form)
+        arch = (read or decode_architecture)(name, vocab, rule)
         if len(_ARCH_CACHE) >= _ARCH_CACHE_MAX:
             _ARCH_CACHE.clear()
-        _ARCH_CACHE[arch_name] = cached
-    rule, arch = cached
-    return assemble(tag, "timm", arch, pretrained, vocab, implied_pretrain(rule))
+        cached = _ARCH_CACHE[(form, name)] = (rule, arch)
+    return cached
 
 
 # Registries hold several pretrained tags per architecture (1,826 timm tags, 1,151 architectures), and the
 # family rules are one long regex alternation: reading each architecture once is the main saving. Both
 # values are immutable, so sharing them is safe; the bound keeps junk input from growing the cache.
-_ARCH_CACHE: dict[str, tuple[FamilyRule | None, Architecture]] = {}
+_ARCH_CACHE: dict[tuple[str, str], tuple[FamilyRule | None, Architecture]] = {}
 _ARCH_CACHE_MAX = 8192
 
 
 def clear_caches() -> None:
-    """Forget decoded architectures (benchmarks call this to time cold decoding)."""
+    """Forget decoded architectures and tag readings (benchmarks call this to time cold decoding)."""
     _ARCH_CACHE.clear()
+    reader.clear_cache()

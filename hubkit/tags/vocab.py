@@ -52,13 +52,14 @@ class Vocab:
 
     tokens: dict[str, dict[str, Any]]  # token or phrase ("datacomp_xl") -> entry
     phrase_len: dict[str, int]  # first token of a phrase -> longest phrase starting with it ("datacomp": 2)
+    override_families: frozenset[str]  # families some token gives its own meaning (``by_family``)
     patterns: tuple[Pattern, ...]
     datasets: dict[str, dict[str, Any]]
     recipes: dict[str, Recipe]
     timm_families: tuple[FamilyRule, ...]
     openclip_families: tuple[FamilyRule, ...]
-    timm_family_regex: re.Pattern[str]  # all timm rules as one alternation (group rN = rule N)
-    openclip_family_regex: re.Pattern[str]
+    timm_family_index: FamilyIndex  # the timm rules as alternations bucketed by first character
+    openclip_family_index: FamilyIndex
     arch_words: dict[str, dict[str, Any]]  # size words / name parts ("base", "distilled", "clip")
     papers: dict[str, Paper]
     references: dict[str, Reference]
@@ -70,9 +71,100 @@ def _read(name: str) -> Any:
     return yaml.load(text, Loader=loader)
 
 
-def _alternation(rules: tuple[FamilyRule, ...]) -> re.Pattern[str]:
+@dataclass(frozen=True)
+class FamilyIndex:
+    """Family rules as alternations (group ``rN`` = rule N), one per first character of a name.
+
+    A name is only tried against the rules that can match its first character, in rule order, so the
+    first matching rule still wins; rules whose first character isn't a plain literal are in every bucket.
+    """
+
+    by_first: dict[str, re.Pattern[str]]
+    other: re.Pattern[str]  # for names whose first character no literal-start rule begins with
+
+    def match(self, name: str) -> re.Match[str] | None:
+        return self.by_first.get(name[:1], self.other).match(name)
+
+
+def _scan(pattern: str) -> tuple[list[str], int]:
+    """Split ``pattern`` at its top-level ``|`` up to the ``)`` closing the group it starts in.
+
+    Returns the branches and the index of that ``)`` (``len(pattern)`` when the pattern ends first).
+    """
+    out, depth, in_class, start, i = [], 0, False, 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 1
+        elif in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif c == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    out.append(pattern[start:i])
+    return out, i
+
+
+def _first_chars(pattern: str) -> frozenset[str] | None:
+    """The characters a match of ``pattern`` can start with, or None when that isn't plain to see.
+
+    Understood: literal characters, optional ones (``g?mixer``) and non-capturing groups, optional or
+    not (``(?:tf_|gc_)?efficientnet``). Anything else (classes, escapes, ``*``) answers None.
+    """
+    chars: set[str] = set()
+    branches, _ = _scan(pattern)
+    for branch in branches:
+        first = _branch_first(branch)
+        if first is None:
+            return None
+        chars |= first
+    return frozenset(chars)
+
+
+def _branch_first(branch: str) -> frozenset[str] | None:
+    if branch.startswith("(?:"):
+        inner, close = _scan(branch[3:])
+        head, rest = _first_chars("|".join(inner)), branch[3 + close + 1 :]
+    elif branch[:1] and branch[:1].isascii() and (branch[:1].isalnum() or branch[:1] in "_-"):
+        head, rest = frozenset(branch[:1]), branch[1:]
+    else:
+        return None  # empty, a class, an escape, a capturing group …
+    quantifier = rest[:1]
+    if head is None or quantifier in ("*", "{"):
+        return None
+    if quantifier == "?":  # the head may be skipped: what follows can start the match too
+        tail = _branch_first(rest[1:])
+        return None if tail is None else head | tail
+    return head
+
+
+def _alternation(rules: list[tuple[int, FamilyRule]]) -> re.Pattern[str]:
     # One alternation in rule order: the first rule that matches wins, in a single C-level scan.
-    return re.compile("|".join(f"(?P<r{i}>{r.regex.pattern})" for i, r in enumerate(rules)))
+    return re.compile("|".join(f"(?P<r{i}>{r.regex.pattern})" for i, r in rules))
+
+
+def _family_index(rules: tuple[FamilyRule, ...]) -> FamilyIndex:
+    firsts = [_first_chars(r.regex.pattern) for r in rules]
+    letters = sorted(set().union(*(f for f in firsts if f is not None)))
+    by_first = {
+        c: _alternation(
+            [(i, r) for i, (r, f) in enumerate(zip(rules, firsts, strict=True)) if f is None or c in f]
+        )
+        for c in letters
+    }
+    return FamilyIndex(
+        by_first,
+        _alternation([(i, r) for i, (r, f) in enumerate(zip(rules, firsts, strict=True)) if f is None]),
+    )
 
 
 def _families(rows: list[dict[str, Any]]) -> tuple[FamilyRule, ...]:
@@ -128,13 +220,14 @@ def load() -> Vocab:
     return Vocab(
         tokens=tokens,
         phrase_len=_phrase_lengths(tokens),
+        override_families=frozenset(f for entry in tokens.values() for f in entry.get("by_family", {})),
         patterns=patterns,
         datasets=ds,
         recipes=recipes,
         timm_families=timm_families,
         openclip_families=openclip_families,
-        timm_family_regex=_alternation(timm_families),
-        openclip_family_regex=_alternation(openclip_families),
+        timm_family_index=_family_index(timm_families),
+        openclip_family_index=_family_index(openclip_families),
         arch_words=arch["words"],
         papers=papers,
         references=references,
