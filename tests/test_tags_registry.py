@@ -27,6 +27,7 @@ def test_every_timm_tag_decodes_fully(timm_tags: list[str]) -> None:
             failures[name] = (tag.unknown_tokens, tag.architecture.family.value)
         # every token of the pretrained tag is accounted for exactly once, in order
         assert "_".join(t.token for t in tag.tokens) == tag.pretrained, name
+        assert tag.origin is None or tag.origin.value, name  # an override's "origin: null" is no origin
     print(f"decoded {len(timm_tags)} timm tags, {len(failures)} with unknowns")
     assert len(timm_tags) >= 1800
     assert failures == {}
@@ -39,6 +40,7 @@ def test_every_openclip_pair_decodes_fully(openclip_pairs: list[tuple[str, str]]
         if not tag.fully_decoded:
             failures[f"{model}/{pretrained}"] = (tag.unknown_tokens, tag.architecture.family.value)
         assert "_".join(t.token for t in tag.tokens) == pretrained
+        assert tag.origin is None or tag.origin.value, pretrained
     print(f"decoded {len(openclip_pairs)} OpenCLIP pairs, {len(failures)} with unknowns")
     assert len(openclip_pairs) >= 190
     assert failures == {}

@@ -183,7 +183,7 @@ def read_tokens(
             role = "paradigm" if role == "detail" else role
             paradigm_segments.add(segment)
             r.paradigm.append(Fact(entry["paradigm"], key, "tag", source, "paradigm"))
-        if "origin" in entry:
+        if entry.get("origin") is not None:  # an override may say "no origin here" (origin: null)
             role = "origin" if role == "detail" else role
             fact = Fact(entry["origin"], key, "tag", source, "origin")
             if r.origin is None:
