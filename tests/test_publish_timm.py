@@ -287,3 +287,30 @@ def test_tag_marks_main_and_best_main_gets_its_own_branch(module_hub: LocalHub, 
     assert {t.name: t.target_commit for t in refs.tags} == {"v1": report["main"]["commit"]}
     code, output, again = publish(module_hub, timm_run, *opts)
     assert code == 0 and again is not None and again["commits"] == 0
+
+
+def test_weights_upload_ahead_of_their_commit_once_each(timm_run: Path, tmp_path: Path) -> None:
+    # The weights of the next revisions go up in the background while the current one is committed; the
+    # commit then finds its object stored. Every object must still travel exactly once, and only after
+    # the repo exists (nothing is written before the local checks passed). A hub of its own: objects
+    # other tests stored would not be sent again at all.
+    seen: list[tuple[str, str]] = []
+    with LocalHub(tmp_path / "hub", token=TOKEN) as hub:
+        hub.observe(lambda method, path: seen.append((method, path.split("?")[0])))
+        code, output, report = publish(
+            hub, timm_run, "--repo", "localuser/ahead", "--select", "epochs:0,1,2,3", "--no-verify"
+        )
+        hub.observe(None)
+        assert code == 0 and report is not None, output
+        api = _api(hub)
+        weights = {
+            json.loads(Path(api.hf_hub_download("localuser/ahead", "hubkit.json", revision=r)).read_text())[
+                "files"
+            ]["model.safetensors"]["sha256"]
+            for r in ("epoch-000", "epoch-001", "epoch-002", "epoch-003")
+        }
+    completes = [path.split("/")[2] for method, path in seen if path.endswith("/complete")]
+    assert len(completes) == len(set(completes))  # no object travelled twice
+    assert weights <= set(completes)  # each revision's weights went up (main's picture is the other one)
+    created = seen.index(("POST", "/api/repos/create"))
+    assert all(i > created for i, (_, path) in enumerate(seen) if path.startswith("/_lfs/"))

@@ -182,12 +182,20 @@ def main_template_undefined(ctx: Any) -> Built:
     return _templates(ctx, "model_card.md.j2", "# {{ ctx.repo_id }}\n\n{{ ctx.no_such_field }}\n")
 
 
+_BROKEN_TEMPLATE = "# {{ ctx.repo_id }}\n\n{% if ctx.repo_id %}unclosed {{ ctx.repo_id \n"
+
+
 def template_syntax(ctx: Any) -> Built:
-    text = "# {{ ctx.repo_id }}\n\n{% if ctx.repo_id %}unclosed {{ ctx.repo_id \n"
-    built = _templates(ctx, "checkpoint_card.md.j2", text)
+    built = _templates(ctx, "checkpoint_card.md.j2", _BROKEN_TEMPLATE)
     assert built.templates is not None
-    (built.templates / "model_card.md.j2").write_text(text)
+    (built.templates / "model_card.md.j2").write_text(_BROKEN_TEMPLATE)
     return built
+
+
+def checkpoint_template_syntax(ctx: Any) -> Built:
+    # Only the per-revision card is broken: main's card (rendered first) passes, this one must still stop
+    # the publish before any remote write.
+    return _templates(ctx, "checkpoint_card.md.j2", _BROKEN_TEMPLATE)
 
 
 def intact_run(ctx: Any) -> Built:

@@ -158,3 +158,44 @@ def test_loads_from_several_threads_keep_the_allowlist(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         loaded = list(pool.map(lambda _: load_checkpoint(path)["args"].model, range(40)))
     assert loaded == ["m"] * 40
+
+
+def test_preloaded_checkpoint_converts_without_a_second_unpickling(
+    timm_run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hubkit.runs import safeload
+    from hubkit.runs.safeload import hash_checkpoint, preload
+
+    run = read_run(timm_run_dir)
+    info = run.checkpoints[-1]
+    cold = convert_checkpoint(run, info, tmp_path / "cold")
+    loaded = preload(info.path)
+    calls: list[Path] = []
+    real = safeload._safe_load
+    monkeypatch.setattr(safeload, "_safe_load", lambda file: calls.append(file) or real(file))
+    warm = convert_checkpoint(
+        run, info, tmp_path / "warm", source_hash=hash_checkpoint(info.path), preloaded=loaded
+    )
+    assert calls == []  # publishing's preflight loaded it: conversion used that
+    assert [(f.path.name, f.sha256) for f in warm.files] == [(f.path.name, f.sha256) for f in cold.files]
+    # a preload of another file is ignored (that file is loaded as usual)
+    other = run.checkpoints[0]
+    convert_checkpoint(run, other, tmp_path / "other", preloaded=loaded)
+    assert calls == [other.path]
+
+
+def test_preloaded_checkpoint_rewritten_before_hashing_is_refused(tmp_path: Path) -> None:
+    from hubkit.runs.safeload import hash_checkpoint, preload
+
+    path = tmp_path / "c.pth.tar"
+    torch.save({"epoch": 3, "state_dict": {"w": torch.ones(4)}}, path)
+    loaded = preload(path)
+    assert loaded.checkpoint["epoch"] == 3
+    # Rewritten after it was loaded, then hashed: the hash is of the new bytes, the dict of the old.
+    torch.save({"epoch": 4, "state_dict": {"w": torch.zeros(4)}}, tmp_path / "new.pth.tar")
+    os.replace(tmp_path / "new.pth.tar", path)
+    os.utime(path, ns=(loaded.mtime_ns + 10**9, loaded.mtime_ns + 10**9))
+    with pytest.raises(CheckpointError, match="changed while it was being read"):
+        load_checkpoint_with_sha256(path, known=hash_checkpoint(path), preloaded=loaded)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        preload(tmp_path / "missing.pth.tar")

@@ -196,3 +196,26 @@ def test_card_section_data_from_a_result() -> None:
     rows = verification_results(result, dataset_name="digits (val)", dataset_type="digits")
     assert [r.metric_name for r in rows] == ["Top-1 accuracy (re-measured)", "Top-5 accuracy (re-measured)"]
     assert all(r.kind == "verification" for r in rows)
+
+
+@pytest.mark.parametrize("arch", ["test_resnet", "test_maxvit"])  # test_maxvit: buffers no state dict holds
+def test_source_model_is_the_checkpoints_network_without_a_random_init(timm_run_dir: Path, arch: str) -> None:
+    import dataclasses
+
+    import timm
+    import torch
+
+    from hubkit.runs import read_run
+    from hubkit.verify.sources import build_source_model
+
+    run = dataclasses.replace(read_run(timm_run_dir), architecture=arch)
+    torch.manual_seed(0)
+    reference = timm.create_model(arch, num_classes=run.num_classes).eval()
+    state = {k: v.clone() for k, v in reference.state_dict().items()}
+    model = build_source_model(run, torch.device("cpu"), state=state)
+    tensors = [*model.parameters(), *model.buffers()]
+    assert not any(t.is_meta for t in tensors)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+    images = torch.randn(2, *reference.pretrained_cfg["input_size"])
+    with torch.inference_mode():
+        assert torch.equal(model(images), reference(images))

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import os
 import threading
-import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +140,6 @@ class LfsUploads:
             raise bad_request(f"Part {part} must be {expected} bytes, got {length}.", "InvalidLfsPart")
         session = self._session(oid, size)
         sequential = session.in_order and part == session.next_part
-        part_crc = 0  # the part ETag only has to be non-empty and stable: a CRC costs ~nothing
         received = 0
         fd = os.open(session.path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
@@ -152,7 +150,6 @@ class LfsUploads:
                     raise bad_request(f"Part {part} is longer than {expected} bytes.", "InvalidLfsPart")
                 os.pwrite(fd, chunk, offset)
                 offset += len(chunk)
-                part_crc = zlib.crc32(chunk, part_crc)
                 if sequential:
                     session.hasher.update(chunk)
         except BaseException:
@@ -167,7 +164,9 @@ class LfsUploads:
             session.next_part += 1
         else:
             session.in_order = False
-        return f'"{part}-{part_crc:08x}"'
+        # The part ETag only has to be non-empty and stable: completion checks the whole object's sha256,
+        # so a per-part checksum would be work (~15 % of a part's server time) that nothing reads.
+        return f'"{oid[:16]}-{part}-{length}"'
 
     def complete(self, oid: str, size: int) -> None:
         """Check the assembled object against ``oid`` and move it into the store (400 on mismatch)."""

@@ -21,7 +21,7 @@ from hubkit.publish.metadata import HUBKIT_JSON, RevisionFacts, hubkit_json, spl
 
 if TYPE_CHECKING:
     from hubkit.runs import SelectedCheckpoint, TrainingRun
-    from hubkit.runs.safeload import SourceHash
+    from hubkit.runs.safeload import Preloaded, SourceHash
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,12 @@ def convert(
     *,
     remember: bool,
     source_hash: Future[SourceHash] | None = None,
+    preloaded: Preloaded | None = None,
 ) -> Content:
     """Convert ``item`` into ``out_dir`` (hashing while writing) and, with ``remember``, record the result.
 
     ``source_hash``: the checkpoint's hash computed ahead (:meth:`Converter.prefetch`); waited for here.
+    ``preloaded``: the checkpoint as the publish preflight safe-loaded it (:meth:`Converter.keep`).
 
     Example:
         >>> convert(run, item, "ema", Path("/tmp/x"), remember=False).record.weights  # doctest: +SKIP
@@ -74,7 +76,14 @@ def convert(
     from hubkit.runs import convert_checkpoint
 
     known = source_hash.result() if source_hash is not None else None
-    done = convert_checkpoint(run, item.checkpoint, out_dir, weights=weights, source_hash=known)  # type: ignore[arg-type]
+    done = convert_checkpoint(
+        run,
+        item.checkpoint,
+        out_dir,
+        weights=weights,  # type: ignore[arg-type]
+        source_hash=known,
+        preloaded=preloaded,
+    )
     order = {done.weights_file: 0, done.config_file: 1}
     written = sorted(done.files, key=lambda f: (order.get(f.path.name, 2), f.path.name))
     files = tuple(
@@ -159,7 +168,28 @@ class Converter:
         self._hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-hash")
         self._futures: dict[str, Future[Content]] = {}
         self._hashes: dict[Path, Future[SourceHash]] = {}
+        self._preloaded: dict[Path, Preloaded] = {}
         self._lock = threading.Lock()
+
+    # Checkpoints kept loaded for their conversion. Each is memory-mapped (its tensors cost no memory until
+    # conversion reads the published state dict), so the bound is on open mappings, not on bytes.
+    MAX_KEPT = 32
+
+    def keep(self, loaded: Preloaded) -> None:
+        """Hold a checkpoint the caller safe-loaded, so that its conversion does not unpickle it again."""
+        with self._lock:
+            if len(self._preloaded) < self.MAX_KEPT:
+                self._preloaded[loaded.path] = loaded
+
+    def warm_up(self) -> None:
+        """Import the model library and build the run's meta model now, in the conversion thread.
+
+        The first conversion would otherwise wait for its checkpoint's hash before starting on that
+        (seconds: torch, timm); queued first, it runs while the checkpoints are hashed and checked.
+        """
+        from hubkit.runs.convert import prepare
+
+        self._pool.submit(prepare, self.run)
 
     def prefetch(self, items: list[SelectedCheckpoint]) -> None:
         """Start hashing the checkpoints of ``items`` (in this order) for the conversions to come."""
@@ -184,6 +214,7 @@ class Converter:
                     out,
                     remember=self.remember,
                     source_hash=self._hashes.get(item.checkpoint.path),
+                    preloaded=self._preloaded.pop(item.checkpoint.path, None),
                 )
 
     def result(self, revision: str, item: SelectedCheckpoint) -> Content:
@@ -208,5 +239,6 @@ class Converter:
             future.cancel()
         for hashing in self._hashes.values():
             hashing.cancel()
+        self._preloaded.clear()
         self._pool.shutdown(wait=True)
         self._hash_pool.shutdown(wait=True)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubkit.publish import cache
 from hubkit.publish import card as cards
-from hubkit.publish.curves import CURVE_FILENAME, CurveData, render_curves
+from hubkit.publish.curves import CURVE_FILENAME, CurveData
 from hubkit.publish.files import LocalFile, changed_files
 from hubkit.publish.plan import MAIN_MANAGED, extra_remote
 
@@ -93,7 +93,7 @@ def publish_main(p: Any) -> str | None:
     if verification is not None and verification_bytes is None:
         verification_bytes = p.remote.read_small(rev.commit, "verification.json")
     with p.progress.timed("card"):
-        png = render_curves(curve_data(run, tuple(r.epoch for r in p.revs), p.main_epoch))
+        png = p.curves_png()
         readme = cards.main_card(
             p._base_context(),
             run,

@@ -9,7 +9,8 @@ Order of work, so that nothing half-made is ever visible and a re-run completes 
    verified card, then the final branch is created at that commit and the staging branch deleted;
 4. ``main`` is committed only once every revision is in place (and verified), then ``--tag``.
 
-Conversion of the next checkpoint runs in a background thread while the current one uploads.
+Conversion and the weights upload of the next checkpoints run in background threads while the current one
+is committed (an uploaded object is invisible until a commit refers to it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +30,10 @@ from hubkit.errors import RemoteConflictError, VerificationError
 from hubkit.publish import cache, quick
 from hubkit.publish import card as cards
 from hubkit.publish.content import Content, Converter, from_record, metadata_file
+from hubkit.publish.curves import CurveData, render_curves
 from hubkit.publish.endpoint import Target, display_endpoint
 from hubkit.publish.files import LocalFile, changed_files
+from hubkit.publish.mainrev import curve_data, publish_main
 from hubkit.publish.metadata import split_metrics
 from hubkit.publish.naming import (
     DEFAULT_BRANCH_FORMAT,
@@ -106,6 +110,7 @@ class _Publisher:
         self.target = target
         self.progress = progress
         self._base: CardContext | None = None
+        self._curves: Future[bytes] | None = None
 
     # --- 1. local facts ------------------------------------------------------------------------------
     def run(self) -> PublishReport:
@@ -147,8 +152,10 @@ class _Publisher:
                 with self.progress.timed("plan"):
                     self.refs = self.remote.refs()
                     self._plan()
-                if not opts.dry_run:
-                    self.converter.prefetch([r.item for r in self.revs if r.action in ("publish", "replace")])
+                to_convert = [r.item for r in self.revs if r.action in ("publish", "replace")]
+                if not opts.dry_run and to_convert:
+                    self.converter.warm_up()
+                    self.converter.prefetch(to_convert)
                 if opts.dry_run:
                     return self._report(main_commit=None)
                 main_commit = self._execute()
@@ -335,17 +342,26 @@ class _Publisher:
                 "verify": len(todo) if self.options.verify else 0,
             }
         )
+        # Three stages overlap: converting revision i+2, uploading the weights of i+1 (objects nobody
+        # refers to yet, so nothing is visible) and committing i. At most three converted revisions
+        # are on disk at once.
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-upload")
+        self._uploads: dict[str, Future[None]] = {}
+        drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-curves")
         try:
             staged = [r for r in todo if r.action in ("publish", "replace")]
             self._preflight(staged)
+            if self.main_epoch is not None:  # main's picture depends only on the plan: draw it meanwhile
+                self._curves = drawing.submit(render_curves, self.curve_data())
             if self.refs is None:
                 self.remote.ensure_repo(private=self.options.private)
             initial = self.remote.initial_commit() if staged else None
             for index, rev in enumerate(todo):
-                if index + 1 < len(todo) and todo[index + 1].action in ("publish", "replace"):
-                    self.converter.submit(
-                        todo[index + 1].name, todo[index + 1].item
-                    )  # overlap with this upload
+                for ahead in todo[index + 1 : index + 3]:
+                    if ahead.action in ("publish", "replace"):
+                        self.converter.submit(ahead.name, ahead.item)
+                for ahead in todo[index : index + 2]:
+                    self._upload_ahead(ahead)
                 if rev.action == "update":
                     self._update(rev)
                 else:
@@ -356,26 +372,63 @@ class _Publisher:
             main_commit = self._publish_main()
             self._tag(main_commit)
         finally:
+            # On failure: uploads not started are dropped, a running one ends (its object stays unused).
+            self._ahead.shutdown(wait=True, cancel_futures=True)
+            drawing.shutdown(wait=True, cancel_futures=True)
             self.progress.stop()
         return main_commit
+
+    def curve_data(self) -> CurveData:
+        """What main's training-curve picture shows (every epoch, the published ones marked)."""
+        return curve_data(self.run_, tuple(r.epoch for r in self.revs), self.main_epoch)
+
+    def curves_png(self) -> bytes:
+        """Main's training-curve PNG: drawn in the background during the uploads, or now."""
+        if self._curves is not None:
+            return self._curves.result()
+        return render_curves(self.curve_data())
+
+    def _upload_ahead(self, rev: RevisionState) -> None:
+        """Start uploading ``rev``'s converted weights in the background (once its conversion is done)."""
+        if rev.action not in ("publish", "replace") or rev.name in self._uploads:
+            return
+
+        def upload() -> None:
+            from hubkit.hub.client import streaming_add
+
+            weights = self.converter.result(rev.name, rev.item).weights_file
+            if weights.local_path is None or weights.sha256 in rev.known_objects:
+                return
+            op = streaming_add(weights.path, weights.local_path, sha256=weights.sha256, size=weights.size)
+            self.remote.upload_objects([op])
+
+        self._uploads[rev.name] = self._ahead.submit(upload)
+
+    def _uploaded(self, rev: RevisionState) -> None:
+        """Wait for ``rev``'s upload ahead (if one was started); its errors surface here."""
+        future = self._uploads.pop(rev.name, None)
+        if future is not None:
+            with self.progress.timed("upload"):
+                future.result()
 
     def _preflight(self, staged: list[RevisionState]) -> None:
         """Fail on bad local input before the first remote write (not after creating the repo).
 
         Every staged checkpoint is safe-loaded (memory-mapped, so cheap): a refused pickle or a truncated
-        file stops here. The first one is converted (it would be next anyway) and its card and main's card
+        file stops here. The loaded checkpoints are kept for their conversions, which then do not unpickle
+        them again. The first one is converted (it would be next anyway) and its card and main's card
         are rendered (main with placeholder commits): a broken template stops here too.
         """
-        from hubkit.runs.safeload import peek_epoch
+        from hubkit.runs.safeload import preload
 
-        if staged:  # its conversion (and timm's import) proceeds in the background meanwhile
-            self.converter.submit(staged[0].name, staged[0].item)
-        for rev in staged:
-            peek_epoch(rev.item.checkpoint.path)
-        if staged:
-            self._expected(staged[0], self._content(staged[0]))
+        if not staged:
+            return
+        # The first conversion (after timm's import) proceeds in the background meanwhile.
+        self.converter.submit(staged[0].name, staged[0].item)
+        for rev in staged[1:]:  # the first one's conversion, awaited below, checks it
+            self.converter.keep(preload(rev.item.checkpoint.path))
         main = next((r for r in self.revs if r.epoch == self.main_epoch), None)
-        if staged and main is not None:
+        if main is not None:  # needs no converted weights: rendered while the first conversion runs
             rows = [(r.name, r.commit or "0" * 40, r.epoch, r.metrics, "") for r in self.revs]
             cards.main_card(
                 self._base_context(),
@@ -387,6 +440,7 @@ class _Publisher:
                 verification=None,
                 template_dir=self.options.template_dir,
             )
+        self._expected(staged[0], self._content(staged[0]))
 
     def _ops(self, rev: RevisionState, files: list[LocalFile]) -> list[Any]:
         from huggingface_hub import CommitOperationAdd
@@ -422,6 +476,10 @@ class _Publisher:
             return self.remote.commit(branch, ops, message, parent=parent)
 
     def _verify(self, rev: RevisionState, commit: str, *, staged: bool = True) -> bytes:
+        if self._curves is not None:
+            # Verification forks DataLoader workers. A fork while another thread is importing (matplotlib,
+            # for the curves) leaves that module's import lock held forever in the child: it would hang.
+            wait([self._curves])
         with self.progress.timed("verify"):
             result = verify_commit(
                 repo_id=self.repo_id,
@@ -457,6 +515,7 @@ class _Publisher:
             rev.known_objects |= {f.sha256 for f in self.remote.files(staging).values() if f.sha256}
             self.remote.delete_branch(staging)
         self.remote.create_branch(staging, initial)
+        self._uploaded(rev)
         what = f"epoch {rev.epoch} ({rev.name})"
         commit = self._commit(rev, staging, list(rev.files), f"hubkit: {what}", initial)
         self.progress.advance("upload")
@@ -502,8 +561,6 @@ class _Publisher:
             self.remote.delete_branch(branch)
 
     def _publish_main(self) -> str | None:
-        from hubkit.publish.mainrev import publish_main
-
         return publish_main(self)
 
     def _tag(self, main_commit: str | None) -> None:

@@ -17,7 +17,7 @@ from hubkit.publish.files import RemoteFile
 from hubkit.secrets import redact
 
 if TYPE_CHECKING:
-    from huggingface_hub import HfApi
+    from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.hf_api import CommitOperation
 
 T = TypeVar("T")
@@ -165,6 +165,21 @@ class Remote:
         )
         self.commits_made += 1
         return str(info.oid)
+
+    def upload_objects(self, operations: list[CommitOperationAdd]) -> None:
+        """Upload the LFS objects of ``operations`` ahead of the commit that will use them.
+
+        Objects are invisible until a commit refers to them; the commit then finds them stored and
+        sends only its metadata. Regular (small) files are left for the commit itself.
+        """
+        self._write()
+        self._call(
+            "uploading weights",
+            self.api.preupload_lfs_files,
+            self.repo_id,
+            additions=operations,
+            free_memory=False,  # hubkit's streaming adds own an open file; they close it themselves
+        )
 
     def create_branch(self, branch: str, revision: str) -> None:
         self._write()

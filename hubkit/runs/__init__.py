@@ -27,7 +27,7 @@ from hubkit.runs.model import (
 from hubkit.runs.select import DEFAULT_SELECT, SELECT_FORMS, select_checkpoints
 
 if TYPE_CHECKING:
-    from hubkit.runs.safeload import SourceHash
+    from hubkit.runs.safeload import Preloaded, SourceHash
 
 __all__ = [
     "DEFAULT_SELECT",
@@ -100,6 +100,7 @@ def convert_checkpoint(
     *,
     weights: WeightsKind | None = None,
     source_hash: SourceHash | None = None,
+    preloaded: Preloaded | None = None,
 ) -> ConvertedCheckpoint:
     """Write one checkpoint as the files timm / OpenCLIP load from the Hub as they are.
 
@@ -114,6 +115,8 @@ def convert_checkpoint(
             the EMA model's), else ``"raw"``.
         source_hash: the checkpoint's :func:`hubkit.runs.safeload.hash_checkpoint`, when it was hashed
             ahead (in a thread); the file must be unchanged since.
+        preloaded: the checkpoint's :func:`hubkit.runs.safeload.preload`, when it was safe-loaded ahead
+            (publishing checks every checkpoint first); it is not unpickled again.
 
     Returns:
         What was written (files with sizes and sha256), the source sha256, weights kind and epoch.
@@ -125,4 +128,4 @@ def convert_checkpoint(
     """
     from hubkit.runs.convert import convert_checkpoint as _convert
 
-    return _convert(run, checkpoint, out_dir, weights=weights, source_hash=source_hash)
+    return _convert(run, checkpoint, out_dir, weights=weights, source_hash=source_hash, preloaded=preloaded)

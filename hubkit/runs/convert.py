@@ -28,7 +28,7 @@ from hubkit.runs.hashing import write_bytes_hashed
 from hubkit.runs.model import CheckpointInfo, ConvertedCheckpoint, TrainingRun, WeightsKind, WrittenFile
 
 if TYPE_CHECKING:
-    from hubkit.runs.safeload import SourceHash
+    from hubkit.runs.safeload import Preloaded, SourceHash
 
 # File names the ecosystems load (source: timm/models/_hub.py HF_SAFE_WEIGHTS_NAME, open_clip/constants.py).
 TIMM_WEIGHTS, TIMM_CONFIG = "model.safetensors", "config.json"
@@ -267,6 +267,18 @@ def _architecture(run: TrainingRun) -> tuple[bytes, dict[str, tuple[int, ...]]]:
     return config_bytes, shapes
 
 
+def prepare(run: TrainingRun) -> None:
+    """Do ahead what every conversion of ``run`` shares: import the model library, build the meta model.
+
+    Conversions of the run then start at once. Errors are not raised here; the conversion that needs the
+    architecture raises them with its checkpoint named.
+    """
+    try:
+        _architecture(run)
+    except Exception:  # the conversion that needs it reports the error, with its checkpoint named
+        return
+
+
 def write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> tuple[int, str]:
     """Stream ``tensors`` into a safetensors file, hashing the bytes as they are written.
 
@@ -341,6 +353,7 @@ def convert_checkpoint(
     *,
     weights: WeightsKind | None = None,
     source_hash: SourceHash | None = None,
+    preloaded: Preloaded | None = None,
 ) -> ConvertedCheckpoint:
     """Write ``checkpoint`` of ``run`` as Hub-loadable files; see :func:`hubkit.runs.convert_checkpoint`.
 
@@ -353,7 +366,7 @@ def convert_checkpoint(
     file = inside(run.path, checkpoint.path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    ckpt, source_sha = load_checkpoint_with_sha256(file, known=source_hash)
+    ckpt, source_sha = load_checkpoint_with_sha256(file, known=source_hash, preloaded=preloaded)
     if run.framework == "open_clip" and weights == "ema":
         raise CheckpointError(
             f"{file}: open_clip_train keeps no EMA weights", hint="Use --weights raw (the default)."

@@ -73,8 +73,7 @@ def check_integrity(
 
     diff = None
     try:
-        source_model = build_source_model(run, device)
-        source_model.load_state_dict(source, strict=True)
+        source_model = build_source_model(run, device, state=source)
         batch = _head(first_batch) if first_batch is not None else _synthetic_batch(loaded, device)
         with torch.inference_mode():
             diff = logits_max_abs_diff(_forward(loaded.model, batch), _forward(source_model, batch))
