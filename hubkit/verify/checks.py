@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hubkit.verify.verifier import VerifyOptions
 
 SYNTHETIC_BATCH = 4  # images in the fixed batch when no evaluation batch is available
-LOGITS_BATCH = 8  # samples of the first evaluation batch used for the logits comparison (two forwards)
+LOGITS_BATCH = 4  # eval samples compared by two extra forwards (another network shows on one)
 
 
 def check_integrity(
