@@ -16,6 +16,7 @@ from hubkit.tags.timm_decoder import (
     _shown,
     architecture_of,
     assemble,
+    family_fact,
     family_of,
     implied_pretrain,
     validate,
@@ -42,13 +43,7 @@ def decode_openclip_architecture(model: str, vocab: Vocab, rule: FamilyRule | No
         336
     """
     rule = rule or family_of(model, vocab, "openclip")
-    family = Fact(
-        rule.family if rule else "unknown",
-        model if rule else None,
-        "tag",
-        rule.source if rule else "",
-        "family",
-    )
+    family = family_fact(model, rule)
     words: dict[str, dict[str, str]] = vocab.arch_words["_openclip"]
     sizes: dict[str, str] = vocab.arch_words["_openclip_sizes"]
     parts = re.split(r"[-_]", model)

@@ -94,6 +94,13 @@ def family_of(name: str, vocab: Vocab, form: Form) -> FamilyRule | None:
     return (vocab.timm_families if timm_form else vocab.openclip_families)[int(m.lastgroup[1:])]
 
 
+def family_fact(name: str, rule: FamilyRule | None) -> Fact:
+    """The architecture family of ``name`` as a Fact (value ``"unknown"`` when no rule matched)."""
+    if rule is None:
+        return Fact("unknown", None, "tag", "", "family")
+    return Fact(rule.family, name, "tag", rule.source, "family")
+
+
 def implied_pretrain(rule: FamilyRule | None) -> Fact | None:
     """The paradigm a family's pretraining implies (BEiT: masked image modeling), as a Fact."""
     if rule is None or not rule.pretrain_paradigm:
@@ -117,13 +124,7 @@ def decode_architecture(name: str, vocab: Vocab, rule: FamilyRule | None = None)
         16
     """
     rule = rule or family_of(name, vocab, "timm")
-    family = Fact(
-        rule.family if rule else "unknown",
-        name if rule else None,
-        "tag",
-        rule.source if rule else "",
-        "family",
-    )
+    family = family_fact(name, rule)
     parts = name.split("_")
     patch = window = size = None
     sizes: list[str] = []
