@@ -25,6 +25,7 @@ from hubkit.tags.vocab import FamilyRule, Vocab, load
 
 _SOURCE = "openclip:pretrained"
 _NUM = re.compile(r"^\d+$")
+_SEPARATORS = re.compile(r"[-_]")
 _SIZE_PART = re.compile(r"^(?:RN)?(?P<n>\d+)(?:x(?P<x>\d+))?$")
 
 
@@ -46,7 +47,7 @@ def decode_openclip_architecture(model: str, vocab: Vocab, rule: FamilyRule | No
     family = family_fact(model, rule)
     words: dict[str, dict[str, str]] = vocab.arch_words["_openclip"]
     sizes: dict[str, str] = vocab.arch_words["_openclip_sizes"]
-    parts = re.split(r"[-_]", model)
+    parts = _SEPARATORS.split(model)
     variant = patch = size = None
     extras: list[Fact] = []
     for i, part in enumerate(parts):

@@ -22,6 +22,7 @@ _PATCH = re.compile(r"^(?:patch|p)(?P<n>\d+)$")
 _WINDOW = re.compile(r"^window(?P<n>\d+)(?:to\d+)?$")
 _RES = re.compile(r"^(?P<n>[1-9]\d{2,3})(?:to(?P<m>\d+))?$")
 _NAME_SOURCE = "timm:models"
+_FAMILY_WORD = re.compile(r"^[a-z]+(?:v\d+)?")  # "resnet" of "resnet50", "mobilenetv4" of "mobilenetv4"
 _PARTS = re.compile(r"[./]")
 ArchReader = Callable[[str, Vocab, FamilyRule | None], Architecture]
 # Exactly the well-formed tags: at most one '.' or '/' between parts, tokens joined by single '_'. Valid
@@ -150,7 +151,7 @@ def decode_architecture(name: str, vocab: Vocab, rule: FamilyRule | None = None)
         variant = Fact("_".join(sizes), "_".join(sizes), "tag", _NAME_SOURCE, "variant")
     else:
         rest = [p for p in parts if p not in vocab.arch_words]
-        tail = re.sub(r"^[a-z]+(?:v\d+)?", "", rest[0]) if rest else ""
+        tail = _FAMILY_WORD.sub("", rest[0]) if rest else ""
         rest_variant = tail or (rest[1] if len(rest) > 1 and any(c.isdigit() for c in rest[1]) else "")
         if rest_variant:
             variant = Fact(rest_variant, rest_variant, "tag", _NAME_SOURCE, "variant")
