@@ -199,3 +199,23 @@ def test_preloaded_checkpoint_rewritten_before_hashing_is_refused(tmp_path: Path
         load_checkpoint_with_sha256(path, known=hash_checkpoint(path), preloaded=loaded)
     with pytest.raises(CheckpointError, match="does not exist"):
         preload(tmp_path / "missing.pth.tar")
+
+
+def test_checkpoint_rewritten_while_preloading_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hubkit.runs import safeload
+
+    path = tmp_path / "c.pth.tar"
+    torch.save({"epoch": 3, "state_dict": {"w": torch.ones(4)}}, path)
+    real = safeload._safe_load
+
+    def load_while_training_writes(file: Path) -> dict[str, object]:
+        loaded = real(file)
+        stat = file.stat()
+        os.utime(file, ns=(stat.st_mtime_ns + 10**9, stat.st_mtime_ns + 10**9))  # the trainer saved again
+        return loaded
+
+    monkeypatch.setattr(safeload, "_safe_load", load_while_training_writes)
+    with pytest.raises(CheckpointError, match="changed while it was being read"):
+        safeload.preload(path)

@@ -197,8 +197,14 @@ def preload(path: str | os.PathLike[str]) -> Preloaded:
         4
     """
     file = Path(path)
+    try:
+        before = file.stat()
+    except OSError:
+        before = None  # _safe_load says what is wrong with it
     checkpoint = _safe_load(file)  # raises the clear errors for missing, empty, unsafe or corrupt files
     after = file.stat()
+    if before is None or (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        raise _changed(file)
     return Preloaded(path=file, checkpoint=checkpoint, size=after.st_size, mtime_ns=after.st_mtime_ns)
 
 
