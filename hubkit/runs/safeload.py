@@ -5,8 +5,9 @@ global outside its own list; hubkit widens that list, only inside a ``torch.seri
 context (no global mutation), by the few harmless types real timm / OpenCLIP checkpoints carry
 (:data:`ALLOWED_GLOBALS`). A checkpoint that asks for anything else is refused before any of it runs.
 
-The file is read once, in chunks, to hash it; ``torch.load`` then memory-maps it, so only the tensors that
-are used (one state dict, not the optimizer state) are ever paged in.
+``torch.load`` memory-maps the file, so only the tensors that are used (one state dict, not the optimizer
+state) are ever paged in. Conversion, which records the source's sha256, also reads the file once in
+chunks to hash it (:func:`load_checkpoint_with_sha256`); plain loads do not.
 """
 
 from __future__ import annotations
@@ -261,4 +262,4 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         >>> load_checkpoint("runs/timm-digits/last.pth.tar")["epoch"]
         4
     """
-    return load_checkpoint_with_sha256(path)[0]
+    return _safe_load(Path(path))
