@@ -117,3 +117,17 @@ def changed_files(local: Iterable[LocalFile], remote: Mapping[str, RemoteFile]) 
         'a'
     """
     return [f for f in local if not same_content(f, remote.get(f.path))]
+
+
+def human_size(n: float) -> str:
+    """A byte count as reports print it (decimal units, as the Hub shows file sizes).
+
+    Example:
+        >>> human_size(1_534_000), human_size(512)
+        ('1.5 MB', '512 B')
+    """
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"

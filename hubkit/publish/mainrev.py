@@ -55,6 +55,29 @@ def _note(rev: RevisionState, main_epoch: int | None, last_epoch: int) -> str:
     return "; ".join(dict.fromkeys(notes))
 
 
+def main_readme(
+    p: Any,
+    rev: RevisionState,
+    rows: list[tuple[str, str, int, Any, str]],
+    *,
+    curve_image: str | None = None,
+    verification: bytes | None = None,
+    weights: str | None = None,
+) -> bytes:
+    """Main's card for ``rev`` with the revisions table ``rows`` (the publish preflight renders it too)."""
+    return cards.main_card(
+        p._base_context(),
+        p.run_,
+        rev.item,
+        metrics=rev.metrics,
+        rows=rows,
+        curve_image=curve_image,
+        verification=verification,
+        template_dir=p.options.template_dir,
+        weights=weights,
+    )
+
+
 def publish_main(p: Any) -> str | None:
     """Bring ``main`` to the main checkpoint's files plus the run card; returns main's commit (None: no main).
 
@@ -94,15 +117,12 @@ def publish_main(p: Any) -> str | None:
         verification_bytes = p.remote.read_small(rev.commit, "verification.json")
     with p.progress.timed("card"):
         png = p.curves_png()
-        readme = cards.main_card(
-            p._base_context(),
-            run,
-            rev.item,
-            metrics=rev.metrics,
-            rows=rows,
+        readme = main_readme(
+            p,
+            rev,
+            rows,
             curve_image=CURVE_FILENAME,
             verification=verification_bytes,
-            template_dir=p.options.template_dir,
             weights=_weights(p, rev),
         )
     generated = [LocalFile.from_bytes(CURVE_FILENAME, png), LocalFile.from_bytes(README, readme)]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hubkit.errors import InputError
-from hubkit.publish.files import LocalFile, RemoteFile
+from hubkit.publish.files import LocalFile, RemoteFile, human_size
 
 if TYPE_CHECKING:
     from hubkit.publish.content import Content
@@ -142,15 +142,7 @@ def describe(state: RevisionState) -> str:
     size = sum(f.size for f in state.files)
     why = "; ".join(state.item.reasons)
     note = f" — {state.note}" if state.note else ""
-    return f"{state.name:<16} epoch {state.epoch:<4} {state.action:<9} {len(state.files)} files, {_human(size)}{note}  ({why})"
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
+    return f"{state.name:<16} epoch {state.epoch:<4} {state.action:<9} {len(state.files)} files, {human_size(size)}{note}  ({why})"
 
 
 def run_inputs(run: TrainingRun, template_dir: Path | None) -> dict[str, object]:

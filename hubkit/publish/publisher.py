@@ -30,10 +30,10 @@ from hubkit.errors import RemoteConflictError, VerificationError
 from hubkit.publish import cache, quick
 from hubkit.publish import card as cards
 from hubkit.publish.content import Content, Converter, from_record, metadata_file
-from hubkit.publish.curves import CurveData, render_curves
+from hubkit.publish.curves import render_curves
 from hubkit.publish.endpoint import Target, display_endpoint
 from hubkit.publish.files import LocalFile, changed_files
-from hubkit.publish.mainrev import curve_data, publish_main
+from hubkit.publish.mainrev import curve_data, main_readme, publish_main
 from hubkit.publish.metadata import split_metrics
 from hubkit.publish.naming import (
     DEFAULT_BRANCH_FORMAT,
@@ -352,7 +352,8 @@ class _Publisher:
             staged = [r for r in todo if r.action in ("publish", "replace")]
             self._preflight(staged)
             if self.main_epoch is not None:  # main's picture depends only on the plan: draw it meanwhile
-                self._curves = drawing.submit(render_curves, self.curve_data())
+                data = curve_data(self.run_, tuple(r.epoch for r in self.revs), self.main_epoch)
+                self._curves = drawing.submit(render_curves, data)
             if self.refs is None:
                 self.remote.ensure_repo(private=self.options.private)
             initial = self.remote.initial_commit() if staged else None
@@ -378,15 +379,10 @@ class _Publisher:
             self.progress.stop()
         return main_commit
 
-    def curve_data(self) -> CurveData:
-        """What main's training-curve picture shows (every epoch, the published ones marked)."""
-        return curve_data(self.run_, tuple(r.epoch for r in self.revs), self.main_epoch)
-
     def curves_png(self) -> bytes:
-        """Main's training-curve PNG: drawn in the background during the uploads, or now."""
-        if self._curves is not None:
-            return self._curves.result()
-        return render_curves(self.curve_data())
+        """Main's training-curve PNG, drawn in the background since the preflight (main is published last)."""
+        assert self._curves is not None, "main's curves are drawn whenever there is a main"
+        return self._curves.result()
 
     def _upload_ahead(self, rev: RevisionState) -> None:
         """Start uploading ``rev``'s converted weights in the background (once its conversion is done)."""
@@ -429,16 +425,8 @@ class _Publisher:
             self.converter.keep(preload(rev.item.checkpoint.path))
         main = next((r for r in self.revs if r.epoch == self.main_epoch), None)
         if main is not None:  # needs no converted weights: rendered while the first conversion runs
-            rows = [(r.name, r.commit or "0" * 40, r.epoch, r.metrics, "") for r in self.revs]
-            cards.main_card(
-                self._base_context(),
-                self.run_,
-                main.item,
-                metrics=main.metrics,
-                rows=rows,
-                curve_image=None,
-                verification=None,
-                template_dir=self.options.template_dir,
+            main_readme(
+                self, main, [(r.name, r.commit or "0" * 40, r.epoch, r.metrics, "") for r in self.revs]
             )
         self._expected(staged[0], self._content(staged[0]))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from hubkit.publish.files import human_size
 from hubkit.publish.naming import load_line
 from hubkit.publish.report import PublishReport, RevisionReport
 
@@ -13,14 +14,6 @@ _VERB = {
     "replaced": "replaced",
     "planned": "would publish",
 }
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 def epochs_phrase(framework: str, epoch: int) -> str:
@@ -46,7 +39,9 @@ def _revision_line(rev: RevisionReport, framework: str) -> str:
         f"  {rev.revision:<16}{commit:<8} {epochs_phrase(framework, rev.epoch):<30} {_VERB[rev.status]:<13}"
     )
     detail = (
-        f"{len(rev.files)} files, {_size(size)}{verified}" if rev.files else "files known after conversion"
+        f"{len(rev.files)} files, {human_size(size)}{verified}"
+        if rev.files
+        else "files known after conversion"
     )
     return f"{head} {detail}"
 
@@ -69,7 +64,7 @@ def render(report: PublishReport, *, embedded: bool) -> str:
         if report.dry_run:
             lines.append(f"      why: {'; '.join(rev.reasons)}" + (f"  [{rev.note}]" if rev.note else ""))
             for f in rev.files:
-                lines.append(f"      {f.path:<32} {_size(f.size):>10}  sha256 {f.sha256[:12]}")
+                lines.append(f"      {f.path:<32} {human_size(f.size):>10}  sha256 {f.sha256[:12]}")
     if report.main is not None:
         where = f" ({report.main.commit[:7]})" if report.main.commit else ""
         lines.append(
@@ -78,7 +73,7 @@ def render(report: PublishReport, *, embedded: bool) -> str:
         )
     if report.dry_run:
         return "\n".join(lines)
-    lines.append(f"{report.commits} commit(s), {_size(report.uploaded_bytes)} uploaded")
+    lines.append(f"{report.commits} commit(s), {human_size(report.uploaded_bytes)} uploaded")
     lines.append("")
     lines.append("Load a revision:")
     prefix = f"HF_ENDPOINT={report.endpoint} " if embedded or "huggingface.co" not in report.endpoint else ""
