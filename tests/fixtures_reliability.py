@@ -262,6 +262,14 @@ RELEASE_REPO = "localuser/rel-timm"
 RELEASE_ARGS = ("--tag", "v1", "--json")
 
 
+def report_figures(record: dict[str, object]) -> None:
+    """Append one JSON line to $HUBKIT_RELIABILITY_LOG (the figures of RELIABILITY.md), when it is set."""
+    path = os.environ.get("HUBKIT_RELIABILITY_LOG")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
 def publish_argv(
     run_dir: Path, endpoint: str, token: str | None, *, verify: bool, extra: tuple[str, ...] = ()
 ) -> list[str]:

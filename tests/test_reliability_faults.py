@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import collections
 import itertools
-import json
-import os
 import re
 from pathlib import Path
 
 import httpx2
 import pytest
-from fixtures_reliability import RELEASE_REPO, CliProcesses, publish_argv, repo_state
+from fixtures_reliability import RELEASE_REPO, CliProcesses, publish_argv, repo_state, report_figures
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -39,13 +37,6 @@ def _endpoint(path: str) -> str:
     return re.sub(r"[0-9a-f]{64}", "{oid}", path)
 
 
-def _report(record: dict[str, object]) -> None:
-    path = os.environ.get("HUBKIT_RELIABILITY_LOG")
-    if path:
-        with open(path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-
-
 def _publish_with_faults(
     hub: LocalHub, run: Path, cli: CliProcesses, log: Path, seed: int, *, verify: bool
 ) -> list[tuple[str, str, str]]:
@@ -58,7 +49,7 @@ def _publish_with_faults(
     hub.observe(None)
     assert code == 0, output[-4000:]
     kinds = collections.Counter(kind for kind, _, _ in injected)
-    _report(
+    report_figures(
         {
             "test": "faults",
             "seed": seed,
@@ -121,7 +112,9 @@ def test_every_endpoint_failing_once_is_survived(
     assert code == 0, output[-4000:]
     assert repo_state(hub.endpoint, hub.token, RELEASE_REPO) == clean_release(verify=False)  # type: ignore[operator]
     assert set(SINGLE_TRY) <= set(failed), sorted(failed)
-    _report({"test": "every-endpoint", "requests": len(requests), "endpoints": len(failed), "failed": failed})
+    report_figures(
+        {"test": "every-endpoint", "requests": len(requests), "endpoints": len(failed), "failed": failed}
+    )
 
 
 def test_publish_with_verification_under_faults_ends_like_a_clean_publish(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import os
 import signal
 import threading
@@ -32,6 +31,7 @@ from fixtures_reliability import (
     incomplete_branches,
     publish_argv,
     repo_state,
+    report_figures,
 )
 
 from hubkit.hub import LocalHub
@@ -92,14 +92,6 @@ KILL_POINTS = [
     ),
     KillPoint("tag", "commit: tag v1 requested, main already complete", ("POST", "*/tag/*")),
 ]
-
-
-def _report(record: dict[str, object]) -> None:
-    """Append one line to $HUBKIT_RELIABILITY_LOG (the figures of RELIABILITY.md), when set."""
-    path = os.environ.get("HUBKIT_RELIABILITY_LOG")
-    if path:
-        with open(path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
 
 
 def _kill_at(
@@ -175,7 +167,7 @@ def test_sigkill_then_rerun_ends_like_a_clean_publish(
     assert code == 0, output[-3000:]
     final = repo_state(hub.endpoint, hub.token, RELEASE_REPO)
     assert final == clean, f"after {point.id} + re-run the repo differs from a clean publish"
-    _report(
+    report_figures(
         {
             "test": "kill",
             "point": point.id,

@@ -28,6 +28,7 @@ from fixtures_reliability import (
     incomplete_branches,
     publish_argv,
     repo_state,
+    report_figures,
     store_fingerprint,
     store_problems,
 )
@@ -38,13 +39,6 @@ from hubkit.hub import LocalHub, LocalHubProcess
 
 TOKEN = "server-crash-token-5678"
 AUTH = {"authorization": "Bearer hubkit-test-token-123"}
-
-
-def _report(record: dict[str, object]) -> None:
-    path = os.environ.get("HUBKIT_RELIABILITY_LOG")
-    if path:
-        with open(path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
 
 
 @pytest.mark.parametrize(
@@ -92,7 +86,7 @@ def test_server_killed_during_a_commit_keeps_the_store_consistent(
         # Without a client kill the publish resumes once the server is back (its retries span ~15 s), or
         # fails cleanly (exit 6) when the restart took longer; the re-run above completes it either way.
         assert first_exit in ((-signal.SIGKILL,) if also_kill_client else (0, 6))
-        _report(
+        report_figures(
             {
                 "test": "server-crash",
                 "commits_on_disk": commits,
