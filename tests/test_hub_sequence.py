@@ -107,7 +107,8 @@ def test_download_at_commit_sha_and_range(
     assert head.headers["x-repo-commit"] == sha
     assert head.headers["x-linked-etag"].strip('"') == hashlib.sha256(data).hexdigest()
     assert int(head.headers["x-linked-size"]) == len(data)
-    assert "x-xet-hash" not in head.headers
+    # Sent through Xet (the default): the HEAD names its Xet file hash so hf_xet can reconstruct it.
+    assert ("x-xet-hash" in head.headers) == hub.xet
 
 
 def test_revisions_with_slashes(hub: LocalHub, hub_api: HfApi, hub_repo: str, tmp_path: Path) -> None:
