@@ -22,7 +22,14 @@ from hubkit.hub.xet.hashing import (
     xorb_hash,
 )
 from hubkit.hub.xet.shard import FileRecord, FileTerm, dedup_shard, parse_shard, upload_shard
-from hubkit.hub.xet.xorb import XetFormatError, XorbIndex, iter_chunk_data, scan_xorb, serialize_xorb
+from hubkit.hub.xet.xorb import (
+    MAX_XORB_CHUNKS,
+    XetFormatError,
+    XorbIndex,
+    iter_chunk_data,
+    scan_xorb,
+    serialize_xorb,
+)
 
 CHUNKS = [os.urandom(20_000), b"a" * 70_000, bytes(range(256)) * 120]
 
@@ -174,3 +181,12 @@ def test_fuzzed_xorbs_parse_or_raise_format_errors(blob: bytes) -> None:
 def test_fuzzed_shards_parse_or_raise_format_errors(blob: bytes) -> None:
     with contextlib.suppress(XetFormatError):
         parse_shard(blob)
+
+
+def test_xorb_limits_count_contents_not_headers() -> None:
+    # 64 MiB of incompressible chunks serialize to a little more than 64 MiB: still one valid xorb.
+    too_many = b"".join(bytes([0, 1, 0, 0, 0, 1, 0, 0, 7]) for _ in range(MAX_XORB_CHUNKS + 1))
+    with pytest.raises(XetFormatError, match="exceeds"):
+        scan_xorb(io.BytesIO(too_many), len(too_many))
+    xhash, blob = serialize_xorb([bytes([i % 251]) * 1 for i in range(300)], 0)
+    assert scan_xorb(io.BytesIO(blob), len(blob)).hash == xhash

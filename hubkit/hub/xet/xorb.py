@@ -27,8 +27,9 @@ CHUNK_HEADER_LEN = 8
 MAX_CHUNK_SIZE = 128 * 1024  # uncompressed; the chunker's hard maximum
 MAX_COMPRESSED_CHUNK = 2 * MAX_CHUNK_SIZE
 MAX_XORB_CHUNKS = 8 * 1024
-MAX_XORB_BYTES = 64 * 1024 * 1024  # serialized chunks; the footer comes on top
-MAX_XORB_BODY = MAX_XORB_BYTES + 100 + MAX_XORB_CHUNKS * (HASH_LEN + 8)
+MAX_XORB_BYTES = 64 * 1024 * 1024  # chunk contents; headers (and chunks that do not compress) add to it
+MAX_XORB_SERIALIZED = MAX_XORB_BYTES + MAX_XORB_CHUNKS * CHUNK_HEADER_LEN
+MAX_XORB_BODY = MAX_XORB_SERIALIZED + 100 + MAX_XORB_CHUNKS * (HASH_LEN + 8)  # with the footer
 SCHEMES = {0: "none", 1: "lz4", 2: "bg4-lz4"}
 FOOTER_IDENT = b"XETBLOB"
 _HASHES_IDENT = b"XBLBHSH"
@@ -166,7 +167,7 @@ def scan_xorb(f: BinaryIO, total: int) -> XorbIndex:
     caller compares it with the hash the upload claims). Memory: one chunk at a time.
     """
     chunks: list[ChunkRef] = []
-    pos = 0
+    pos = unpacked = 0
     while pos < total:
         if total - pos < CHUNK_HEADER_LEN:
             raise XetFormatError("the xorb ends inside a chunk header")
@@ -190,8 +191,8 @@ def scan_xorb(f: BinaryIO, total: int) -> XorbIndex:
         raw = decompress_chunk(scheme, _read_exact(f, clen, "a chunk"), size)
         end = pos + CHUNK_HEADER_LEN + clen
         chunks.append(ChunkRef(chunk_hash(raw), pos, end, size))
-        pos = end
-        if len(chunks) > MAX_XORB_CHUNKS or pos > MAX_XORB_BYTES:
+        pos, unpacked = end, unpacked + size
+        if len(chunks) > MAX_XORB_CHUNKS or unpacked > MAX_XORB_BYTES or pos > MAX_XORB_SERIALIZED:
             raise XetFormatError(f"the xorb exceeds {MAX_XORB_CHUNKS} chunks or {MAX_XORB_BYTES} bytes")
     if not chunks:
         raise XetFormatError("the xorb holds no chunk")
