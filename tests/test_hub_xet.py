@@ -191,3 +191,15 @@ def test_preupload_answers(tmp_path: Path) -> None:
             if xet:
                 assert token.headers["x-xet-cas-url"] == f"{hub.endpoint}/_xet"
                 assert token.json()["accessToken"] == token.headers["x-xet-access-token"]
+
+
+def test_tamper_reaches_xet_stored_files(xhub: LocalHub, api: HfApi, repo: str, tmp_path: Path) -> None:
+    # Verification tests tamper with files the default client sent through Xet: every client must then
+    # get the tampered bytes, hf_xet included (the hub stops advertising Xet for that content).
+    data = os.urandom(1024 * 1024)
+    api.upload_file(path_or_fileobj=data, path_in_repo="m.safetensors", repo_id=repo)
+    evil = data[:-4] + b"evil"
+    xhub.tamper(repo, "main", "m.safetensors", evil)
+    path = hf_hub_download(repo, "m.safetensors", endpoint=xhub.endpoint, cache_dir=tmp_path / "c")
+    assert Path(path).read_bytes() == evil
+    assert "x-xet-hash" not in httpx2.head(f"{xhub.endpoint}/{repo}/resolve/main/m.safetensors").headers

@@ -435,7 +435,9 @@ class Store:
 
         For tests of "a blob changed on the server": refs, commit and tree metadata still announce the
         old sha256/size, but downloads now serve ``new_bytes``. The object is content-addressed, so every
-        repo file sharing that content changes too. Returns the object path.
+        repo file sharing that content changes too. Content stored in the Xet CAS gets a plain object
+        too, which then wins: the hub stops advertising Xet for it, so every client gets the new bytes.
+        Returns the object path.
         """
         commit_id, _ = self.resolve(repo, revision)
         entry = self.read_commit(repo, commit_id).files.get(path)

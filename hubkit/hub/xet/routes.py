@@ -332,8 +332,14 @@ async def fetch_xorb(ctx: Ctx, xorb_hex: str) -> Response:
 
 
 def stored_file(ctx: Ctx, entry: FileEntry) -> StoredFile | None:
-    """The Xet reconstruction of a commit entry's content, if the CAS holds one."""
-    return ctx.store.xet.file_for_sha256(entry.sha256) if entry.lfs else None
+    """The Xet reconstruction of a commit entry's content, if the CAS holds it and no plain object does.
+
+    A plain object wins: it is what LFS uploads and :meth:`Store.tamper` write, and every client must
+    then get those bytes (advertising Xet would send hf_xet to the CAS's copy instead).
+    """
+    if not entry.lfs or ctx.store.object_path(entry.sha256).is_file():
+        return None
+    return ctx.store.xet.file_for_sha256(entry.sha256)
 
 
 def download_headers(ctx: Ctx, repo: RepoRef, commit_id: str, stored: StoredFile | None) -> dict[str, str]:
