@@ -6,15 +6,19 @@ Layout under ``<data>/xet/`` (every write is temp file + fsync + ``os.replace``)
     xorbs/ab/<hash>.idx      its verified chunk index (see :class:`~hubkit.hub.xet.xorb.XorbIndex`)
     files/ab/<hash>.json     a file reconstruction: {"sha256", "size", "terms": [[xorb, start, end, size]]}
     sha256/ab/<sha256>       the file hash of the content with that sha256 (what commits refer to)
-    chunks/ab/<hash>         the xorb holding a chunk offered to global dedup
+    groups/ab/<id>           the xorbs one shard used (its files' and its new ones), 32 bytes each
+    chunks/ab/<hash>         the group of a chunk offered to global dedup
 
 Hashes in names are the spec's hex strings. A xorb is stored once, whichever file or repo brought
-it; the index is written before the xorb, so a xorb is visible only once it is complete.
+it; the index is written before the xorb, so a xorb is visible only once it is complete. A global
+dedup query answers with the whole group of the shard that registered the chunk, as the Hub's CAS
+does: one hit on a checkpoint's first chunk lets the client reuse every xorb of that checkpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -28,7 +32,8 @@ from hubkit.hub.xet.hashing import hash_from_hex, hash_hex
 from hubkit.hub.xet.shard import FileTerm
 from hubkit.hub.xet.xorb import XetFormatError, XorbIndex, iter_chunk_data, scan_xorb
 
-_INDEX_CACHE = 64  # indexes kept in memory (~5 KB per 64 MiB xorb of 1000 chunks)
+_INDEX_CACHE = 64  # indexes kept in memory (~50 KB per 64 MiB xorb of 1000 chunks)
+MAX_DEDUP_XORBS = 256  # xorbs in one global dedup answer (~12 MB of shard at most)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ class XetStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        for sub in ("xorbs", "files", "sha256", "chunks", "tmp"):
+        for sub in ("xorbs", "files", "sha256", "groups", "chunks", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.stats = XetStats()
         self._indexes: OrderedDict[bytes, XorbIndex] = OrderedDict()
@@ -177,18 +182,34 @@ class XetStore:
         _write_atomic(self._path("files", stored.file_hash, ".json"), json.dumps(data).encode())
         _write_atomic(self._path("sha256", stored.sha256), stored.file_hash.encode())
 
-    def add_dedup_chunk(self, chunk: bytes, xorb: bytes) -> None:
-        path = self._path("chunks", hash_hex(chunk))
+    def add_group(self, xorbs: tuple[bytes, ...]) -> str:
+        """Record the xorbs of one shard; returns the group's id (named by its content)."""
+        blob = b"".join(xorbs)
+        group = hashlib.sha256(blob).hexdigest()
+        path = self._path("groups", group)
         if not path.exists():
-            _write_atomic(path, hash_hex(xorb).encode())
+            _write_atomic(path, blob)
+        return group
 
-    def dedup_xorb(self, chunk: bytes) -> XorbIndex | None:
-        """The stored xorb that holds a chunk offered to global dedup."""
+    def add_dedup_chunk(self, chunk: bytes, group: str) -> None:
+        path = self._path("chunks", hash_hex(chunk))
+        if not path.exists():  # the first upload that had the chunk keeps it
+            _write_atomic(path, group.encode())
+
+    def dedup_xorbs(self, chunk: bytes) -> list[XorbIndex]:
+        """The stored xorbs to offer for a chunk: the group that registered it, the chunk's xorb first."""
         try:
-            xorb = hash_from_hex(self._path("chunks", hash_hex(chunk)).read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return self.xorb_index(xorb)
+            group = self._path("chunks", hash_hex(chunk)).read_text().strip()
+            blob = self._path("groups", group).read_bytes()
+        except OSError:
+            return []
+        indexes = [
+            index
+            for i in range(0, len(blob) - len(blob) % 32, 32)
+            if (index := self.xorb_index(blob[i : i + 32])) is not None
+        ]
+        indexes.sort(key=lambda x: not any(c.hash == chunk for c in x.chunks))
+        return indexes[:MAX_DEDUP_XORBS]
 
     # --- reading ---------------------------------------------------------------------------------
     def iter_file(self, stored: StoredFile, start: int = 0, end: int | None = None) -> Iterator[bytes]:

@@ -5,7 +5,7 @@ The CAS lives under ``{endpoint}/_xet`` (the ``casUrl`` handed out with tokens),
 
 | Request | Answer |
 |---|---|
-| ``GET /v1/chunks/default/{chunk}`` | a shard listing the xorb that holds the chunk, or 404 |
+| ``GET /v1/chunks/default/{chunk}`` | a shard listing the xorbs of the upload that had the chunk, or 404 |
 | ``POST /v1/xorbs/default/{xorb}`` | ``{"was_inserted": bool}``; 400 when malformed or hashing to another xorb |
 | ``POST /v1/shards`` | ``{"result": 0 or 1}``; 400 when malformed or failing verification |
 | ``GET /v1/reconstructions/{file}`` (``Range``) | terms and signed fetch URLs; 404 unknown, 416 past the end |
@@ -170,10 +170,10 @@ async def dedup_query(ctx: Ctx, prefix: str, chunk_hex: str) -> Response:
     chunk = _hash_arg(chunk_hex, "chunk")
     if prefix not in ("default", "default-merkledb"):  # hf_xet 1.8 sends "default", the spec names the other
         raise bad_request(f"Unknown global dedup prefix {prefix!r}; use default.", "InvalidPrefix")
-    index = await run_in_threadpool(xet.dedup_xorb, chunk)
-    if index is None:
+    indexes = await run_in_threadpool(xet.dedup_xorbs, chunk)
+    if not indexes:
         raise HubHTTPError(404, "NotFound", "Chunk not tracked by global deduplication.")
-    return Response(dedup_shard([index]), media_type="application/octet-stream")
+    return Response(dedup_shard(indexes), media_type="application/octet-stream")
 
 
 async def upload_xorb(ctx: Ctx, prefix: str, xorb_hex: str) -> Response:

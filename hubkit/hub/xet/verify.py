@@ -35,7 +35,8 @@ class VerifiedShard:
     """What to record once a shard checked out."""
 
     files: tuple[StoredFile, ...]
-    dedup_chunks: tuple[tuple[bytes, bytes], ...]  # (chunk hash, xorb hash) for the global dedup index
+    xorbs: tuple[bytes, ...]  # every xorb the shard's files use or its CAS section lists, in order
+    dedup_chunks: tuple[bytes, ...]  # chunk hashes to enter in the global dedup index
     new_files: int  # files the CAS did not know yet
 
 
@@ -50,7 +51,8 @@ def _index(xet: XetStore, xorb: bytes, where: str) -> XorbIndex:
 
 def verify_shard(xet: XetStore, shard: Shard) -> VerifiedShard:
     """Check ``shard`` against the stored xorbs; ShardRefused on the first failure."""
-    dedup: dict[bytes, bytes] = {}
+    dedup: dict[bytes, None] = {}
+    xorbs: dict[bytes, None] = {}
     for record in shard.xorbs:
         index = _index(xet, record.hash, "the CAS info section")
         listed = [(c.hash, c.start, c.size) for c in record.chunks]
@@ -64,18 +66,20 @@ def verify_shard(xet: XetStore, shard: Shard) -> VerifiedShard:
             )
         for c in record.chunks:
             if c.flags & CHUNK_FLAG_GLOBAL_DEDUP or is_global_dedup_eligible(c.hash):
-                dedup.setdefault(c.hash, record.hash)
+                dedup[c.hash] = None
+        xorbs[record.hash] = None
     files = []
     new_files = 0
     for file in shard.files:
         stored = _verify_file(xet, file)
         if stored.terms:
             first = _index(xet, stored.terms[0].xorb, "a file")
-            dedup.setdefault(first.chunks[stored.terms[0].start].hash, stored.terms[0].xorb)
+            dedup[first.chunks[stored.terms[0].start].hash] = None
+        xorbs.update(dict.fromkeys(t.xorb for t in stored.terms))
         known = xet.file_record(stored.file_hash)
         new_files += known is None
         files.append(stored)
-    return VerifiedShard(tuple(files), tuple(dedup.items()), new_files)
+    return VerifiedShard(tuple(files), tuple(xorbs), tuple(dedup), new_files)
 
 
 def _verify_file(xet: XetStore, record: FileRecord) -> StoredFile:
@@ -123,6 +127,8 @@ def record_shard(xet: XetStore, verified: VerifiedShard) -> None:
     """Write what :func:`verify_shard` accepted: files (sha256 entries last), then the dedup index."""
     for stored in verified.files:
         xet.add_file(stored)
-    for chunk, xorb in verified.dedup_chunks:
-        xet.add_dedup_chunk(chunk, xorb)
+    if verified.xorbs:
+        group = xet.add_group(verified.xorbs)
+        for chunk in verified.dedup_chunks:
+            xet.add_dedup_chunk(chunk, group)
     xet.stats.add(shards_registered=1)
