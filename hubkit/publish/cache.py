@@ -18,7 +18,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from hubkit import __version__
+from hubkit import __version__, paths
 
 _CACHE_FORMAT = 1
 # Libraries whose version can change the converted bytes.
@@ -26,14 +26,13 @@ _VERSIONED = ("torch", "safetensors", "timm", "open_clip_torch")
 
 
 def cache_dir() -> Path:
-    """Where publish records live: ``$XDG_CACHE_HOME/hubkit/publish`` (``~/.cache/hubkit/publish``).
+    """Where publish records live: :func:`hubkit.paths.publish_cache_dir` (``~/.cache/hubkit/publish``).
 
     Example:
         >>> cache_dir().name
         'publish'
     """
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hubkit" / "publish"
+    return paths.publish_cache_dir()
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,8 @@ def read_json(key: str | None, kind: str) -> dict[str, Any] | None:
 
 
 def write_json(key: str | None, kind: str, data: dict[str, Any]) -> None:
-    """Store a JSON record atomically (failures are ignored: the cache is optional)."""
-    if key is None:
+    """Store a JSON record atomically (failures are ignored: the cache is optional; a dry run writes none)."""
+    if key is None or not paths.cache_writes_enabled():
         return
     target = cache_dir() / f"{kind}-{key}.json"
     try:
