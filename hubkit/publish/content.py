@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hubkit.cards.runfacts import local_value
+from hubkit.hashing import git_blob_sha1
 from hubkit.publish import cache
-from hubkit.publish.files import LocalFile, git_blob_sha1
+from hubkit.publish.files import LocalFile
 from hubkit.publish.metadata import HUBKIT_JSON, RevisionFacts, hubkit_json, split_metrics
 
 if TYPE_CHECKING:

@@ -11,9 +11,7 @@ is built on the ``meta`` device (no memory) to check every key and shape before 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import struct
 import tempfile
@@ -23,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from hubkit import __version__
 from hubkit.errors import CheckpointError
+from hubkit.hashing import HashingWriter, write_bytes_hashed
 from hubkit.runs.files import inside
-from hubkit.runs.hashing import write_bytes_hashed
 from hubkit.runs.model import CheckpointInfo, ConvertedCheckpoint, TrainingRun, WeightsKind, WrittenFile
 
 if TYPE_CHECKING:
@@ -310,26 +308,17 @@ def write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, s
         offset += nbytes
     blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
     blob += b" " * (-len(blob) % 8)
-    digest = hashlib.sha256()
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            for chunk in (struct.pack("<Q", len(blob)), blob):
-                digest.update(chunk)
-                handle.write(chunk)
-            for name in order:
-                t = tensors[name].detach().contiguous()
-                if t.numel() == 0:
-                    continue
-                data = memoryview(t.reshape(-1).view(torch.uint8).numpy())
-                digest.update(data)
-                handle.write(data)
-                del t, data
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return 8 + len(blob) + offset, digest.hexdigest()
+    with HashingWriter(path) as out:
+        out.write(struct.pack("<Q", len(blob)))
+        out.write(blob)
+        for name in order:
+            t = tensors[name].detach().contiguous()
+            if t.numel() == 0:
+                continue
+            data = memoryview(t.reshape(-1).view(torch.uint8).numpy())
+            out.write(data)
+            del t, data
+    return 8 + len(blob) + offset, out.hexdigest()
 
 
 def _unshare(state: dict[str, Any]) -> dict[str, Any]:
