@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from starlette.responses import JSONResponse, Response
 
-from hubkit.hub.app import Ctx
+from hubkit.hub.request import Ctx
 from hubkit.hub.storage import DEFAULT_BRANCH, RepoRef, lfs_pointer
 from hubkit.hub.validation import (
     HubHTTPError,

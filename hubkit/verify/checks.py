@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from hubkit.runs import TrainingRun
     from hubkit.verify.loader import LoadedModel
-    from hubkit.verify.verifier import VerifyOptions
+    from hubkit.verify.options import VerifyOptions
 
 SYNTHETIC_BATCH = 4  # images in the fixed batch when no evaluation batch is available
 LOGITS_BATCH = 4  # eval samples compared by two extra forwards (another network shows on one)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,9 @@ from hubkit.errors import HubError, HubkitError, VerificationError
 from hubkit.hub.client import with_retries
 from hubkit.verify.datasets import EvalData, eval_data_from_path
 from hubkit.verify.device import describe_device, library_versions, resolve_device, synchronize
-from hubkit.verify.evaluate import DEFAULT_ZERO_SHOT_TEMPLATES, EvalOutcome
+from hubkit.verify.evaluate import EvalOutcome
 from hubkit.verify.loader import LoadedModel, load_revision
+from hubkit.verify.options import DEFAULT_BATCH_SIZE, DEFAULT_TOLERANCE, VerifyOptions
 from hubkit.verify.result import IntegrityReport, MetricCheck, RevisionResult
 from hubkit.verify.sources import RECORDED_NAMES, Recorded, recorded_metrics
 
@@ -28,24 +29,6 @@ if TYPE_CHECKING:
     import torch
 
     from hubkit.runs import TrainingRun
-
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_TOLERANCE = 0.5  # percent points
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    """How to verify (shared by every revision of one call)."""
-
-    eval_data: str | Path | None = None  # image folder or CSV; None: the run's own validation data
-    device: str = "auto"  # "auto" | "cuda" | "cpu"
-    batch_size: int | None = None  # None: 64 (OpenCLIP retrieval: the run's batch size, for clip_val_loss)
-    limit: int | None = None  # evaluate an evenly spread subset of N samples (metrics then not checked)
-    tolerance: float = DEFAULT_TOLERANCE  # largest accepted |measured − recorded|, percent points
-    workers: int = 2  # DataLoader workers (0–2)
-    logits_tolerance: float = 1e-4  # published vs source model outputs on one batch
-    zero_shot_templates: tuple[str, ...] = DEFAULT_ZERO_SHOT_TEMPLATES  # "{}" is the class name
-    class_names: tuple[str, ...] | None = None  # zero-shot names in label order; None: the folder names
 
 
 def verify_revision(
