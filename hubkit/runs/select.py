@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 
+from hubkit import frameworks
 from hubkit.errors import InputError
 from hubkit.runs.model import CheckpointInfo, SelectedCheckpoint, Selection, TrainingRun
 
@@ -50,7 +51,7 @@ def _positive_int(spec: str, text: str | None, lo: int = 1, hi: int = 100_000) -
 
 def _completed(run: TrainingRun, epoch: int) -> int:
     """Completed-epoch count of a framework epoch number (timm counts from 0, OpenCLIP from 1)."""
-    return epoch + 1 if run.framework == "timm" else epoch
+    return frameworks.get(run.framework).completed_epochs(epoch)
 
 
 def _fmt(value: float) -> str:
