@@ -62,7 +62,9 @@ class Framework:
     # --- verification -----------------------------------------------------------------------------------
     # measured metric -> (recorded metric, factor to the measured unit, checked against the tolerance?)
     recorded_metrics: ClassVar[Mapping[str, tuple[str, float, bool]]] = {}
-    ema_metrics_note: ClassVar[str | None] = None  # said when the run's metrics are its EMA model's
+    # said when the run's metrics are its EMA model's ("timm train.py records the EMA model's metrics …")
+    ema_metrics_note: ClassVar[str | None] = None
+    ema_flag: ClassVar[str] = ""  # "--model-ema": the training option that keeps (and evaluates) EMA weights
 
     def __repr__(self) -> str:
         return f"<framework {self.name}>"

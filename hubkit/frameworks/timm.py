@@ -103,6 +103,7 @@ class TimmFramework(Framework):
         }
     )
     ema_metrics_note = "timm train.py records the EMA model's metrics when --model-ema is on"
+    ema_flag = "--model-ema"
 
     # --- run dir ----------------------------------------------------------------------------------------
     def read_run(self, path: Path, *, model_config: Path | None = None) -> TrainingRun:

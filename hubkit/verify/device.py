@@ -19,12 +19,10 @@ if TYPE_CHECKING:
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:[0-9]{1,2})?")
 
-# Distribution names whose versions a verification report records (distribution, key in the report).
-VERSIONED_PACKAGES: tuple[tuple[str, str], ...] = (
-    ("hubkit", "hubkit"),
-    ("torch", "torch"),
-    ("timm", "timm"),
-    ("open_clip_torch", "open_clip"),
+# Distributions whose versions a verification report records (distribution, key in the report), around
+# those of the frameworks (each framework's ``distribution``, keyed by its name).
+VERSIONED_BEFORE: tuple[tuple[str, str], ...] = (("hubkit", "hubkit"), ("torch", "torch"))
+VERSIONED_AFTER: tuple[tuple[str, str], ...] = (
     ("huggingface_hub", "huggingface_hub"),
     ("safetensors", "safetensors"),
 )
@@ -123,8 +121,11 @@ def library_versions() -> dict[str, str]:
         >>> sorted(library_versions())[:2]
         ['huggingface_hub', 'hubkit']
     """
+    from hubkit import frameworks
+
     versions = {}
-    for dist, key in VERSIONED_PACKAGES:
+    known = tuple((f.distribution, f.name) for f in frameworks.all_frameworks() if f.distribution)
+    for dist, key in (*VERSIONED_BEFORE, *known, *VERSIONED_AFTER):
         try:
             versions[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:
