@@ -6,14 +6,15 @@ verified card; then the final branch is created at that commit and the staging b
 and the tag follow once every revision is in place (:mod:`hubkit.publish.mainrev`).
 
 Three stages overlap: converting revision i+2, uploading the weights of i+1 (objects no commit refers to
-yet, so nothing is visible) and committing i. At most three converted revisions are on disk at once.
+yet, so nothing is visible; :mod:`hubkit.publish.uploads`) and committing i. At most three converted
+revisions are on disk at once.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hubkit.errors import RemoteConflictError, VerificationError
 from hubkit.publish.content import Content
@@ -24,6 +25,7 @@ from hubkit.publish.naming import staging_branch
 from hubkit.publish.plan import PublishPlan, RevisionPlan, extra_remote
 from hubkit.publish.planner import Planner, remember
 from hubkit.publish.revfiles import VERIFICATION_JSON
+from hubkit.publish.uploads import Uploads
 from hubkit.publish.verification import passed, verify_commit
 
 if TYPE_CHECKING:
@@ -60,7 +62,7 @@ class Executor:
         self.progress = planner.progress
         self.target = target
         self._converted: dict[str, Content] = {}
-        self._uploads: dict[str, Future[None]] = {}
+        self._uploads = Uploads(planner.remote, planner.converter, planner.progress)
         self._curves: Future[bytes] | None = None
 
     def run(self) -> Outcome:
@@ -90,7 +92,7 @@ class Executor:
                     if later.action in ("publish", "replace"):
                         converter.submit(later.name, later.item)
                 for later in todo[index : index + 2]:
-                    self._upload_ahead(ahead, later)
+                    self._uploads.ahead(ahead, later)
                 if rev.action == "update":
                     done[rev.name] = self._update(rev)
                 else:
@@ -143,61 +145,6 @@ class Executor:
             self.planner.files.main_readme(main.item, main.metrics, preview_rows(self.plan))
         self._expected(staged[0], self._content(staged[0]), None)
 
-    # --- uploads and commits -------------------------------------------------------------------------
-    def _upload_ahead(self, pool: ThreadPoolExecutor, rev: RevisionPlan) -> None:
-        """Start uploading ``rev``'s converted weights in the background (once its conversion is done)."""
-        if rev.action not in ("publish", "replace") or rev.name in self._uploads:
-            return
-        converter, remote = self.planner.converter, self.remote
-
-        def upload() -> None:
-            from hubkit.hub.client import streaming_add
-
-            weights = converter.result(rev.name, rev.item).weights_file
-            if weights.local_path is None or weights.sha256 in rev.known_objects:
-                return
-            op = streaming_add(weights.path, weights.local_path, sha256=weights.sha256, size=weights.size)
-            remote.upload_objects([op])
-
-        self._uploads[rev.name] = pool.submit(upload)
-
-    def _uploaded(self, rev: RevisionPlan) -> None:
-        """Wait for ``rev``'s upload ahead (if one was started); its errors surface here."""
-        future = self._uploads.pop(rev.name, None)
-        if future is not None:
-            with self.progress.timed("upload"):
-                future.result()
-
-    def _commit(
-        self,
-        known: set[str],
-        branch: str,
-        files: list[LocalFile] | tuple[LocalFile, ...],
-        message: str,
-        parent: str,
-        deletes: list[str] | tuple[str, ...] = (),
-    ) -> tuple[str, int]:
-        """Commit ``files`` (and ``deletes``) onto ``branch``; returns the commit and the bytes sent."""
-        from huggingface_hub import CommitOperationAdd, CommitOperationDelete
-
-        from hubkit.hub.client import streaming_add
-
-        ops: list[Any] = []
-        sent = 0
-        for f in files:
-            if f.data is not None:
-                ops.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.data))
-            else:
-                assert f.local_path is not None
-                # conversion hashed the file while writing it: no second read to hash it again
-                ops.append(streaming_add(f.path, f.local_path, sha256=f.sha256, size=f.size))
-            if f.sha256 not in known:
-                sent += f.size
-                known.add(f.sha256)
-        ops += [CommitOperationDelete(path_in_repo=p) for p in deletes]
-        with self.progress.timed("upload"):
-            return self.remote.commit(branch, ops, message, parent=parent), sent
-
     def _verify(self, rev: RevisionPlan, commit: str, *, staged: bool = True) -> bytes:
         if self._curves is not None:
             # Verification forks DataLoader workers. A fork while another thread is importing (matplotlib,
@@ -239,16 +186,16 @@ class Executor:
             known |= {f.sha256 for f in self.remote.files(staging).values() if f.sha256}
             self.remote.delete_branch(staging)
         self.remote.create_branch(staging, initial)
-        self._uploaded(rev)
+        self._uploads.wait(rev)
         what = f"epoch {rev.epoch} ({rev.name})"
-        commit, sent = self._commit(known, staging, files, f"hubkit: {what}", initial)
+        commit, sent = self._uploads.commit(known, staging, files, f"hubkit: {what}", initial)
         self.progress.advance("upload")
         verification = None
         if self.options.verify:
             verification = self._verify(rev, commit)
             files = self._expected(rev, content, verification)
             added = [LocalFile.from_bytes(VERIFICATION_JSON, verification), files[-1]]  # + the verified card
-            commit, more = self._commit(known, staging, added, f"hubkit: verified {what}", commit)
+            commit, more = self._uploads.commit(known, staging, added, f"hubkit: verified {what}", commit)
             sent += more
         if rev.action == "replace":
             self.remote.delete_branch(rev.name)
@@ -272,7 +219,7 @@ class Executor:
             changed = changed_files(expected, rev.remote_files)
         deletes = extra_remote(expected, rev.remote_files, None)
         message = f"hubkit: update epoch {rev.epoch} ({rev.name})"
-        commit, sent = self._commit(
+        commit, sent = self._uploads.commit(
             set(rev.known_objects), rev.name, changed, message, rev.remote_commit, deletes
         )
         self.progress.advance("upload")
