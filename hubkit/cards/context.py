@@ -23,7 +23,6 @@ from typing import Literal
 # timm / OpenCLIP pretrained config; "run": recorded in the training run dir; "computed": measured by
 # hubkit itself (parameter counts, GMACs); "verification": measured after publishing.
 SourceKind = Literal["tag", "registry", "run", "computed", "verification"]
-Library = Literal["timm", "open_clip"]
 PipelineTag = Literal["image-classification", "zero-shot-image-classification", "image-feature-extraction"]
 
 
@@ -86,7 +85,7 @@ class ModelStats:
 class Usage:
     """How the usage section loads the model."""
 
-    library: Library  # "timm"
+    library: str  # "timm": the framework's name (hubkit.frameworks), which picks the usage partial
     model_ref: str  # "hf-hub:org/name@rev", "resnet50.a1_in1k" (timm) or "ViT-B-32" (OpenCLIP)
     pretrained: str | None = None  # OpenCLIP pretrained name when loading from the OpenCLIP registry
     repo_id: str | None = None  # "org/name" when the card is for a Hub repo
@@ -134,7 +133,7 @@ class RunFacts:
     """What a training run recorded (filled by the runs / publish work)."""
 
     name: str  # "20240101-120000-resnet18-224" (the run dir's name only, never an absolute path)
-    framework: Library  # "timm"
+    framework: str  # "timm" (hubkit.frameworks name)
     hyperparameters: tuple[Hyperparameter, ...] = ()  # normalised settings (optimizer, lr, ...), None skipped
     arguments: tuple[Hyperparameter, ...] = ()  # every argument the run recorded, in its order
     arguments_file: str = ""  # "args.yaml" / "params.txt": where ``arguments`` come from
@@ -214,7 +213,7 @@ class CardContext:
     title: str  # "resnet50.a1_in1k" (the card's H1)
     tag: str  # "resnet50.a1_in1k" / "ViT-B-32/laion2b_s34b_b79k" (what was decoded)
     architecture: str  # "resnet50" / "ViT-B-32"
-    library: Library  # "timm"
+    library: str  # "timm": the framework's name (hubkit.frameworks); the Hub library_name
     pipeline_tag: PipelineTag  # "image-classification"
     summary: str  # one or two sentences: what the model is, how and on what it was trained
     model_type: str  # "Image classification / feature backbone"

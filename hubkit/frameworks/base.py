@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import torch
 
-    from hubkit.cards.context import Hyperparameter, ModelStats, Sourced, Usage
+    from hubkit.cards.context import ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
     from hubkit.runs.model import CheckpointInfo, Hyperparams, TrainingRun, WeightsKind
     from hubkit.verify.datasets import EvalData
@@ -178,7 +178,14 @@ class Framework:
         raise NotImplementedError
 
     def show_hyperparameter(self, field: str, hyperparams: Hyperparams) -> bool:
-        """Whether a card lists the (recorded) Hyperparams ``field`` for this framework's runs."""
+        """Whether a card lists the (recorded) Hyperparams ``field`` for this framework's runs.
+
+        Default: EMA only when the framework keeps EMA weights, locked towers only when its runs record them.
+        """
+        if field == "ema":
+            return self.supports_ema
+        if field == "locked_towers":
+            return field in self.hyperparam_keys
         return True
 
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
@@ -209,12 +216,6 @@ class Framework:
         """How the card's summary says what the run trained on: ``on an image folder of 10 classes``."""
         classes = f" ({run.num_classes} classes)" if run.num_classes else ""
         return f"on {self.dataset(run, 'train')[0]}{classes}"
-
-    def hyperparameter_rows(self, run: TrainingRun) -> tuple[Hyperparameter, ...]:
-        """The card's normalised hyperparameter rows (default: the shared rules of hubkit.cards.runfacts)."""
-        from hubkit.cards import runfacts
-
-        return runfacts.hyperparameters(run)
 
     # --- tag cards (frameworks with a ``tag_form``; ``decoded`` is a hubkit.tags.ModelTag) -------------
     origin_title: ClassVar[str] = "Original source"  # title of the registry's origin_url link on a tag card

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from hubkit.cards.context import ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
-    from hubkit.runs.model import Hyperparams, TrainingRun
+    from hubkit.runs.model import TrainingRun
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
     from hubkit.verify.loader import LoadedModel
@@ -243,9 +243,6 @@ class OpenClipFramework(Framework):
             f'open_clip.create_model_and_transforms("local-dir:" + '
             f'huggingface_hub.snapshot_download("{repo_id}", revision="{revision}"))'
         )
-
-    def show_hyperparameter(self, field: str, hyperparams: Hyperparams) -> bool:
-        return not (field == "ema" and not hyperparams.ema)  # open_clip_train keeps no EMA copy
 
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
         import os

@@ -265,7 +265,7 @@ class TimmFramework(Framework):
     def show_hyperparameter(self, field: str, hyperparams: Hyperparams) -> bool:
         if field == "momentum":  # timm records --momentum for every run; only SGD-like optimizers use it
             return _uses_momentum(hyperparams.optimizer)
-        return field != "locked_towers"
+        return super().show_hyperparameter(field, hyperparams)
 
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
         from hubkit.cards.context import Sourced

@@ -22,7 +22,8 @@ from hubkit import __version__, paths
 
 _CACHE_FORMAT = 1
 # Libraries whose version can change the converted bytes.
-_VERSIONED = ("torch", "safetensors", "timm", "open_clip_torch")
+# Distributions whose versions shape a conversion, besides each framework's own (Framework.distribution).
+_VERSIONED = ("torch", "safetensors")
 
 
 def cache_dir() -> Path:
@@ -49,8 +50,11 @@ class ConvertedRecord:
 
 
 def _versions() -> dict[str, str]:
+    from hubkit import frameworks
+
     found: dict[str, str] = {}
-    for dist in _VERSIONED:
+    own = tuple(f.distribution for f in frameworks.all_frameworks() if f.distribution)
+    for dist in (*_VERSIONED, *own):
         try:
             found[dist] = importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:

@@ -13,13 +13,13 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+from hubkit import frameworks
 
 from hubkit.errors import TagError
-from hubkit.publish.naming import load_line
 
 if TYPE_CHECKING:
-    from hubkit.cards.context import CardContext, EpochTable, RunFacts, VerificationFacts
+    from hubkit.cards.context import CardContext, EpochTable, PipelineTag, RunFacts, VerificationFacts
     from hubkit.runs import SelectedCheckpoint, TrainingRun
 
 MAIN_TEMPLATE = "model_card.md.j2"
@@ -85,25 +85,21 @@ def base_context(
 
 def _minimal_context(run: TrainingRun, repo_id: str) -> CardContext:
     """A context for an architecture hubkit cannot decode (custom OpenCLIP configs, new timm models)."""
-    from hubkit.cards.context import CardContext, Library, PipelineTag, Usage
+    from hubkit.cards.context import CardContext
 
-    library: Library = "open_clip" if run.framework == "open_clip" else "timm"
-    pipeline: PipelineTag = (
-        "zero-shot-image-classification" if library == "open_clip" else "image-classification"
-    )
+    framework = frameworks.get(run.framework)
     return CardContext(
         title=repo_id.split("/")[-1],
         tag=run.architecture,
         architecture=run.architecture,
-        library=library,
-        pipeline_tag=pipeline,
-        summary=f"{run.architecture} trained with {'OpenCLIP' if library == 'open_clip' else 'timm'} "
-        f"(run {run.name}).",
-        model_type="Contrastive image-text model" if library == "open_clip" else "Image classification",
+        library=framework.name,
+        pipeline_tag=cast("PipelineTag", framework.pipeline_tag),
+        summary=f"{run.architecture} trained with {framework.display_name} (run {run.name}).",
+        model_type=framework.model_type,
         family="",
-        usage=Usage(library, f"hf-hub:{repo_id}", repo_id=repo_id, has_classifier=library == "timm"),
+        usage=framework.minimal_usage(repo_id),
         repo_id=repo_id,
-        hub_tags=(library, pipeline),
+        hub_tags=(framework.name, framework.pipeline_tag),
         notes=(
             f"{run.architecture} is not an architecture hubkit can decode; details come from the run only.",
         ),
@@ -153,7 +149,7 @@ def _results(run: TrainingRun, values: Mapping[str, float], epoch: int) -> tuple
     from hubkit.cards import runfacts
     from hubkit.cards.context import ResultRow
 
-    task = "image-classification" if run.framework == "timm" else "zero-shot-image-classification"
+    task = frameworks.get(run.framework).pipeline_tag
     rows = []
     for name, (metric_type, human) in METRIC_NAMES.items():
         if name in values:
@@ -235,7 +231,7 @@ def checkpoint_card(
 
     last = run.checkpoints[-1].epoch if run.checkpoints else item.epoch
     # Cards count epochs completed; timm numbers its checkpoints from 0, OpenCLIP from 1.
-    completed = runfacts.completed_epochs(run.framework, item.epoch)
+    completed = frameworks.get(run.framework).completed_epochs(item.epoch)
     facts = CheckpointFacts(
         epoch=completed,
         of_epochs=run.hyperparams.epochs,
@@ -270,6 +266,7 @@ def main_card(
     template_dir: Path | None,
     weights: str | None = None,
 ) -> bytes:
+    framework = frameworks.get(run.framework)
     """README of ``main``: the run card with its revisions table.
 
     Args:
@@ -284,9 +281,9 @@ def main_card(
         RevisionRow(
             revision=rev,
             commit=commit[:7],
-            epoch=runfacts.completed_epochs(run.framework, epoch),
+            epoch=framework.completed_epochs(epoch),
             metrics=_metrics(values),
-            load_line=load_line(run.framework, base.repo_id or "", rev),
+            load_line=framework.load_line(base.repo_id or "", rev),
             note=note,
             framework_epoch=epoch,
         )
@@ -296,7 +293,7 @@ def main_card(
         base,
         summary=runfacts.summary(
             run,
-            completed=runfacts.completed_epochs(run.framework, item.epoch),
+            completed=framework.completed_epochs(item.epoch),
             weights=weights,
             metrics=metrics,
         ),
@@ -310,7 +307,7 @@ def main_card(
 
 def _for_revision(context: CardContext, run: TrainingRun, revision: str) -> CardContext:
     usage = context.usage
-    ref = f"hf-hub:{context.repo_id}@{revision}" if run.framework == "timm" else usage.model_ref
+    ref = frameworks.get(run.framework).usage_ref(context.repo_id or "", revision)
     return dataclasses.replace(
         context, revision=revision, usage=dataclasses.replace(usage, model_ref=ref, revision=revision)
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hubkit import frameworks
 from hubkit.cards.runfacts import local_value
 from hubkit.hashing import git_blob_sha1
 from hubkit.publish import cache
@@ -124,7 +125,7 @@ def metadata_file(run: TrainingRun, item: SelectedCheckpoint, content: Content, 
         architecture=run.architecture,
         epoch=item.epoch,
         epochs=run.hyperparams.epochs,
-        epoch_base=0 if run.framework == "timm" else 1,
+        epoch_base=frameworks.get(run.framework).epoch_base,
         metrics=metrics,
         lr=lr,
         step=step,

@@ -19,11 +19,9 @@ from hubkit.secrets import redact
 
 HUBKIT_JSON = "hubkit.json"
 FORMAT_VERSION = 1
-# The distributions whose versions matter for loading the weights again, per framework.
-FRAMEWORK_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "timm": ("torch", "timm", "safetensors", "huggingface_hub"),
-    "open_clip": ("torch", "open_clip_torch", "safetensors", "huggingface_hub"),
-}
+# The distributions whose versions matter for loading the weights again, besides the framework's own
+# (``hubkit.frameworks.Framework.distribution``).
+LOADING_DISTRIBUTIONS: tuple[str, ...] = ("torch", "safetensors", "huggingface_hub")
 # Metric columns that are bookkeeping, not results.
 NON_METRIC_KEYS = frozenset({"epoch", "lr", "step"})
 
@@ -35,8 +33,11 @@ def framework_versions(framework: str) -> dict[str, str]:
         >>> sorted(framework_versions("timm"))
         ['huggingface_hub', 'safetensors', 'timm', 'torch']
     """
+    from hubkit import frameworks
+
+    own = frameworks.get(framework).distribution
     versions: dict[str, str] = {}
-    for dist in FRAMEWORK_DISTRIBUTIONS.get(framework, ("torch", "safetensors", "huggingface_hub")):
+    for dist in (*LOADING_DISTRIBUTIONS, *((own,) if own else ())):
         try:
             versions[dist] = importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:
