@@ -219,6 +219,11 @@ class Framework:
 
     # --- tag cards (frameworks with a ``tag_form``; ``decoded`` is a hubkit.tags.ModelTag) -------------
     origin_title: ClassVar[str] = "Original source"  # title of the registry's origin_url link on a tag card
+    registry_fields: ClassVar[tuple[str, ...]] = ()  # pretrained-config entries ``--enrich`` adds to a tag
+
+    def registry_config(self, decoded: Any) -> dict[str, Any]:
+        """The installed registry's pretrained config of a decoded tag (raises TagError when it has none)."""
+        raise NotImplementedError(f"{self.display_name or self.name} has no pretrained registry")
 
     def tag_title(self, decoded: Any) -> str:
         """How a tag card names the tag: ``resnet50.a1_in1k`` / ``ViT-B-32/laion2b_s34b_b79k``."""

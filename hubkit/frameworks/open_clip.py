@@ -13,7 +13,7 @@ from pathlib import Path, PurePath
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from hubkit.errors import CheckpointError
+from hubkit.errors import CheckpointError, TagError
 from hubkit.frameworks.base import Framework, quiet_root_warnings
 
 if TYPE_CHECKING:
@@ -294,6 +294,20 @@ class OpenClipFramework(Framework):
         return f"on {kind}" + (f" (`{folder}`)" if folder else "")
 
     # --- tag cards --------------------------------------------------------------------------------------
+    registry_fields = ("hf_hub", "url", "mean", "std", "interpolation", "resize_mode", "quick_gelu")
+
+    def registry_config(self, decoded: Any) -> dict[str, Any]:
+        import open_clip  # heavy: imports torch
+
+        arch, pretrained = decoded.architecture.name, decoded.pretrained
+        cfg = open_clip.get_pretrained_cfg(arch, pretrained) if pretrained else {}
+        if not cfg:
+            raise TagError(
+                f"the installed OpenCLIP registry has no pretrained weights {decoded.raw!r}",
+                hint="check the pair with open_clip.list_pretrained(), or decode without --enrich",
+            )
+        return dict(cfg)
+
     def tag_title(self, decoded: Any) -> str:
         return f"{decoded.architecture.name}/{decoded.pretrained}".rstrip("/")
 

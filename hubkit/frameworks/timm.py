@@ -14,7 +14,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from hubkit.errors import VerificationError
+from hubkit.errors import TagError, VerificationError
 from hubkit.frameworks.base import Framework
 
 if TYPE_CHECKING:
@@ -334,6 +334,25 @@ class TimmFramework(Framework):
         return f"on an image folder{classes}" + (f" (`{folder}`)" if folder else "")
 
     # --- tag cards --------------------------------------------------------------------------------------
+    registry_fields = (
+        "license", "paper_ids", "input_size", "test_input_size", "crop_pct", "test_crop_pct", "num_classes",
+        "mean", "std", "interpolation", "hf_hub_id", "origin_url",
+    )  # fmt: skip
+
+    def registry_config(self, decoded: Any) -> dict[str, Any]:
+        from timm.models import get_pretrained_cfg  # heavy: imports torch
+
+        try:
+            cfg = get_pretrained_cfg(decoded.raw)
+        except RuntimeError:  # timm raises for a known architecture with an unknown tag
+            cfg = None
+        if cfg is None:
+            raise TagError(
+                f"the installed timm has no pretrained config for {decoded.raw!r}",
+                hint="check the name with timm.list_pretrained(), or decode without --enrich",
+            )
+        return dict(cfg.to_dict())
+
     def tag_registry(self, decoded: Any) -> RegistryInfo | None:
         from hubkit.cards.registry import timm_registry
 
