@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hubkit.layout import MetricCheck  # a recorded metric next to its re-measured value (verification.json)
+
 # Where a statement comes from. "tag": decoded from the pretrained tag; "registry": the installed
 # timm / OpenCLIP pretrained config; "run": recorded in the training run dir; "computed": measured by
 # hubkit itself (parameter counts, GMACs); "verification": measured after publishing.
@@ -179,24 +181,13 @@ class EpochTable:
 
 
 @dataclass(frozen=True)
-class MetricCheck:
-    """A recorded metric compared with the value re-measured after publishing."""
-
-    name: str  # "top1"
-    recorded: float  # 71.2
-    measured: float  # 71.1
-    tolerance: float  # 0.5
-    ok: bool  # True when |recorded - measured| <= tolerance
-
-
-@dataclass(frozen=True)
 class VerificationFacts:
     """The outcome of ``hubkit verify`` for the revision this card describes."""
 
     passed: bool  # True
     revision: str  # "main"
     commit: str  # "3f2a9c1"
-    checks: tuple[MetricCheck, ...] = ()
+    checks: tuple[MetricCheck, ...] = ()  # the checked ones (recorded and tolerance set)
     dataset: str = ""  # "sklearn digits, 360 held-out images"
     notes: tuple[str, ...] = ()  # "weights reloaded with safetensors, no pickle"
 

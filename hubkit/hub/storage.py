@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hubkit import layout
 from hubkit.hashing import git_blob_sha1, git_blob_sha1_file, sha256_bytes
 from hubkit.hub.validation import URL_PREFIXES, HubHTTPError, is_commit_id
 
@@ -274,7 +275,7 @@ class Store:
                 tmp = self.temp_path()
                 tmp.write_bytes(GITATTRIBUTES)
                 self.adopt_object(tmp, sha)
-            entry = self.make_entry(".gitattributes", sha, len(GITATTRIBUTES))
+            entry = self.make_entry(layout.GITATTRIBUTES, sha, len(GITATTRIBUTES))
             commit = self.new_commit((), "initial commit", "", author, {entry.path: entry}, digest="")
             self.write_commit(repo, commit)
             self.write_refs(repo, {"branches": {DEFAULT_BRANCH: commit.id}, "tags": {}})

@@ -10,12 +10,11 @@ depend on the time or on the endpoint: cards are committed and must compare equa
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from hubkit import frameworks
 
+from hubkit import frameworks
 from hubkit.errors import TagError
 
 if TYPE_CHECKING:
@@ -171,39 +170,30 @@ def _results(run: TrainingRun, values: Mapping[str, float], epoch: int) -> tuple
 
 
 def verification_facts(data: bytes | None) -> VerificationFacts | None:
-    """The card's "Verified" section from a ``verification.json`` (None when there is none).
+    """The card's "Verification" section from a ``verification.json`` (None when there is none).
 
     Example:
         >>> verification_facts(None) is None
         True
     """
-    from hubkit.cards.context import MetricCheck, VerificationFacts
+    import math
+
+    from hubkit.cards.context import VerificationFacts
+    from hubkit.layout import VerificationRecord
 
     if not data:
         return None
-    record = json.loads(data)
-    checks = tuple(
-        MetricCheck(
-            name=c["name"],
-            recorded=float(c["recorded"]),
-            measured=float(c["measured"]),
-            tolerance=float(c["tolerance"]),
-            ok=bool(c["passed"]),
-        )
-        for c in record.get("checks", [])
-        if c.get("recorded") is not None and c.get("measured") is not None and c.get("tolerance") is not None
-    )
-    evaluation = record.get("eval") or {}
-    dataset = str(evaluation.get("data") or "")
-    if evaluation.get("num_samples"):
-        dataset = f"{dataset}, {evaluation['num_samples']} images".lstrip(", ")
+    record = VerificationRecord.from_json(data)
+    dataset = record.eval_data or ""
+    if record.num_samples:
+        dataset = f"{dataset}, {record.num_samples} images".lstrip(", ")
     return VerificationFacts(
-        passed=bool(record.get("passed")),
-        revision=str(record.get("revision") or ""),
-        commit=str(record.get("commit") or "")[:7],
-        checks=checks,
+        passed=record.passed,
+        revision=record.revision,
+        commit=(record.commit or "")[:7],
+        checks=tuple(c for c in record.checks if c.checked and math.isfinite(c.measured)),
         dataset=dataset,
-        notes=tuple(str(n) for n in record.get("notes", [])),
+        notes=record.notes,
     )
 
 
@@ -266,7 +256,6 @@ def main_card(
     template_dir: Path | None,
     weights: str | None = None,
 ) -> bytes:
-    framework = frameworks.get(run.framework)
     """README of ``main``: the run card with its revisions table.
 
     Args:
@@ -277,6 +266,7 @@ def main_card(
     from hubkit.cards import runfacts, with_run
     from hubkit.cards.context import RevisionRow
 
+    framework = frameworks.get(run.framework)
     revisions = tuple(
         RevisionRow(
             revision=rev,

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from hubkit import frameworks
 from hubkit.cards.runfacts import local_value
 from hubkit.hashing import git_blob_sha1
+from hubkit.layout import HUBKIT_JSON
 from hubkit.publish import cache
 from hubkit.publish.files import LocalFile
-from hubkit.publish.metadata import HUBKIT_JSON, RevisionFacts, hubkit_json, split_metrics
+from hubkit.publish.metadata import RevisionFacts, hubkit_json, split_metrics
 
 if TYPE_CHECKING:
     from hubkit.runs import SelectedCheckpoint, TrainingRun

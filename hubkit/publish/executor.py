@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hubkit.errors import RemoteConflictError, VerificationError
+from hubkit.layout import VERIFICATION_JSON
 from hubkit.publish.content import Content
 from hubkit.publish.curves import render_curves
 from hubkit.publish.files import LocalFile, changed_files
@@ -24,7 +25,6 @@ from hubkit.publish.mainrev import MainInputs, MainRevision, curve_data, preview
 from hubkit.publish.naming import staging_branch
 from hubkit.publish.plan import PublishPlan, RevisionPlan, extra_remote
 from hubkit.publish.planner import Planner, remember
-from hubkit.publish.revfiles import VERIFICATION_JSON
 from hubkit.publish.uploads import Uploads
 from hubkit.publish.verification import passed, verify_commit
 

@@ -7,23 +7,21 @@ nothing is converted or uploaded again); only the card and the curve picture are
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hubkit.layout import HUBKIT_JSON, README, TRAINING_CURVES, VERIFICATION_JSON, HubkitRecord
 from hubkit.publish import cache
-from hubkit.publish.curves import CURVE_FILENAME, CurveData
+from hubkit.publish.curves import CurveData
 from hubkit.publish.files import LocalFile, changed_files
 from hubkit.publish.plan import MAIN_MANAGED, PublishPlan, extra_remote
 from hubkit.publish.progress import Progress
 from hubkit.publish.remote import Remote
-from hubkit.publish.revfiles import README, VERIFICATION_JSON, MainRow, ReleaseFiles
+from hubkit.publish.revfiles import MainRow, ReleaseFiles
 
 if TYPE_CHECKING:
     from hubkit.runs import SelectedCheckpoint, TrainingRun
-
-HUBKIT_JSON = "hubkit.json"
 
 
 def curve_data(run: TrainingRun, published: tuple[int, ...], main_epoch: int | None) -> CurveData:
@@ -133,11 +131,11 @@ def publish_main(
             rev.item,
             rev.metrics,
             rows,
-            curve_image=CURVE_FILENAME,
+            curve_image=TRAINING_CURVES,
             verification=verification_bytes,
             weights=rev.weights or _recorded_weights(rev, remote),
         )
-    generated = [LocalFile.from_bytes(CURVE_FILENAME, png), LocalFile.from_bytes(README, readme)]
+    generated = [LocalFile.from_bytes(TRAINING_CURVES, png), LocalFile.from_bytes(README, readme)]
     expected = (*copied, *generated)
     changed = changed_files(expected, remote_files)
     deletes = extra_remote(expected, remote_files, MAIN_MANAGED)
@@ -156,8 +154,7 @@ def _recorded_weights(rev: MainRevision, remote: Remote) -> str | None:
         data = remote.read_small(rev.commit, HUBKIT_JSON)
     if not data:
         return None
-    value = json.loads(data).get("weights")
-    return str(value) if value else None
+    return HubkitRecord.from_json(data).weights
 
 
 def _commit(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hubkit.errors import InputError
+from hubkit.layout import GITATTRIBUTES, HUBKIT_JSON, TRAINING_CURVES, VERIFICATION_JSON
 from hubkit.publish.files import LocalFile, RemoteFile, human_size
 from hubkit.publish.options import MainMode
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 Action = Literal["publish", "unchanged", "update", "replace"]
 # Files that are the Hub's, not hubkit's: never compared, never deleted.
-HUB_FILES = frozenset({".gitattributes"})
+HUB_FILES = frozenset({GITATTRIBUTES})
 # Files hubkit may remove from ``main`` when they are no longer expected (it never removes others there).
 MAIN_MANAGED = frozenset(
     {
@@ -34,9 +35,9 @@ MAIN_MANAGED = frozenset(
         "config.json",
         "open_clip_model.safetensors",
         "open_clip_config.json",
-        "hubkit.json",
-        "verification.json",
-        "training_curves.png",
+        HUBKIT_JSON,
+        VERIFICATION_JSON,
+        TRAINING_CURVES,
     }
 )
 

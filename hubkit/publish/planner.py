@@ -8,11 +8,11 @@ records of revisions found unchanged (never in a dry run).
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from hubkit.errors import RemoteConflictError
+from hubkit.errors import RecordError, RemoteConflictError
+from hubkit.layout import HUBKIT_JSON, VERIFICATION_JSON, HubkitRecord
 from hubkit.publish import cache
 from hubkit.publish.content import Content, Converter, from_record
 from hubkit.publish.files import LocalFile, changed_files
@@ -21,14 +21,12 @@ from hubkit.publish.naming import BranchFields, branch_names
 from hubkit.publish.plan import MAIN_MANAGED, PublishPlan, RevisionPlan, extra_remote, run_inputs
 from hubkit.publish.progress import Progress
 from hubkit.publish.remote import Refs, Remote
-from hubkit.publish.revfiles import VERIFICATION_JSON, ReleaseFiles
+from hubkit.publish.revfiles import ReleaseFiles
 from hubkit.publish.verification import passed
 
 if TYPE_CHECKING:
     from hubkit.publish.options import PublishOptions
     from hubkit.runs import SelectedCheckpoint, TrainingRun
-
-HUBKIT_JSON = "hubkit.json"
 
 
 def revision_stubs(
@@ -197,8 +195,11 @@ class Planner:
         if not any(p in remote for p in MAIN_MANAGED if p.endswith(".safetensors")):
             return []  # main holds no weights (a fresh repo, or only a README): nothing to overwrite
         if HUBKIT_JSON in remote:
-            record = json.loads(self.remote.read_small(head, HUBKIT_JSON))
-            if (record.get("run") or {}).get("name") == run_name:
+            try:
+                record = HubkitRecord.from_json(self.remote.read_small(head, HUBKIT_JSON))
+            except RecordError:
+                record = None  # unreadable: nothing says main comes from this run
+            if record is not None and record.run.name == run_name:
                 return []  # main holds an epoch of this same run: moving it is the point of publishing
         return [f"main ({head[:7]}) holds weights that hubkit did not publish from run {run_name!r}"]
 

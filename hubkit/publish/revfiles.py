@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hubkit import paths
+from hubkit.layout import README, VERIFICATION_JSON
 from hubkit.publish import card as cards
 from hubkit.publish.content import Content, metadata_file
 from hubkit.publish.files import LocalFile
@@ -19,9 +20,6 @@ from hubkit.publish.files import LocalFile
 if TYPE_CHECKING:
     from hubkit.cards.context import CardContext
     from hubkit.runs import SelectedCheckpoint, TrainingRun
-
-README = "README.md"
-VERIFICATION_JSON = "verification.json"
 
 # (revision, commit, epoch, metrics, note): one row of main's revisions table
 MainRow = tuple[str, str, int, Mapping[str, float], str]

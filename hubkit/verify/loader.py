@@ -20,12 +20,12 @@ from hubkit import frameworks
 from hubkit.errors import HubError, VerificationError
 from hubkit.frameworks.base import Framework, quiet_root_warnings
 from hubkit.hub.client import with_retries
+from hubkit.layout import HUBKIT_JSON
 from hubkit.verify.device import synchronize
 
 if TYPE_CHECKING:
     import torch
 
-HUBKIT_RECORD = "hubkit.json"
 __all__ = ["LoadedModel", "detect_library", "download_revision", "load_revision", "quiet_root_warnings"]
 
 
@@ -92,7 +92,7 @@ def load_revision(
     framework = detect_library(snapshot, repo_id, revision)
     library, weights_file = framework.name, framework.weights_file
     config = _read_json(snapshot / framework.config_file)
-    record_path = snapshot / HUBKIT_RECORD
+    record_path = snapshot / HUBKIT_JSON
     record = _read_json(record_path) if record_path.is_file() else None
 
     started = time.perf_counter()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hubkit import frameworks
+from hubkit.layout import HUBKIT_JSON
 
 if TYPE_CHECKING:
     import torch
@@ -44,7 +45,7 @@ def recorded_metrics(record: Mapping[str, Any] | None, run: TrainingRun | None) 
             return Recorded(epoch, dict(row.values), name)
     values = record.get("metrics") if record else None
     if isinstance(values, Mapping):
-        return Recorded(epoch if isinstance(epoch, int) else None, dict(values), "hubkit.json")
+        return Recorded(epoch if isinstance(epoch, int) else None, dict(values), HUBKIT_JSON)
     return Recorded(epoch if isinstance(epoch, int) else None, {}, "nothing")
 
 
