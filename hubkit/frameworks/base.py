@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from hubkit.runs.model import CheckpointInfo, Hyperparams, TrainingRun, WeightsKind
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
-    from hubkit.verify.loader import LoadedModel
-    from hubkit.verify.verifier import VerifyOptions
+    from hubkit.verify.loaded import LoadedModel
+    from hubkit.verify.options import VerifyOptions
 
 
 class Framework:
@@ -107,7 +107,15 @@ class Framework:
         """
         from hubkit.frameworks import checkpoints
 
-        return checkpoints.saver_weights(self, run, checkpoint, loaded, file, weights)
+        return checkpoints.saver_weights(
+            checkpoint,
+            loaded,
+            file,
+            weights,
+            default=self.default_weights(run),
+            ema=self.supports_ema,
+            trainer=self.display_name,
+        )
 
     def source_state_dict(self, loaded: Mapping[str, Any], weights: str) -> dict[str, torch.Tensor]:
         """The tensors a revision holding ``weights`` of this checkpoint should hold (for bitwise checks)."""

@@ -15,8 +15,7 @@ from hubkit.errors import CheckpointError
 if TYPE_CHECKING:
     import torch
 
-    from hubkit.frameworks.base import Framework
-    from hubkit.runs.model import CheckpointInfo, TrainingRun, WeightsKind
+    from hubkit.runs.model import CheckpointInfo, WeightsKind
 
 # Prefixes wrappers add to state dict keys (DistributedDataParallel, torch.compile).
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -58,27 +57,39 @@ def check_epoch(loaded: Mapping[str, Any], checkpoint: CheckpointInfo, file: Pat
 
 
 def saver_weights(
-    framework: Framework,
-    run: TrainingRun,
     checkpoint: CheckpointInfo,
     loaded: dict[str, Any],
     file: Path,
     weights: WeightsKind | None,
+    *,
+    default: WeightsKind,
+    ema: bool,
+    trainer: str,
 ) -> tuple[dict[str, Any], WeightsKind, int]:
-    """``(state dict, weights kind, epoch)`` of a CheckpointSaver-style checkpoint (see the module doc)."""
+    """``(state dict, weights kind, epoch)`` of a CheckpointSaver-style checkpoint (see the module doc).
+
+    Args:
+        checkpoint: the run dir's listing of the file.
+        loaded: the safely loaded checkpoint dict.
+        file: its path (named in errors).
+        weights: ``"ema"`` / ``"raw"`` as asked for; None: ``default``.
+        default: the weights the run's metrics were measured on.
+        ema: whether the trainer can keep EMA weights at all.
+        trainer: who wrote the checkpoint, for messages ("OpenCLIP").
+    """
     import torch
 
     if weights not in (None, "raw", "ema"):
         raise CheckpointError(
             f"weights must be 'raw' or 'ema', not {weights!r}", hint="Use --weights raw|ema."
         )
-    if weights == "ema" and not framework.supports_ema:
+    if weights == "ema" and not ema:
         raise CheckpointError(
-            f"{file}: {framework.display_name} keeps no EMA weights", hint="Use --weights raw (the default)."
+            f"{file}: {trainer} keeps no EMA weights", hint="Use --weights raw (the default)."
         )
     epoch = check_epoch(loaded, checkpoint, file)
     has_ema = isinstance(loaded.get("state_dict_ema"), dict)
-    kind: WeightsKind = weights or framework.default_weights(run)
+    kind: WeightsKind = weights or default
     if kind == "ema" and not has_ema:
         why = (
             "EMA weights were asked for"
@@ -94,7 +105,7 @@ def saver_weights(
     if not isinstance(state, dict) or not state:
         raise CheckpointError(
             f"{file} has no '{key}' (keys: {', '.join(sorted(map(str, loaded))[:8])})",
-            hint=f"Expected a {framework.display_name} training checkpoint.",
+            hint=f"Expected a {trainer} training checkpoint.",
         )
     bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if bad:

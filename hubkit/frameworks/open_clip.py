@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from hubkit.runs.model import TrainingRun
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
-    from hubkit.verify.loader import LoadedModel
-    from hubkit.verify.verifier import VerifyOptions
+    from hubkit.verify.loaded import LoadedModel
+    from hubkit.verify.options import VerifyOptions
 
 # Card rows whose run arguments are not in the reader's HPARAM_KEYS table (source: open_clip_train params.py).
 _EXTRA_KEYS: dict[str, tuple[str, ...]] = {
@@ -194,7 +194,8 @@ class OpenClipFramework(Framework):
     ) -> tuple[EvalOutcome, int]:
         """Zero-shot top-1 on an image folder, or retrieval recall and ``clip_val_loss`` on a caption CSV."""
         from hubkit.verify import datasets, evaluate
-        from hubkit.verify.verifier import DEFAULT_BATCH_SIZE, run_arg
+        from hubkit.verify.options import DEFAULT_BATCH_SIZE
+        from hubkit.verify.verifier import run_arg
 
         batch_size = options.batch_size or DEFAULT_BATCH_SIZE
         if data.kind == "image-folder":

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from hubkit.runs.model import Hyperparams, TrainingRun
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
-    from hubkit.verify.loader import LoadedModel
-    from hubkit.verify.verifier import VerifyOptions
+    from hubkit.verify.loaded import LoadedModel
+    from hubkit.verify.options import VerifyOptions
 
 # pretrained_cfg entries that describe timm's registry weights for the architecture, not these weights.
 REGISTRY_ONLY_KEYS = ("tag", "license", "paper_ids", "paper_name", "notes", "origin_url", "hf_hub_id")
@@ -234,7 +234,7 @@ class TimmFramework(Framework):
     ) -> tuple[EvalOutcome, int]:
         """Top-1 / top-5 / loss on an image folder, as train.py's ``validate`` computes them."""
         from hubkit.verify import datasets, evaluate
-        from hubkit.verify.verifier import DEFAULT_BATCH_SIZE
+        from hubkit.verify.options import DEFAULT_BATCH_SIZE
 
         if data.kind != "image-folder":
             raise VerificationError(f"timm quick-eval needs an image folder, got the file {data.path}")

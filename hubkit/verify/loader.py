@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,34 +21,12 @@ from hubkit.frameworks.base import Framework, quiet_root_warnings
 from hubkit.hub.client import with_retries
 from hubkit.layout import HUBKIT_JSON
 from hubkit.verify.device import synchronize
+from hubkit.verify.loaded import LoadedModel
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["LoadedModel", "detect_library", "download_revision", "load_revision", "quiet_root_warnings"]
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A revision reloaded through its library, on a device, with what is needed to evaluate it."""
-
-    repo_id: str  # "org/resnet-digits"
-    revision: str  # "epoch-3" (as asked for: branch, tag or commit)
-    commit: str  # "3f2a9c1e…" (40 hex digits the revision resolved to)
-    library: str  # "timm": the framework's name (hubkit.frameworks.get(library))
-    model: Any = field(repr=False)  # torch.nn.Module in eval mode on ``device``
-    transform: Any = field(repr=False)  # eval image transform (PIL image -> tensor)
-    tokenizer: Any = field(repr=False)  # OpenCLIP tokenizer; None for timm
-    config: dict[str, Any] = field(repr=False)  # config.json / open_clip_config.json as published
-    snapshot_path: Path = Path()  # <cache>/models--org--name/snapshots/<commit>
-    weights_file: str = ""  # "model.safetensors" / "open_clip_model.safetensors"
-    device: str = "cpu"  # "cuda:0" / "cpu"
-    record: dict[str, Any] | None = field(default=None, repr=False)  # hubkit.json when the revision has one
-    timings: dict[str, float] = field(default_factory=dict)  # {"download_s": 0.4, "load_s": 1.2}
-
-    @property
-    def weights_path(self) -> Path:
-        return self.snapshot_path / self.weights_file
 
 
 def load_revision(
