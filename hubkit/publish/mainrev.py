@@ -15,7 +15,7 @@ from hubkit.layout import HUBKIT_JSON, README, TRAINING_CURVES, VERIFICATION_JSO
 from hubkit.publish import cache
 from hubkit.publish.curves import CurveData
 from hubkit.publish.files import LocalFile, changed_files
-from hubkit.publish.plan import MAIN_MANAGED, PublishPlan, extra_remote
+from hubkit.publish.plan import PublishPlan, extra_remote, main_managed
 from hubkit.publish.progress import Progress
 from hubkit.publish.remote import Remote
 from hubkit.publish.revfiles import MainRow, ReleaseFiles
@@ -117,7 +117,7 @@ def publish_main(
     record = cache.load_plan(key)
     if record is not None and head is not None:
         known = tuple(LocalFile.from_record(f) for f in record.files)
-        if not changed_files(known, remote_files) and not extra_remote(known, remote_files, MAIN_MANAGED):
+        if not changed_files(known, remote_files) and not extra_remote(known, remote_files, main_managed()):
             return str(head), 0
 
     copied = [f for f in rev.files if f.path != README]
@@ -138,7 +138,7 @@ def publish_main(
     generated = [LocalFile.from_bytes(TRAINING_CURVES, png), LocalFile.from_bytes(README, readme)]
     expected = (*copied, *generated)
     changed = changed_files(expected, remote_files)
-    deletes = extra_remote(expected, remote_files, MAIN_MANAGED)
+    deletes = extra_remote(expected, remote_files, main_managed())
     commit, sent = head, 0
     if changed or deletes:
         commit, sent = _commit(remote, progress, rev, head, changed, deletes)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hubkit.errors import InputError
-from hubkit.layout import GITATTRIBUTES, HUBKIT_JSON, TRAINING_CURVES, VERIFICATION_JSON
+from hubkit.layout import GITATTRIBUTES, HUBKIT_FILES, README
 from hubkit.publish.files import LocalFile, RemoteFile, human_size
 from hubkit.publish.options import MainMode
 
@@ -28,18 +28,27 @@ if TYPE_CHECKING:
 Action = Literal["publish", "unchanged", "update", "replace"]
 # Files that are the Hub's, not hubkit's: never compared, never deleted.
 HUB_FILES = frozenset({GITATTRIBUTES})
-# Files hubkit may remove from ``main`` when they are no longer expected (it never removes others there).
-MAIN_MANAGED = frozenset(
-    {
-        "model.safetensors",
-        "config.json",
-        "open_clip_model.safetensors",
-        "open_clip_config.json",
-        HUBKIT_JSON,
-        VERIFICATION_JSON,
-        TRAINING_CURVES,
-    }
-)
+
+
+def release_weights_files() -> frozenset[str]:
+    """The weights file names of every known framework (``model.safetensors``, …)."""
+    from hubkit import frameworks
+
+    return frozenset(f.weights_file for f in frameworks.all_frameworks())
+
+
+def main_managed() -> frozenset[str]:
+    """Files hubkit may remove from ``main`` when no longer expected (it never removes others there):
+    its own records, cards and curves, and every known framework's weights and config.
+
+    Example:
+        >>> "model.safetensors" in main_managed()
+        True
+    """
+    from hubkit import frameworks
+
+    configs = {f.config_file for f in frameworks.all_frameworks()}
+    return frozenset(HUBKIT_FILES - {README} | release_weights_files() | configs)
 
 
 @dataclass(frozen=True)

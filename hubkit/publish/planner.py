@@ -18,7 +18,7 @@ from hubkit.publish.content import Content, Converter, from_record
 from hubkit.publish.files import LocalFile, changed_files
 from hubkit.publish.metadata import split_metrics
 from hubkit.publish.naming import BranchFields, branch_names
-from hubkit.publish.plan import MAIN_MANAGED, PublishPlan, RevisionPlan, extra_remote, run_inputs
+from hubkit.publish.plan import PublishPlan, RevisionPlan, extra_remote, release_weights_files, run_inputs
 from hubkit.publish.progress import Progress
 from hubkit.publish.remote import Refs, Remote
 from hubkit.publish.revfiles import ReleaseFiles
@@ -192,7 +192,7 @@ class Planner:
         if main_epoch is None or head is None or self.options.force:
             return []
         remote = self.remote.files(head)
-        if not any(p in remote for p in MAIN_MANAGED if p.endswith(".safetensors")):
+        if not any(p in remote for p in release_weights_files()):
             return []  # main holds no weights (a fresh repo, or only a README): nothing to overwrite
         if HUBKIT_JSON in remote:
             try:
