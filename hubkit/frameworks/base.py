@@ -233,6 +233,22 @@ class Framework:
         """The installed registry's pretrained config of a decoded tag (raises TagError when it has none)."""
         raise NotImplementedError(f"{self.display_name or self.name} has no pretrained registry")
 
+    def decode_architecture(self, name: str) -> Any:
+        """The architecture name decoded as a tag of this framework's form (None: it is not one).
+
+        A run card starts from it (family, papers); a framework without tags gets a card from its run only.
+        """
+        if self.tag_form is None:
+            return None
+        from hubkit.errors import TagError
+        from hubkit.tags.dispatch import decode
+
+        try:
+            decoded = decode(name)
+        except TagError:
+            return None
+        return decoded if decoded.form == self.tag_form else None
+
     def tag_title(self, decoded: Any) -> str:
         """How a tag card names the tag: ``resnet50.a1_in1k`` / ``ViT-B-32/laion2b_s34b_b79k``."""
         return str(decoded.raw)

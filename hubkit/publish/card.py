@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from hubkit import frameworks
-from hubkit.errors import TagError
 
 if TYPE_CHECKING:
     from hubkit.cards.context import CardContext, EpochTable, PipelineTag, RunFacts, VerificationFacts
@@ -58,10 +57,11 @@ def base_context(
     """
     from hubkit.cards import context_from_tag, runfacts, with_run
 
-    try:
-        context = context_from_tag(run.architecture, repo_id=repo_id, enrich=False, compute_stats=False)
-    except TagError:
+    decoded = frameworks.get(run.framework).decode_architecture(run.architecture)
+    if decoded is None:
         context = _minimal_context(run, repo_id)
+    else:
+        context = context_from_tag(decoded, repo_id=repo_id, enrich=False, compute_stats=False)
     size, _ = runfacts.image_size(run)
     usage = dataclasses.replace(
         context.usage,
