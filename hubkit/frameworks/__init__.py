@@ -30,6 +30,7 @@ __all__ = [
     "by_tag_form",
     "detect_revision",
     "detect_run",
+    "discover",
     "get",
     "names",
     "register",
@@ -62,12 +63,25 @@ def _load_builtins() -> None:
             _loaded[name] = _instance(getattr(importlib.import_module(module), attr), target)
 
 
-def _discover() -> None:
-    """Load the frameworks installed packages declare in the ``hubkit.frameworks`` entry-point group."""
+def discover(*, refresh: bool = False) -> tuple[str, ...]:
+    """Load the frameworks installed packages declare in the ``hubkit.frameworks`` entry-point group.
+
+    Done once, on the first lookup; ``refresh=True`` reads the entry points again (after installing a
+    plugin in a running process). A plugin that fails to load is skipped with a warning.
+
+    Returns:
+        The names of the frameworks found through entry points.
+
+    Example:
+        >>> discover()  # doctest: +SKIP
+        ('mmpretrain',)
+    """
     global _discovered
-    if _discovered:
-        return
+    if _discovered and not refresh:
+        return tuple(name for name in _loaded if name not in BUILTIN)
     _discovered = True
+    for name in [n for n in _loaded if n not in BUILTIN]:
+        del _loaded[name]
     for point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if point.name in BUILTIN:
             continue
@@ -75,6 +89,7 @@ def _discover() -> None:
             _loaded[point.name] = _instance(point.load(), f"entry point {point.name} ({point.value})")
         except Exception as exc:  # a broken plugin must not break hubkit for the built-in frameworks
             warnings.warn(f"hubkit framework entry point {point.name!r} failed to load: {exc}", stacklevel=2)
+    return tuple(name for name in _loaded if name not in BUILTIN)
 
 
 def all_frameworks() -> tuple[Framework, ...]:
@@ -85,7 +100,7 @@ def all_frameworks() -> tuple[Framework, ...]:
         ['timm', 'open_clip']
     """
     _load_builtins()
-    _discover()
+    discover()
     merged = {**_loaded, **_registered}
     return tuple(merged.values())
 
