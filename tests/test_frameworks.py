@@ -137,7 +137,12 @@ def test_toy_run_publishes_verifies_and_cards_on_the_local_hub(
     card = ModelCard.load(api.hf_hub_download(repo, "README.md"))
     assert card.data.library_name == "toy"
     assert card.data.pipeline_tag == "image-classification"
-    assert "`toy_mlp` trained with ToyTrainer for 3 epochs" in card.text
+    final = read_run(toy_run).metrics(3)
+    assert final is not None
+    summary = "`toy_mlp` trained with ToyTrainer for 3 epochs on sklearn-digits (10 classes); this revision "
+    summary += f"holds the raw training weights after 3 epochs (validation accuracy {100 * final.values['val_acc']:.2f} %)."
+    assert summary in card.text
+    assert card.data.eval_results[0].metric_name == "Validation accuracy"
     assert 'load_toy(huggingface_hub.snapshot_download("localuser/toy-digits"))' in card.text
     branch = ModelCard.load(api.hf_hub_download(repo, "README.md", revision="epoch-002"))
     assert "**After 2 of 3 epochs (`ckpt_2.pt`): an intermediate checkpoint" in branch.text

@@ -57,6 +57,10 @@ class Framework:
     usage_partial: ClassVar[str] = ""  # "partials/usage_timm.md.j2": the card's usage section
     template_dir: ClassVar[Path | None] = None  # extra folder searched for ``usage_partial`` (outside hubkit)
     load_imports: ClassVar[str] = ""  # "import timm": what ``load_line`` needs, for the printed one-liner
+    # recorded metric -> (model-index metric type, human name): the card's results, in this order
+    result_metrics: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    # recorded metric -> (dataset name, dataset type) when it was measured on other data than the run's
+    result_datasets: ClassVar[Mapping[str, tuple[str, str]]] = {}
     # card row (Hyperparams field) -> run arguments it is read from, e.g. {"lr": ("lr",), "ema": ("model_ema",)}
     hyperparam_keys: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     # --- verification -----------------------------------------------------------------------------------
@@ -195,6 +199,10 @@ class Framework:
         if field == "locked_towers":
             return field in self.hyperparam_keys
         return True
+
+    def metric_phrase(self, metrics: Mapping[str, float]) -> str | None:
+        """How the card's summary states a checkpoint's recorded result (None: it does not)."""
+        return None
 
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
         """The resolution the run trained at and where that is recorded (default: its eval transform)."""

@@ -98,6 +98,19 @@ class OpenClipFramework(Framework):
         }
     )
 
+    # Source: open_clip_train's results.jsonl keys. Its zero-shot metric is measured on ImageNet's validation
+    # set (open_clip_train --imagenet-val), not on the run's own validation data.
+    result_metrics = MappingProxyType(
+        {
+            "imagenet-zeroshot-val-top1": ("accuracy", "Zero-shot top-1 accuracy"),
+            "image_to_text_R@1": ("recall", "Image-to-text R@1"),
+            "text_to_image_R@1": ("recall", "Text-to-image R@1"),
+        }
+    )
+    result_datasets = MappingProxyType(
+        {"imagenet-zeroshot-val-top1": ("ImageNet-1k (validation)", "imagenet-1k")}
+    )
+
     # --- run dir ----------------------------------------------------------------------------------------
     def read_run(self, path: Path, *, model_config: Path | None = None) -> TrainingRun:
         from hubkit.runs.read_openclip import read_openclip_run
@@ -244,6 +257,13 @@ class OpenClipFramework(Framework):
             f'open_clip.create_model_and_transforms("local-dir:" + '
             f'huggingface_hub.snapshot_download("{repo_id}", revision="{revision}"))'
         )
+
+    def metric_phrase(self, metrics: Mapping[str, float]) -> str | None:
+        if "imagenet-zeroshot-val-top1" in metrics:  # open_clip logs fractions
+            return f"zero-shot ImageNet top-1 {100 * metrics['imagenet-zeroshot-val-top1']:.2f} %"
+        if "clip_val_loss" in metrics:
+            return f"validation loss {metrics['clip_val_loss']:.3f}"
+        return None
 
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
         import os

@@ -102,6 +102,10 @@ class TimmFramework(Framework):
             "loss": ("eval_loss", 1.0, False),
         }
     )
+    # Source: timm train.py summary.csv columns.
+    result_metrics = MappingProxyType(
+        {"eval_top1": ("accuracy", "Top-1 accuracy"), "eval_top5": ("accuracy", "Top-5 accuracy")}
+    )
     ema_metrics_note = "timm train.py records the EMA model's metrics when --model-ema is on"
     ema_flag = "--model-ema"
 
@@ -266,6 +270,11 @@ class TimmFramework(Framework):
         if field == "momentum":  # timm records --momentum for every run; only SGD-like optimizers use it
             return _uses_momentum(hyperparams.optimizer)
         return super().show_hyperparameter(field, hyperparams)
+
+    def metric_phrase(self, metrics: Mapping[str, float]) -> str | None:
+        if "eval_top1" in metrics:
+            return f"validation top-1 {metrics['eval_top1']:.2f} %"
+        return None
 
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
         from hubkit.cards.context import Sourced
