@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hubkit.cards.context import ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
     from hubkit.runs.model import TrainingRun
+    from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
     from hubkit.verify.loaded import LoadedModel
@@ -317,7 +318,7 @@ class OpenClipFramework(Framework):
     # --- tag cards --------------------------------------------------------------------------------------
     registry_fields = ("hf_hub", "url", "mean", "std", "interpolation", "resize_mode", "quick_gelu")
 
-    def registry_config(self, decoded: Any) -> dict[str, Any]:
+    def registry_config(self, decoded: ModelTag) -> dict[str, Any]:
         import open_clip  # heavy: imports torch
 
         arch, pretrained = decoded.architecture.name, decoded.pretrained
@@ -329,19 +330,19 @@ class OpenClipFramework(Framework):
             )
         return dict(cfg)
 
-    def tag_title(self, decoded: Any) -> str:
+    def tag_title(self, decoded: ModelTag) -> str:
         return f"{decoded.architecture.name}/{decoded.pretrained}".rstrip("/")
 
-    def tag_registry(self, decoded: Any) -> RegistryInfo | None:
+    def tag_registry(self, decoded: ModelTag) -> RegistryInfo | None:
         from hubkit.cards.registry import openclip_registry
 
         return openclip_registry(decoded.architecture.name, decoded.pretrained)
 
-    def tag_pipeline(self, decoded: Any, registry: RegistryInfo | None) -> str:
+    def tag_pipeline(self, decoded: ModelTag, registry: RegistryInfo | None) -> str:
         return self.pipeline_tag
 
     def tag_usage(
-        self, decoded: Any, registry: RegistryInfo | None, repo_id: str | None, revision: str | None
+        self, decoded: ModelTag, registry: RegistryInfo | None, repo_id: str | None, revision: str | None
     ) -> Usage:
         from hubkit.cards.context import Usage
 
@@ -355,7 +356,7 @@ class OpenClipFramework(Framework):
             input_size=registry.input_size if registry else None,
         )
 
-    def tag_stats(self, decoded: Any) -> ModelStats | None:
+    def tag_stats(self, decoded: ModelTag) -> ModelStats | None:
         from hubkit.cards import stats
 
         return stats.openclip_stats(decoded.architecture.name)
