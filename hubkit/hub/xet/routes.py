@@ -27,7 +27,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from hubkit.hub.app import Ctx, Handler
+from hubkit.hub.request import Ctx, Handler
 from hubkit.hub.storage import FileEntry, RepoRef
 from hubkit.hub.validation import HubHTTPError, bad_request, check_revision
 from hubkit.hub.xet import tokens
