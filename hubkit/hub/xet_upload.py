@@ -1,0 +1,138 @@
+"""hubkit's uploads through Xet, the real Hub's large-file path, with the deduplication it achieved.
+
+huggingface_hub sends path-based adds through ``hf_xet`` but keeps hf_xet's report to itself. hubkit
+drives the same ``hf_xet`` session API (``new_upload_commit`` / ``start_upload_file``, with the token
+refresh route huggingface_hub uses) so that every upload reports how many bytes the Hub already had
+(:class:`TransferReport`). hf_xet reads the files by path in blocks: memory stays bounded. The files'
+sha256 (known from conversion) is passed in, so no file is read twice.
+
+The LFS batch route (file objects, see :mod:`hubkit.hub.client`) remains the fallback when ``hf_xet``
+is missing, when ``HF_HUB_DISABLE_XET=1``, or when ``HUBKIT_XET=0``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+XET_SWITCH = "HUBKIT_XET"  # "0" sends hubkit's uploads through the LFS batch API instead
+
+
+@dataclass(frozen=True)
+class TransferReport:
+    """What uploading some files cost: their size, what the Hub already held, what was sent."""
+
+    files: int  # files uploaded
+    total_bytes: int  # their content bytes
+    deduplicated_bytes: int  # content bytes found already stored (earlier uploads, other repos)
+    sent_bytes: int  # bytes sent (xorbs and shards, compressed)
+
+    def __add__(self, other: TransferReport) -> TransferReport:
+        return TransferReport(
+            self.files + other.files,
+            self.total_bytes + other.total_bytes,
+            self.deduplicated_bytes + other.deduplicated_bytes,
+            self.sent_bytes + other.sent_bytes,
+        )
+
+    @property
+    def deduplicated_fraction(self) -> float:
+        """Share of the content the Hub already had (0.0 for nothing uploaded).
+
+        Example:
+            >>> TransferReport(1, 100, 90, 11).deduplicated_fraction
+            0.9
+        """
+        return self.deduplicated_bytes / self.total_bytes if self.total_bytes else 0.0
+
+
+NO_TRANSFER = TransferReport(0, 0, 0, 0)
+
+
+def xet_enabled() -> bool:
+    """Whether hubkit uploads through Xet: hf_xet usable and not switched off (``HUBKIT_XET=0``).
+
+    Example:
+        >>> os.environ["HUBKIT_XET"] = "0"; xet_enabled()
+        False
+    """
+    if os.environ.get(XET_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    from huggingface_hub.utils._runtime import is_xet_available
+
+    return bool(is_xet_available())
+
+
+def upload_files(
+    api: Any,
+    repo_id: str,
+    files: Sequence[tuple[str, str | None]],
+    *,
+    repo_type: str,
+    revision: str,
+    create_pr: bool,
+    token: Any = None,
+) -> tuple[TransferReport, list[str]]:
+    """Upload local files to the repo's Xet storage; returns the report and each file's sha256.
+
+    Args:
+        api: the ``HfApi`` (its endpoint and headers are used, as huggingface_hub does).
+        files: ``(local path, sha256 hex or None)`` per file; ``None`` lets hf_xet compute it while chunking.
+        revision: the revision as huggingface_hub quotes it in URLs (``quote(rev, safe="")``).
+
+    Example:
+        >>> report, shas = upload_files(api, "u/r", [("w.safetensors", None)], repo_type="model",
+        ...                             revision="main", create_pr=False)
+    """
+    import hf_xet
+    from huggingface_hub.utils._xet import (
+        XetTokenType,
+        abort_xet_session,
+        get_xet_session,
+        xet_connection_info_refresh_url,
+        xet_headers_without_auth,
+    )
+
+    headers = api._build_hf_headers(token=token)
+    refresh_url = xet_connection_info_refresh_url(
+        token_type=XetTokenType.WRITE,
+        repo_id=repo_id,
+        repo_type=repo_type,
+        revision=None if create_pr else revision,
+        endpoint=api.endpoint,
+    )
+    if create_pr:
+        refresh_url += "?create_pr=1"
+    session = get_xet_session()
+    commit = session.new_upload_commit(
+        token_refresh_url=refresh_url,
+        token_refresh_headers=headers,
+        custom_headers=xet_headers_without_auth(headers),
+        progress_callback=None,
+    )
+    try:
+        handles = [
+            commit.start_upload_file(path, sha256=sha256 if sha256 else hf_xet.COMPUTE_SHA256)
+            for path, sha256 in files
+        ]
+        report = commit.wait_to_finish()  # the context manager would hide this report
+    except KeyboardInterrupt:
+        abort_xet_session()
+        raise
+    except BaseException:
+        commit.abort()
+        raise
+    metrics = report.dedup_metrics
+    shas = [handle.result().xet_info.sha256 for handle in handles]
+    total = sum(os.path.getsize(path) for path, _ in files)
+    return (
+        TransferReport(
+            files=len(files),
+            total_bytes=total,
+            deduplicated_bytes=int(metrics.deduped_bytes),
+            sent_bytes=int(metrics.total_bytes_uploaded),
+        ),
+        shas,
+    )
