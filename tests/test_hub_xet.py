@@ -203,3 +203,48 @@ def test_tamper_reaches_xet_stored_files(xhub: LocalHub, api: HfApi, repo: str, 
     path = hf_hub_download(repo, "m.safetensors", endpoint=xhub.endpoint, cache_dir=tmp_path / "c")
     assert Path(path).read_bytes() == evil
     assert "x-xet-hash" not in httpx2.head(f"{xhub.endpoint}/{repo}/resolve/main/m.safetensors").headers
+
+
+def test_hubkit_client_uploads_through_xet_and_reports_dedup(xhub: LocalHub, tmp_path: Path) -> None:
+    from hubkit.hub.client import hub_api, streaming_add
+
+    first = os.urandom(6 * 1024 * 1024)
+    second = bytearray(first)
+    second[3 * 1024 * 1024 : 3 * 1024 * 1024 + 600_000] = os.urandom(600_000)  # ~10 % changed
+    (tmp_path / "e1.safetensors").write_bytes(first)
+    (tmp_path / "e2.safetensors").write_bytes(bytes(second))
+    api = hub_api(xhub.endpoint, TOKEN)
+    api.create_repo("localuser/hubkit-xet")
+    seen = _requests(xhub)
+    for name in ("e1", "e2"):
+        before = xhub.xet_stats.xorb_bytes_received
+        op = streaming_add(f"{name}.safetensors", tmp_path / f"{name}.safetensors")
+        api.create_commit("localuser/hubkit-xet", operations=[op], commit_message=name)
+        received = xhub.xet_stats.xorb_bytes_received - before
+    xhub.observe(None)
+    assert not [p for _, p in seen if p.startswith("/_lfs/") or p.endswith("/objects/batch")]  # Xet only
+    assert received <= 0.15 * len(second)
+    report = api.transfers[hashlib.sha256(second).hexdigest()]
+    assert report.total_bytes == len(second) and report.deduplicated_fraction >= 0.8
+    assert report.deduplicated_bytes + report.new_bytes == report.total_bytes
+    url = f"{xhub.endpoint}/localuser/hubkit-xet/resolve/main/e2.safetensors"
+    assert httpx2.get(url).content == bytes(second)
+
+
+def test_hubkit_client_falls_back_to_lfs(
+    xhub: LocalHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hubkit.hub.client import hub_api, streaming_add
+
+    monkeypatch.setenv("HUBKIT_XET", "0")
+    data = os.urandom(2 * 1024 * 1024)
+    (tmp_path / "w.safetensors").write_bytes(data)
+    api = hub_api(xhub.endpoint, TOKEN)
+    api.create_repo("localuser/hubkit-lfs")
+    seen = _requests(xhub)
+    op = streaming_add("w.safetensors", tmp_path / "w.safetensors")
+    api.create_commit("localuser/hubkit-lfs", operations=[op], commit_message="lfs")
+    xhub.observe(None)
+    assert any(p.startswith("/_lfs/") for _, p in seen) and not any(p.startswith("/_xet/") for _, p in seen)
+    assert api.transfers == {}
+    assert httpx2.get(f"{xhub.endpoint}/localuser/hubkit-lfs/resolve/main/w.safetensors").content == data
