@@ -37,7 +37,7 @@ logger = logging.getLogger("hubkit.hub.client")
 T = TypeVar("T")
 
 
-def hub_api(endpoint: str | None, token: str | None) -> HfApi:
+def hub_api(endpoint: str | None, token: str | None) -> HubkitApi:
     """An ``HfApi`` for ``endpoint`` (``None``: the client's default) that announces ``hubkit/<version>``.
 
     Args:
@@ -143,13 +143,13 @@ class HubkitApi(HfApi):
 
     Every path-based add becomes a :func:`streaming_add`. LFS-mode files then go through Xet
     (:mod:`hubkit.hub.xet_upload`) when it is enabled, else through the LFS batch path that
-    huggingface_hub takes for file objects. ``transfers`` lists a :class:`TransferReport` per Xet upload
-    (bytes in the files, bytes the Hub already had, bytes sent).
+    huggingface_hub takes for file objects. ``transfers`` maps the sha256 of each file sent through Xet
+    to its :class:`TransferReport` (its bytes, those the Hub already had, those sent).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.transfers: list[TransferReport] = []
+        self.transfers: dict[str, TransferReport] = {}
         self._transfers_lock = threading.Lock()
 
     def create_commit(self, repo_id: str, operations: Any, *args: Any, **kwargs: Any) -> Any:
@@ -218,7 +218,7 @@ class HubkitApi(HfApi):
         ops = [a for a in pending if a._upload_mode == "lfs" and not a._should_ignore and _local_path(a)]
         if not ops:
             return
-        report, _ = xet_upload.upload_files(
+        reports = xet_upload.upload_files(
             self,
             repo_id,
             [(_local_path(op) or "", op.upload_info.sha256.hex()) for op in ops],
@@ -230,7 +230,7 @@ class HubkitApi(HfApi):
         for op in ops:
             op._is_uploaded = True
         with self._transfers_lock:
-            self.transfers.append(report)
+            self.transfers.update(reports)
 
 
 def _local_path(op: Any) -> str | None:
