@@ -96,13 +96,13 @@ def streaming_add(
 ) -> CommitOperationAdd:
     """A commit operation that uploads ``local_path`` without reading it into memory.
 
-    Use it with ``hub_api(...).create_commit(...)``. huggingface_hub hashes the file in chunks and,
-    for file objects, uses the LFS batch path (no Xet), uploading multipart slices; the local hub
-    streams each part to disk. The file stays open until the operation is garbage-collected.
+    Use it with ``hub_api(...).create_commit(...)``: :class:`HubkitApi` uploads it through Xet (hf_xet
+    reads the file by path in blocks), or, without Xet, huggingface_hub sends the file object through
+    the LFS batch path in multipart slices. The file stays open until the operation is garbage-collected.
 
     When the caller already knows the file's sha256 (hubkit's conversion hashes while writing), pass it
     with ``size``: the file is then not read a second time to hash it. A wrong hash cannot slip through:
-    the Hub checks every LFS object against its declared sha256 and refuses a mismatch.
+    the Hub checks every upload against its declared sha256 and refuses a mismatch.
 
     Args:
         path_in_repo: destination path in the repo, e.g. ``"model.safetensors"``.
