@@ -248,3 +248,21 @@ def test_hubkit_client_falls_back_to_lfs(
     assert any(p.startswith("/_lfs/") for _, p in seen) and not any(p.startswith("/_xet/") for _, p in seen)
     assert api.transfers == {}
     assert httpx2.get(f"{xhub.endpoint}/localuser/hubkit-lfs/resolve/main/w.safetensors").content == data
+
+
+def test_hubkit_upload_ahead_is_not_sent_again_by_its_commit(xhub: LocalHub, tmp_path: Path) -> None:
+    from hubkit.hub.client import hub_api, streaming_add
+
+    (tmp_path / "w.safetensors").write_bytes(os.urandom(2 * 1024 * 1024))
+    api = hub_api(xhub.endpoint, TOKEN)
+    api.create_repo("localuser/ahead-xet")
+    seen = _requests(xhub)
+    api.preupload_lfs_files(
+        "localuser/ahead-xet", additions=[streaming_add("w.safetensors", tmp_path / "w.safetensors")]
+    )
+    op = streaming_add(
+        "w.safetensors", tmp_path / "w.safetensors"
+    )  # a new operation, as publish's commit makes
+    api.create_commit("localuser/ahead-xet", operations=[op], commit_message="w")
+    xhub.observe(None)
+    assert [p for _, p in seen].count("/_xet/v1/shards") == 1

@@ -216,6 +216,11 @@ class HubkitApi(HfApi):
                 gitignore_content=gitignore_content,
             )
         ops = [a for a in pending if a._upload_mode == "lfs" and not a._should_ignore and _local_path(a)]
+        with self._transfers_lock:
+            sent_before = [op for op in ops if op.upload_info.sha256.hex() in self.transfers]
+        for op in sent_before:  # e.g. weights uploaded ahead of their commit: the Hub holds them already
+            op._is_uploaded = True
+        ops = [op for op in ops if not op._is_uploaded]
         if not ops:
             return
         reports = xet_upload.upload_files(
