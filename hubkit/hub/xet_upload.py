@@ -22,19 +22,19 @@ XET_SWITCH = "HUBKIT_XET"  # "0" sends hubkit's uploads through the LFS batch AP
 
 @dataclass(frozen=True)
 class TransferReport:
-    """What uploading some files cost: their size, what the Hub already held, what was sent."""
+    """What uploading some files cost: their size, what the Hub already held, what had to be sent."""
 
     files: int  # files uploaded
     total_bytes: int  # their content bytes
-    deduplicated_bytes: int  # content bytes found already stored (earlier uploads, other repos)
-    sent_bytes: int  # bytes sent (xorbs and shards, compressed)
+    deduplicated_bytes: int  # content bytes whose chunks the Hub (or this upload) already held
+    new_bytes: int  # content bytes sent (in xorbs, compressed where that helps)
 
     def __add__(self, other: TransferReport) -> TransferReport:
         return TransferReport(
             self.files + other.files,
             self.total_bytes + other.total_bytes,
             self.deduplicated_bytes + other.deduplicated_bytes,
-            self.sent_bytes + other.sent_bytes,
+            self.new_bytes + other.new_bytes,
         )
 
     @property
@@ -42,7 +42,7 @@ class TransferReport:
         """Share of the content the Hub already had (0.0 for nothing uploaded).
 
         Example:
-            >>> TransferReport(1, 100, 90, 11).deduplicated_fraction
+            >>> TransferReport(1, 100, 90, 10).deduplicated_fraction
             0.9
         """
         return self.deduplicated_bytes / self.total_bytes if self.total_bytes else 0.0
@@ -65,6 +65,23 @@ def xet_enabled() -> bool:
     return bool(is_xet_available())
 
 
+_COMPRESSION_POLICY = "HF_XET_XORB_COMPRESSION_POLICY"
+
+
+def _no_compression_on_loopback(endpoint: str | None) -> None:
+    """Skip chunk compression for a hub on this machine: loopback bytes are free, CPU is not.
+
+    hf_xet tries LZ4 / byte-grouped LZ4 on every chunk, which costs ~40 % of its upload time for float
+    weights here. It reads the policy when hubkit's process creates its Xet session; a policy the user
+    set is kept, and any other endpoint gets hf_xet's default.
+    """
+    from urllib.parse import urlsplit
+
+    host = urlsplit(endpoint or "").hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1") and _COMPRESSION_POLICY not in os.environ:
+        os.environ[_COMPRESSION_POLICY] = "none"
+
+
 def upload_files(
     api: Any,
     repo_id: str,
@@ -74,8 +91,8 @@ def upload_files(
     revision: str,
     create_pr: bool,
     token: Any = None,
-) -> tuple[TransferReport, list[str]]:
-    """Upload local files to the repo's Xet storage; returns the report and each file's sha256.
+) -> list[tuple[str, TransferReport]]:
+    """Upload local files to the repo's Xet storage; returns each file's sha256 and transfer report.
 
     Args:
         api: the ``HfApi`` (its endpoint and headers are used, as huggingface_hub does).
@@ -83,8 +100,8 @@ def upload_files(
         revision: the revision as huggingface_hub quotes it in URLs (``quote(rev, safe="")``).
 
     Example:
-        >>> report, shas = upload_files(api, "u/r", [("w.safetensors", None)], repo_type="model",
-        ...                             revision="main", create_pr=False)
+        >>> [(sha256, report)] = upload_files(api, "u/r", [("w.safetensors", None)], repo_type="model",
+        ...                                   revision="main", create_pr=False)
     """
     import hf_xet
     from huggingface_hub.utils._xet import (
@@ -95,6 +112,7 @@ def upload_files(
         xet_headers_without_auth,
     )
 
+    _no_compression_on_loopback(api.endpoint)
     headers = api._build_hf_headers(token=token)
     refresh_url = xet_connection_info_refresh_url(
         token_type=XetTokenType.WRITE,
@@ -117,22 +135,18 @@ def upload_files(
             commit.start_upload_file(path, sha256=sha256 if sha256 else hf_xet.COMPUTE_SHA256)
             for path, sha256 in files
         ]
-        report = commit.wait_to_finish()  # the context manager would hide this report
+        commit.wait_to_finish()
     except KeyboardInterrupt:
         abort_xet_session()
         raise
     except BaseException:
         commit.abort()
         raise
-    metrics = report.dedup_metrics
-    shas = [handle.result().xet_info.sha256 for handle in handles]
-    total = sum(os.path.getsize(path) for path, _ in files)
-    return (
-        TransferReport(
-            files=len(files),
-            total_bytes=total,
-            deduplicated_bytes=int(metrics.deduped_bytes),
-            sent_bytes=int(metrics.total_bytes_uploaded),
-        ),
-        shas,
-    )
+    out = []
+    for (path, _), handle in zip(files, handles, strict=True):
+        result = handle.result()
+        metrics = result.dedup_metrics
+        total = os.path.getsize(path)
+        deduplicated = min(int(metrics.deduped_bytes), total)
+        out.append((result.xet_info.sha256, TransferReport(1, total, deduplicated, total - deduplicated)))
+    return out
