@@ -83,7 +83,7 @@ KILL_POINTS = [
     ),
     KillPoint(
         "second-xorb-upload",
-        "upload: epoch-004's weights xorb POST (Xet), epoch-001 already published",
+        "upload ahead: epoch-004's weights xorb POST (Xet), while epoch-001 is staged",
         ("POST", "/_xet/v1/xorbs/*"),
         nth=2,
     ),
