@@ -76,6 +76,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
         raise HubHTTPError(404, "NotFound", f"No such API endpoint: /{'/'.join(seg)}")
     if n >= 2 and seg[0] == xet_routes.CAS_PREFIX:
         return xet_routes.dispatch(method, seg[1:])
+    if seg == ["v1", "telemetry"] and method == "POST":  # hf_xet posts it to the CAS URL's origin
+        return xet_routes.dispatch(method, seg)
     if n >= 2 and seg[0] == "_lfs":
         oid, rest = seg[1], seg[2:]
         if not rest:
