@@ -13,9 +13,12 @@ is missing, when ``HF_HUB_DISABLE_XET=1``, or when ``HUBKIT_XET=0``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from hubkit.errors import HubError
 
 XET_SWITCH = "HUBKIT_XET"  # "0" sends hubkit's uploads through the LFS batch API instead
 
@@ -66,6 +69,7 @@ def xet_enabled() -> bool:
 
 
 _COMPRESSION_POLICY = "HF_XET_XORB_COMPRESSION_POLICY"
+_REFUSAL = re.compile(r"client error \((40[0-9]|41[0-9]|42[0-8])[^)]*\)")  # 4xx but 429
 
 
 def _no_compression_on_loopback(endpoint: str | None) -> None:
@@ -139,8 +143,14 @@ def upload_files(
     except KeyboardInterrupt:
         abort_xet_session()
         raise
-    except BaseException:
+    except BaseException as exc:
         commit.abort()
+        refused = _REFUSAL.search(str(exc))
+        if refused:  # hf_xet reports every HTTP error as a ConnectionError: a 4xx is final, not transient
+            raise HubError(
+                f"The Hub refused the Xet upload ({refused.group(0)}): {exc}",
+                hint="Check the token's write access; a refused shard means the files' hashes did not match.",
+            ) from exc
         raise
     out = []
     for (path, _), handle in zip(files, handles, strict=True):
