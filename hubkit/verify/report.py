@@ -16,6 +16,7 @@ from hubkit.verify.result import RevisionResult
 if TYPE_CHECKING:
     pass
 
+
 def format_result(result: RevisionResult) -> str:
     """A few plain lines about one revision (no colour codes, tokens redacted).
 
