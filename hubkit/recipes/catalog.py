@@ -1,0 +1,204 @@
+"""Find the reference recipe of a tag in the shipped recipe table (``data/recipes.yaml``).
+
+Matching, first hit wins: an entry listing the full tag; then one listing the architecture and the
+pretrained tag; then one listing a recipe token the tag decodes to (``a1`` in ``resnet50.a1_in1k``).
+Facts the tag itself states (epochs ``e600``, train resolution ``r384``) fill ``epochs`` / ``img_size`` when
+the recipe has no value for them. Nothing else is ever filled in: what no source gives stays unknown.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from hubkit.errors import RecipeError
+from hubkit.recipes.model import Recipe, Scaling, Source, Sourced
+from hubkit.tags import decode
+from hubkit.tags.model import ModelTag
+
+
+def _load(name: str) -> dict[str, Any]:
+    text = resources.files("hubkit.recipes").joinpath("data", name).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise RecipeError(f"hubkit/recipes/data/{name} is not a mapping", hint="Reinstall hubkit.")
+    return data
+
+
+@functools.cache
+def sources() -> dict[str, Source]:
+    """Every source the recipe tables cite, by id.
+
+    Example:
+        >>> sources()["rsb-t1"].url
+        'https://arxiv.org/abs/2110.00476'
+    """
+    return {
+        key: Source(id=key, cite=entry["cite"], url=entry["url"], note=entry.get("note", ""))
+        for key, entry in _load("sources.yaml").items()
+    }
+
+
+@functools.cache
+def _recipes() -> dict[str, dict[str, Any]]:
+    return _load("recipes.yaml")
+
+
+@functools.cache
+def _augreg() -> dict[str, str]:
+    return {str(k): str(v) for k, v in _load("augreg.yaml").items()}
+
+
+def recipe_keys() -> tuple[str, ...]:
+    """The keys of every recipe in the table, in table order.
+
+    Example:
+        >>> recipe_keys()[:3]
+        ('rsb_a1', 'rsb_a2', 'rsb_a3')
+    """
+    return tuple(_recipes())
+
+
+def _tag_key(tag: ModelTag) -> str:
+    return f"{tag.architecture.name}/{tag.pretrained}" if tag.form == "openclip" else tag.raw
+
+
+def _match(tag: ModelTag) -> str | None:
+    key = _tag_key(tag)
+    tokens = {r.token for r in tag.recipes}
+    table = _recipes()
+    for name, entry in table.items():
+        if key in entry.get("match", {}).get("tags", ()):
+            return name
+    for name, entry in table.items():
+        match = entry.get("match", {})
+        if tag.architecture.name in match.get("architectures", ()) and tag.pretrained in match.get(
+            "pretrained", ()
+        ):
+            return name
+    for name, entry in table.items():
+        if tokens & set(entry.get("match", {}).get("recipes", ())):
+            return name
+    return None
+
+
+def _sourced(raw: Any, default: str) -> Sourced:
+    if isinstance(raw, dict) and "value" in raw:
+        return Sourced(value=raw["value"], source=raw.get("source", default), note=raw.get("note", ""))
+    return Sourced(value=raw, source=default)
+
+
+def _augreg_facts(tag: str) -> dict[str, Sourced]:
+    """The hyperparameters an AugReg checkpoint name encodes (B_16-i21k-300ep-lr_0.001-aug_medium1-...)."""
+    name = _augreg().get(tag)
+    if name is None:
+        return {}
+    pretrain, _, finetune = name.partition("--")
+    facts: dict[str, Sourced] = {"checkpoint": Sourced(name, "augreg-ckpt")}
+    words = {"lr": "learning rate", "wd": "weight decay", "do": "dropout", "sd": "stochastic depth"}
+    for part in pretrain.split("-")[1:]:
+        if part in ("i21k", "i1k"):
+            facts["pretrain_dataset"] = Sourced(
+                {"i21k": "ImageNet-21k", "i1k": "ImageNet-1k"}[part], "augreg-ckpt"
+            )
+        elif part.endswith("ep"):
+            facts["pretrain_epochs"] = Sourced(int(part[:-2]), "augreg-ckpt")
+        elif part.startswith("aug_"):
+            facts["pretrain_augmentation"] = Sourced(part[4:], "augreg-ckpt", "AugReg level name")
+        elif "_" in part and part.split("_")[0] in words:
+            word, _, value = part.partition("_")
+            facts[f"pretrain_{word}"] = Sourced(float(value), "augreg-ckpt", words[word])
+    for part in finetune.split("-") if finetune else ():
+        if part.startswith("steps_"):
+            steps = part[6:]
+            facts["finetune_steps"] = Sourced(
+                int(steps[:-1]) * 1000 if steps.endswith("k") else int(steps), "augreg-ckpt"
+            )
+        elif part.startswith("lr_"):
+            facts["finetune_lr"] = Sourced(float(part[3:]), "augreg-ckpt")
+        elif part.startswith("res_"):
+            facts["finetune_resolution"] = Sourced(int(part[4:]), "augreg-ckpt")
+        elif part:
+            facts["finetune_dataset"] = Sourced(part, "augreg-ckpt")
+    return facts
+
+
+_NUMBER = re.compile(r"^\d+$")
+
+
+def recipe_for(tag: str, pretrained: str | None = None) -> Recipe:
+    """Return the reference recipe of a timm tag or an OpenCLIP pair, with every value's source.
+
+    Args:
+        tag: ``resnet50.a1_in1k``, or an OpenCLIP model (``ViT-B-32``) with ``pretrained``, or
+            ``ViT-B-32/laion400m_e32``.
+        pretrained: the OpenCLIP pretrained tag when ``tag`` is a bare model name.
+
+    Returns:
+        The :class:`Recipe`: trainer arguments, facts, stated-without-value and unknown fields.
+
+    Raises:
+        RecipeError: no recipe in the table applies to the tag.
+        TagError: the tag cannot be decoded.
+
+    Example:
+        >>> recipe_for("resnet50.a1_in1k").args["lr"].value
+        0.005
+    """
+    decoded = decode(tag, pretrained)
+    key = _match(decoded)
+    if key is None:
+        raise RecipeError(
+            f"no reference recipe is known for {decoded.raw!r}",
+            hint="`hubkit recipe --list` shows the recipes hubkit has numbers for; "
+            "`hubkit decode TAG` shows what the tag itself says about its training",
+        )
+    entry = _recipes()[key]
+    default = entry["source"]
+    args = {name: _sourced(raw, default) for name, raw in (entry.get("args") or {}).items()}
+    variant = decoded.architecture.variant.value if decoded.architecture.variant else None
+    for name, raw in ((entry.get("variants") or {}).get(str(variant)) or {}).items():
+        args[name] = _sourced(raw, default)
+    unknown = dict(entry.get("unknown") or {})
+    trainer = entry.get("trainer", "timm")
+    if trainer == "timm":  # the tag's own statements, where the recipe has none
+        if "epochs" not in args and decoded.epochs is not None:
+            args["epochs"] = Sourced(decoded.epochs.value, "tag", f"'{decoded.epochs.token}'")
+        if "img_size" not in args and decoded.train_resolution is not None:
+            token = decoded.train_resolution.token
+            args["img_size"] = Sourced(decoded.train_resolution.value, "tag", f"'{token}'")
+    for name in args:
+        unknown.pop(name, None)
+    facts = {name: _sourced(raw, default) for name, raw in (entry.get("facts") or {}).items()}
+    facts.update(_augreg_facts(decoded.raw))
+    resolution = facts.get("finetune_resolution")
+    if resolution is not None and "img_size" not in args:
+        args["img_size"] = Sourced(resolution.value, resolution.source, "the fine-tune resolution")
+    scaling = entry.get("scaling")
+    reference = entry.get("reference") or {}
+    used = [default] + [v.source for v in (*args.values(), *facts.values())]
+    if scaling:
+        used.append(scaling["source"])
+    known = sources()
+    ordered = tuple(known[s] for s in dict.fromkeys(used) if s in known)
+    return Recipe(
+        key=key,
+        name=entry["name"],
+        tag=decoded.raw,
+        model=decoded.architecture.name,
+        trainer=trainer,
+        args=args,
+        facts=facts,
+        stated=dict(entry.get("stated") or {}),
+        unknown=unknown,
+        reference_global_batch=reference.get("global_batch"),
+        reference_gpus=reference.get("gpus"),
+        scaling=Scaling(rule=scaling["rule"], source=scaling["source"], note=scaling.get("note", ""))
+        if scaling
+        else None,
+        sources=ordered,
+    )
