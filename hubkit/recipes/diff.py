@@ -114,7 +114,8 @@ def render_table(differences: tuple[Difference, ...], recipe: Recipe) -> str:
     lines = [header, "| --- | --- | --- | --- |"]
     for d in differences:
         run = "not recorded" if d.run is None else f"`{d.run}`"
-        lines.append(f"| `{d.name}` | {run} | `{d.reference}` | {d.source} |")
+        scope = " (global)" if "global batch" in d.note else ""
+        lines.append(f"| `{d.name}` | {run} | `{d.reference}`{scope} | {d.source} |")
     if recipe.unknown:
         names = ", ".join(f"`{n}`" for n in recipe.unknown)
         lines.append("")
