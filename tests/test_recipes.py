@@ -186,6 +186,8 @@ def _sample_tags() -> dict[str, str]:
             samples[key] = match["tags"][0]
         elif match.get("architectures"):
             samples[key] = f"{match['architectures'][0]}.{match['pretrained'][0]}"
+        elif match.get("forms"):  # the OpenCLIP fallback: any pair
+            samples[key] = "ViT-B-32/laion2b_s34b_b79k"
     for tag in sorted(result_tags()):
         tokens = set(tag.partition(".")[2].split("_"))
         for key, entry in _recipes().items():

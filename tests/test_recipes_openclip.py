@@ -22,7 +22,8 @@ def test_registry_walk_lists_pairs_without_a_licence_with_the_reason() -> None:
     assert all(r.license_stated and r.license_source in sources() for r in licensed)
     by_family = {r.family for r in licensed}
     assert {"SigLIP (WebLI)", "EVA-CLIP", "MetaCLIP", "CLIPA", "DFN (Data Filtering Networks)"} <= by_family
-    assert all(r.license == "other" and r.license_name for r in licensed if "CC-BY-NC" in r.license_stated)
+    assert {"MobileCLIP", "NLLB-CLIP", "LAION-2B ViT-bigG/14"} <= by_family
+    assert all(r.license_name for r in licensed if r.license == "other")  # a Hub 'other' needs its name
 
 
 def test_siglip_dfn_and_laion_examples() -> None:
@@ -49,3 +50,15 @@ def test_openclip_recipe_names_open_clip_train_arguments() -> None:
     assert recipe.args["batch_size"].value == 96 and recipe.reference_global_batch == 38400
     assert recipe.reference_gpus == 400 and recipe.args["grad_checkpointing"].value is True
     assert "lr" in recipe.unknown
+
+
+def test_any_pair_gets_tag_and_publisher_facts_and_no_invented_settings() -> None:
+    recipe = recipe_for("ViT-B-32/laion2b_s34b_b79k")
+    facts = {k: v.value for k, v in recipe.facts.items()}
+    assert facts["samples_seen"] == 34_000_000_000 and facts["global_batch_from_tag"] == 79_000
+    assert facts["training_data"] == "LAION-2B (en)" and facts["license"] == "not stated"
+    assert facts["imagenet1k_zero_shot_top1"] == "66.56 (mean over 38 datasets 56.94)"
+    assert recipe.args == {} and {"lr", "wd", "batch_size"} <= set(recipe.unknown)
+    dfn = recipe_for("ViT-H-14-378", "dfn5b")
+    assert dfn.facts["staged_training"].value == "39B samples at 224x224, then 5B samples at 384x384"
+    assert dfn.facts["staged_training"].source == "dfn5b-378-card-copy"

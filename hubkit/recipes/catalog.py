@@ -9,7 +9,6 @@ the recipe has no value for them. Nothing else is ever filled in: what no source
 from __future__ import annotations
 
 import functools
-import re
 from importlib import resources
 from typing import Any
 
@@ -17,6 +16,8 @@ import yaml
 
 from hubkit.errors import RecipeError
 from hubkit.recipes.model import Recipe, Scaling, Source, Sourced
+from hubkit.recipes.openclip import openclip_release
+from hubkit.recipes.results import openclip_results_for
 from hubkit.tags import decode
 from hubkit.tags.model import ModelTag
 
@@ -49,6 +50,17 @@ def _recipes() -> dict[str, dict[str, Any]]:
 
 
 @functools.cache
+def trainers() -> dict[str, dict[str, Any]]:
+    """What differs between trainers (command line, config file, tag-filled arguments), by trainer key.
+
+    Example:
+        >>> trainers()["timm"]["command"]
+        'python train.py'
+    """
+    return _load("trainers.yaml")
+
+
+@functools.cache
 def _augreg() -> dict[str, str]:
     return {str(k): str(v) for k, v in _load("augreg.yaml").items()}
 
@@ -63,16 +75,13 @@ def recipe_keys() -> tuple[str, ...]:
     return tuple(_recipes())
 
 
-def _tag_key(tag: ModelTag) -> str:
-    return f"{tag.architecture.name}/{tag.pretrained}" if tag.form == "openclip" else tag.raw
-
-
 def _match(tag: ModelTag) -> str | None:
-    key = _tag_key(tag)
+    # a timm tag is listed as written, an OpenCLIP pair as MODEL/PRETRAINED (either form may be given)
+    keys = {tag.raw, f"{tag.architecture.name}/{tag.pretrained}"}
     tokens = {r.token for r in tag.recipes}
     table = _recipes()
     for name, entry in table.items():
-        if key in entry.get("match", {}).get("tags", ()):
+        if keys & set(entry.get("match", {}).get("tags", ())):
             return name
     for name, entry in table.items():
         match = entry.get("match", {})
@@ -82,6 +91,9 @@ def _match(tag: ModelTag) -> str | None:
             return name
     for name, entry in table.items():
         if tokens & set(entry.get("match", {}).get("recipes", ())):
+            return name
+    for name, entry in table.items():  # a whole naming scheme's fallback (OpenCLIP pairs)
+        if tag.form in entry.get("match", {}).get("forms", ()):
             return name
     return None
 
@@ -127,7 +139,26 @@ def _augreg_facts(tag: str) -> dict[str, Sourced]:
     return facts
 
 
-_NUMBER = re.compile(r"^\d+$")
+def _publisher_facts(model: str, pretrained: str) -> dict[str, Sourced]:
+    """Licence, training data and staged training as the weights' publisher states them."""
+    release = openclip_release(model, pretrained)
+    facts: dict[str, Sourced] = {}
+    if release.license is not None:
+        name = f" ({release.license_name})" if release.license_name else ""
+        facts["license"] = Sourced(
+            f"{release.license}{name}", release.license_source or "", release.license_stated
+        )
+    else:
+        facts["license"] = Sourced("not stated", "openclip-pretrained", release.missing_reason)
+    if release.datasets:
+        names = ", ".join(d.name for d in release.datasets)
+        facts["training_data"] = Sourced(names, release.datasets_source or "tag")
+    facts["staged_training"] = Sourced(release.staged, release.staged_source or "openclip-pretrained")
+    zero_shot = openclip_results_for(model, pretrained)
+    if zero_shot is not None:
+        value = f"{zero_shot.imagenet1k_top1:.2f} (mean over 38 datasets {zero_shot.average_38:.2f})"
+        facts["imagenet1k_zero_shot_top1"] = Sourced(value, zero_shot.source)
+    return facts
 
 
 def recipe_for(tag: str, pretrained: str | None = None) -> Recipe:
@@ -165,16 +196,24 @@ def recipe_for(tag: str, pretrained: str | None = None) -> Recipe:
         args[name] = _sourced(raw, default)
     unknown = dict(entry.get("unknown") or {})
     trainer = entry.get("trainer", "timm")
-    if trainer == "timm":  # the tag's own statements, where the recipe has none
-        if "epochs" not in args and decoded.epochs is not None:
-            args["epochs"] = Sourced(decoded.epochs.value, "tag", f"'{decoded.epochs.token}'")
-        if "img_size" not in args and decoded.train_resolution is not None:
-            token = decoded.train_resolution.token
-            args["img_size"] = Sourced(decoded.train_resolution.value, "tag", f"'{token}'")
+    behaviour = trainers()[trainer]
+    if behaviour["tag_fills"]:  # the tag's own statements, where the recipe has none
+        for fact, arg in (
+            (decoded.epochs, behaviour["epochs_arg"]),
+            (decoded.train_resolution, behaviour["resolution_arg"]),
+        ):
+            if fact is not None and arg not in args:
+                args[arg] = Sourced(fact.value, "tag", f"'{fact.token}'")
     for name in args:
         unknown.pop(name, None)
     facts = {name: _sourced(raw, default) for name, raw in (entry.get("facts") or {}).items()}
+    for fact in (decoded.samples_seen, decoded.global_batch_size):
+        if fact is not None:
+            name = "samples_seen" if fact is decoded.samples_seen else "global_batch_from_tag"
+            facts.setdefault(name, Sourced(fact.value, "tag", f"'{fact.token}'"))
     facts.update(_augreg_facts(decoded.raw))
+    if behaviour["publisher_facts"]:
+        facts.update(_publisher_facts(decoded.architecture.name, decoded.pretrained))
     resolution = facts.get("finetune_resolution")
     if resolution is not None and "img_size" not in args:
         args["img_size"] = Sourced(resolution.value, resolution.source, "the fine-tune resolution")

@@ -41,6 +41,7 @@ class OpenClipRelease:
     datasets: tuple[Dataset, ...]  # training data, in order
     datasets_source: str | None  # "openclip-pretrained" / "tag"
     staged: str  # staged training (resolutions, samples) where stated, else why not
+    staged_source: str | None  # "dfn5b-378-card-copy"; None when nothing is stated
 
 
 @functools.cache
@@ -83,7 +84,7 @@ def openclip_release(model: str, pretrained: str) -> OpenClipRelease:
         Dataset(name=d["name"], hub_id=d.get("hub_id"), url=d.get("url"), note=d.get("note", ""))
         for d in (data["datasets"] if data else ())
     )
-    staged = rules["staged"].get(f"{model}/{pretrained}") or rules["staged_note"]
+    staged = rules["staged"].get(f"{model}/{pretrained}") or {"value": rules["staged_note"], "source": None}
     return OpenClipRelease(
         model=model,
         pretrained=pretrained,
@@ -96,5 +97,6 @@ def openclip_release(model: str, pretrained: str) -> OpenClipRelease:
         family=licence["family"] if licence else "",
         datasets=datasets,
         datasets_source=data["source"] if data else None,
-        staged=staged,
+        staged=staged["value"],
+        staged_source=staged["source"],
     )

@@ -16,13 +16,8 @@ from typing import Any
 import yaml
 
 from hubkit.errors import RecipeError
+from hubkit.recipes.catalog import trainers
 from hubkit.recipes.model import Recipe, Result, Sourced
-
-# trainer -> (command prefix, the data argument a user must add)
-COMMANDS = {
-    "timm": ("python train.py", "--data-dir /path/to/imagenet"),
-    "open_clip": ("python -m open_clip_train.main", "--train-data /path/to/shards"),
-}
 
 
 @dataclass(frozen=True)
@@ -132,14 +127,13 @@ def render_yaml(recipe: Recipe, scaled: Scaled, results: tuple[Result, ...] = ()
         >>> print(render_yaml(r, scale(r)).splitlines()[5])
         epochs: 600  # rsb-t1
     """
-    command, data = COMMANDS[recipe.trainer]
+    trainer = trainers()[recipe.trainer]
+    command, data = trainer["command"], trainer["data_arg"]
     lines = [f"# hubkit recipe {recipe.tag}: {recipe.name}"]
-    if recipe.trainer == "timm":
-        lines.append(f"# use: {command} --config THIS.yaml {data}  (keys are train.py argument names)")
+    if trainer["config_file"]:
+        lines.append(f"# use: {command} --config THIS.yaml {data}  (keys are the trainer's argument names)")
     else:
-        lines.append(
-            "# open_clip_train takes no config file: `hubkit recipe ... --format args` gives the command"
-        )
+        lines.append(f"# {command} takes no config file: `hubkit recipe ... --format args` gives the command")
     batch = f"{scaled.global_batch} global" if scaled.global_batch else "unknown global batch"
     lines.append(
         f"# batch: {batch} over {scaled.gpus} process(es); reference {recipe.reference_global_batch or 'not given'}"
@@ -212,8 +206,8 @@ def render_args(recipe: Recipe, scaled: Scaled) -> str:
         >>> render_args(r, scale(r)).split()[:4]
         ['python', 'train.py', '--data-dir', '/path/to/imagenet']
     """
-    command, data = COMMANDS[recipe.trainer]
-    parts = [command, data, "--model", shlex.quote(recipe.model)]
+    trainer = trainers()[recipe.trainer]
+    parts = [trainer["command"], trainer["data_arg"], "--model", shlex.quote(recipe.model)]
     for name, item in scaled.args.items():
         flag = "--" + name.replace("_", "-")
         value = item.value

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import functools
+from dataclasses import dataclass
 from importlib import resources
 
 from hubkit.recipes.model import Result
 
 RESULTS_FILE = "results-imagenet.csv"
+OPENCLIP_RESULTS_FILE = "openclip-results.csv"
 
 
 @functools.cache
@@ -57,3 +59,41 @@ def result_tags() -> frozenset[str]:
         True
     """
     return frozenset(_table())
+
+
+@dataclass(frozen=True)
+class ZeroShotResult:
+    """OpenCLIP's published zero-shot result of one pretrained pair."""
+
+    model: str  # "ViT-B-32"
+    pretrained: str  # "laion2b_s34b_b79k"
+    imagenet1k_top1: float  # 66.56 (percent)
+    average_38: float  # 56.94 (percent, mean over the 38 datasets of the DataComp suite)
+    source: str = "openclip-results"
+
+
+@functools.cache
+def _openclip_table() -> dict[tuple[str, str], ZeroShotResult]:
+    text = (
+        resources.files("hubkit.recipes").joinpath("data", OPENCLIP_RESULTS_FILE).read_text(encoding="utf-8")
+    )
+    table = {}
+    for row in csv.DictReader(text.splitlines()):
+        result = ZeroShotResult(
+            model=row["model"],
+            pretrained=row["pretrained"],
+            imagenet1k_top1=round(float(row["imagenet1k_zeroshot_top1"]) * 100, 2),
+            average_38=round(float(row["average_38_datasets"]) * 100, 2),
+        )
+        table[(result.model, result.pretrained)] = result
+    return table
+
+
+def openclip_results_for(model: str, pretrained: str) -> ZeroShotResult | None:
+    """Return OpenCLIP's published zero-shot ImageNet-1k top-1 (and 38-dataset mean) of a pair, if any.
+
+    Example:
+        >>> openclip_results_for("ViT-B-32", "laion2b_s34b_b79k").imagenet1k_top1
+        66.56
+    """
+    return _openclip_table().get((model, pretrained))
