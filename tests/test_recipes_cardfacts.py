@@ -1,0 +1,50 @@
+"""Card facts from the recipe data: Results rows with train/test roles, model-index, timm-style datasets."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubkit.recipes.cardfacts import card_dataset_names, eval_results, results_section
+from hubkit.tags import decode
+
+
+def test_results_section_labels_train_and_test_resolution() -> None:
+    section = results_section("mobilenetv4_hybrid_large.ix_e600_r384_in1k", train_size=384, test_size=448)
+    assert section is not None
+    assert [(r.result.img_size, r.result.top1, r.role) for r in section.rows] == [
+        (384, 83.996, "train resolution"),
+        (448, 84.352, "test resolution"),
+    ]
+    assert section.test_gain == 0.356 and section.source.id == "timm-results"
+    same = results_section("resnet50.a1_in1k", train_size=224, test_size=224)
+    assert same is not None and same.test_size is None and same.test_gain is None
+    assert [r.role for r in same.rows] == ["train and test resolution", ""]
+    assert results_section("resnet50.untrained_tag") is None
+
+
+def test_model_index_has_top1_and_top5_per_resolution() -> None:
+    section = results_section("resnet50.a3_in1k", train_size=160, test_size=224)
+    assert section is not None
+    entries = eval_results(section)
+    assert [(e.dataset_config, e.metric_name, e.metric_value) for e in entries] == [
+        ("160px", "Top-1 accuracy (160 px, crop 0.95)", 75.994),
+        ("160px", "Top-5 accuracy (160 px, crop 0.95)", 92.494),
+        ("224px", "Top-1 accuracy (224 px, crop 0.95)", 78.052),
+        ("224px", "Top-5 accuracy (224 px, crop 0.95)", 93.78),
+    ]
+    assert {e.dataset_type for e in entries} == {"imagenet-1k"}
+
+
+@pytest.mark.parametrize(
+    ("tag", "names"),
+    [
+        ("resnet50.a1_in1k", ("imagenet-1k",)),
+        ("beit_base_patch16_224.in22k_ft_in22k_in1k", ("imagenet-1k", "imagenet-22k")),
+        ("convnext_base.fb_in22k_ft_in1k", ("imagenet-1k", "imagenet-22k")),
+        ("vit_base_patch16_clip_224.laion2b_ft_in12k_in1k", ("imagenet-1k", "laion-2b", "imagenet-12k")),
+        ("eva02_large_patch14_448.mim_m38m_ft_in22k_in1k", ("imagenet-1k", "merged-38m", "imagenet-22k")),
+        ("ViT-B-32/laion2b_s34b_b79k", ("laion-2b",)),
+    ],
+)
+def test_card_datasets_follow_timm_order_and_naming(tag: str, names: tuple[str, ...]) -> None:
+    assert card_dataset_names(decode(tag)) == names
