@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubkit.recipes.cardfacts import card_dataset_names, eval_results, results_section
+from hubkit.recipes.cardfacts import card_dataset_names, card_papers, eval_results, results_section
 from hubkit.tags import decode
 
 
@@ -48,3 +48,16 @@ def test_model_index_has_top1_and_top5_per_resolution() -> None:
 )
 def test_card_datasets_follow_timm_order_and_naming(tag: str, names: tuple[str, ...]) -> None:
     assert card_dataset_names(decode(tag)) == names
+
+
+@pytest.mark.parametrize(
+    ("tag", "papers"),
+    [
+        ("beit_base_patch16_224.in22k_ft_in22k_in1k", ("arXiv:2106.08254", "arXiv:2010.11929")),
+        ("eva02_base_patch14_448.mim_in22k_ft_in22k_in1k", ("arXiv:2303.11331", "arXiv:2303.15389")),
+        ("eva_giant_patch14_224.clip_ft_in1k", ("arXiv:2303.15389",)),
+        ("resnet50.a1_in1k", ("arXiv:1512.03385", "arXiv:2110.00476")),
+    ],
+)
+def test_card_papers_as_timm_cites_them(tag: str, papers: tuple[str, ...]) -> None:
+    assert card_papers(decode(tag))[: len(papers)] == papers

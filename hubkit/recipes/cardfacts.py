@@ -150,3 +150,25 @@ def card_dataset_names(tag: ModelTag) -> tuple[str, ...]:
         if name not in ordered:
             ordered.append(name)
     return tuple(ordered)
+
+
+@functools.cache
+def _card_papers() -> dict[str, Any]:
+    text = resources.files("hubkit.recipes").joinpath("data", "card_papers.yaml").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+def card_papers(tag: ModelTag) -> tuple[str, ...]:
+    """The paper ids a card lists, as timm's own cards cite them (``data/card_papers.yaml``).
+
+    Example:
+        >>> card_papers(decode("beit_base_patch16_224.in22k_ft_in22k_in1k"))
+        ('arXiv:2106.08254', 'arXiv:2010.11929')
+    """
+    table = _card_papers()
+    exact = table["tags"].get(tag.raw)
+    if exact is not None:
+        return tuple(exact["only"])
+    extra = table["families"].get(str(tag.architecture.family.value), {}).get("add", [])
+    return tuple(dict.fromkeys([*tag.papers, *extra]))
