@@ -60,6 +60,10 @@ class Vocab:
     openclip_families: tuple[FamilyRule, ...]
     timm_family_index: FamilyIndex  # the timm rules as alternations bucketed by first character
     openclip_family_index: FamilyIndex
+    families: dict[
+        str, tuple[FamilyRule, ...]
+    ]  # tag form ("timm", "openclip") -> its rules (architectures.yaml)
+    family_indexes: dict[str, FamilyIndex]  # tag form -> its rules' index
     arch_words: dict[str, dict[str, Any]]  # size words / name parts ("base", "distilled", "clip")
     papers: dict[str, Paper]
     references: dict[str, Reference]
@@ -217,6 +221,7 @@ def load() -> Vocab:
         rid: Reference(id=rid, title=r["title"], url=r["url"]) for rid, r in pap["references"].items()
     }
     timm_families, openclip_families = _families(arch["timm"]), _families(arch["openclip"])
+    timm_index, openclip_index = _family_index(timm_families), _family_index(openclip_families)
     return Vocab(
         tokens=tokens,
         phrase_len=_phrase_lengths(tokens),
@@ -226,8 +231,10 @@ def load() -> Vocab:
         recipes=recipes,
         timm_families=timm_families,
         openclip_families=openclip_families,
-        timm_family_index=_family_index(timm_families),
-        openclip_family_index=_family_index(openclip_families),
+        timm_family_index=timm_index,
+        openclip_family_index=openclip_index,
+        families={"timm": timm_families, "openclip": openclip_families},
+        family_indexes={"timm": timm_index, "openclip": openclip_index},
         arch_words=arch["words"],
         papers=papers,
         references=references,
