@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hubkit.recipes.cardfacts import card_dataset_names, card_papers, eval_results, results_section
+from hubkit.recipes.cardfacts import card_dataset_names, card_papers, results_section
 from hubkit.tags import decode
 
 
@@ -20,19 +20,6 @@ def test_results_section_labels_train_and_test_resolution() -> None:
     assert same is not None and same.test_size is None and same.test_gain is None
     assert [r.role for r in same.rows] == ["train and test resolution", ""]
     assert results_section("resnet50.untrained_tag") is None
-
-
-def test_model_index_has_top1_and_top5_per_resolution() -> None:
-    section = results_section("resnet50.a3_in1k", train_size=160, test_size=224)
-    assert section is not None
-    entries = eval_results(section)
-    assert [(e.dataset_config, e.metric_name, e.metric_value) for e in entries] == [
-        ("160px", "Top-1 accuracy (160 px, crop 0.95)", 75.994),
-        ("160px", "Top-5 accuracy (160 px, crop 0.95)", 92.494),
-        ("224px", "Top-1 accuracy (224 px, crop 0.95)", 78.052),
-        ("224px", "Top-5 accuracy (224 px, crop 0.95)", 93.78),
-    ]
-    assert {e.dataset_type for e in entries} == {"imagenet-1k"}
 
 
 @pytest.mark.parametrize(

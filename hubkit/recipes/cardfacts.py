@@ -1,5 +1,5 @@
-"""What a model card takes from the recipe data: the Results section, model-index entries and the
-front-matter dataset lineage in timm's naming.
+"""What a model card takes from the recipe data: the Results section (its model-index entries are built
+in hubkit.cards.frontmatter), the front-matter dataset lineage in timm's naming and the papers timm cites.
 
 timm's own cards list ``datasets:`` as the lower-cased ``Dataset`` of the card followed by its
 ``Pretrain Dataset`` entries (``timm/models/_hub.py`` ``generate_readme``): ``resnet50.a1_in1k`` →
@@ -21,8 +21,6 @@ from hubkit.recipes.model import Result, Source
 from hubkit.recipes.results import results_for
 
 if TYPE_CHECKING:
-    from huggingface_hub import EvalResult
-
     from hubkit.tags.model import ModelTag
 
 
@@ -86,37 +84,6 @@ def results_section(
         test_gain=gain,
         source=sources()[found[0].source],
     )
-
-
-def eval_results(section: ResultsSection) -> list[EvalResult]:
-    """model-index entries for a card's front matter: top-1 and top-5 at each published resolution.
-
-    Example:
-        >>> [e.metric_name for e in eval_results(section)][:2]
-        ['Top-1 accuracy (224 px, crop 0.95)', 'Top-5 accuracy (224 px, crop 0.95)']
-    """
-    from huggingface_hub import EvalResult
-
-    entries = []
-    for row in section.rows:
-        r = row.result
-        where = f"{r.img_size} px, crop {r.crop_pct:g}"
-        for name, value in (("Top-1", r.top1), ("Top-5", r.top5)):
-            entries.append(
-                EvalResult(
-                    task_type="image-classification",
-                    dataset_type="imagenet-1k",
-                    dataset_name="ImageNet-1k",
-                    dataset_split="validation",
-                    dataset_config=f"{r.img_size}px",
-                    metric_type="accuracy",
-                    metric_name=f"{name} accuracy ({where})",
-                    metric_value=value,
-                    source_name=f"timm {section.source.id}",
-                    source_url=section.source.url,
-                )
-            )
-    return entries
 
 
 @functools.cache

@@ -39,7 +39,13 @@ def sources() -> dict[str, Source]:
         'https://arxiv.org/abs/2110.00476'
     """
     return {
-        key: Source(id=key, cite=entry["cite"], url=entry["url"], note=entry.get("note", ""))
+        key: Source(
+            id=key,
+            cite=entry["cite"],
+            url=entry["url"],
+            note=entry.get("note", ""),
+            short=entry.get("short", ""),
+        )
         for key, entry in _load("sources.yaml").items()
     }
 

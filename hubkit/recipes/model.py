@@ -22,6 +22,7 @@ class Source:
     cite: str  # "Wightman, Touvron, Jégou (2021), ResNet strikes back ..., Table 1"
     url: str  # "https://arxiv.org/abs/2110.00476"
     note: str = ""  # how it was read ("transcribed from ...")
+    short: str = ""  # "timm results-imagenet.csv @ 4e5207c7": a name short enough for a card; "" = id
 
 
 @dataclass(frozen=True)

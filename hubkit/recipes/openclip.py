@@ -36,6 +36,7 @@ class OpenClipRelease:
     license_link: str | None  # the licence text's URL (with license "other")
     license_stated: str  # the publisher's words: "Models are licensed under the Apache 2 license."
     license_source: str | None  # "openclip-pretrained" (a hubkit.recipes.sources() id)
+    license_note: str  # how a detail not in the statement was found (a licence version or name); often ""
     missing_reason: str  # why there is no licence; "" when there is one
     family: str  # "SigLIP (WebLI)"; "" when no licence rule matched
     datasets: tuple[Dataset, ...]  # training data, in order
@@ -93,6 +94,7 @@ def openclip_release(model: str, pretrained: str) -> OpenClipRelease:
         license_link=licence.get("license_link") if licence else None,
         license_stated=licence["stated"] if licence else "",
         license_source=licence["source"] if licence else None,
+        license_note=licence.get("note", "") if licence else "",
         missing_reason=missing,
         family=licence["family"] if licence else "",
         datasets=datasets,
