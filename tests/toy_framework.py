@@ -85,6 +85,10 @@ class ToyFramework(Framework):
         }
     )
     recorded_metrics = MappingProxyType({"top1": ("val_acc", 100.0, True), "loss": ("val_loss", 1.0, False)})
+    result_metrics = MappingProxyType({"val_acc": ("accuracy", "Validation accuracy")})
+
+    def metric_phrase(self, metrics: Mapping[str, float]) -> str | None:
+        return f"validation accuracy {100 * metrics['val_acc']:.2f} %" if "val_acc" in metrics else None
 
     def read_run(self, path: Path, *, model_config: Path | None = None) -> TrainingRun:
         args = json.loads((path / self.run_marker).read_text())

@@ -242,16 +242,6 @@ def dataset(run: TrainingRun, split: str = "val") -> tuple[str, str]:
     return frameworks.get(run.framework).dataset(run, split)
 
 
-def _metric_phrase(run: TrainingRun, metrics: Mapping[str, float]) -> str | None:
-    if "eval_top1" in metrics:
-        return f"validation top-1 {metrics['eval_top1']:.2f} %"
-    if "imagenet-zeroshot-val-top1" in metrics:  # open_clip logs fractions
-        return f"zero-shot ImageNet top-1 {100 * metrics['imagenet-zeroshot-val-top1']:.2f} %"
-    if "clip_val_loss" in metrics:
-        return f"validation loss {metrics['clip_val_loss']:.3f}"
-    return None
-
-
 def summary(
     run: TrainingRun,
     *,
@@ -292,7 +282,7 @@ def summary(
         kind = {"ema": "the EMA weights", "raw": "the raw training weights"}.get(weights or "", "the weights")
         of = f" of {planned}" if planned and planned != completed else ""
         text += f"; this revision holds {kind} after {completed}{of} epoch{'s' if completed != 1 else ''}"
-        phrase = _metric_phrase(run, metrics or {})
+        phrase = framework.metric_phrase(metrics or {})
         if phrase:
             text += f" ({phrase})"
     return text + "."

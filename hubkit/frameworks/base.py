@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import torch
 
-    from hubkit.cards.context import ModelStats, Sourced, Usage
+    from hubkit.cards.context import DatasetRow, ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
     from hubkit.runs.model import CheckpointInfo, Hyperparams, TrainingRun, WeightsKind
+    from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
     from hubkit.verify.loaded import LoadedModel
@@ -33,9 +34,7 @@ class Framework:
     """One training framework: how its runs look, what it releases, how its releases load and evaluate."""
 
     # --- identity ---------------------------------------------------------------------------------------
-    name: ClassVar[str] = (
-        ""  # "open_clip": hubkit's one name for it (TrainingRun.framework, hubkit.json, Hub tag)
-    )
+    name: ClassVar[str] = ""  # "open_clip": its one name (TrainingRun.framework, hubkit.json, Hub tag)
     display_name: ClassVar[str] = ""  # "OpenCLIP": how prose names it
     link: ClassVar[tuple[str, str]] = ("", "")  # ("OpenCLIP", "https://github.com/mlfoundations/open_clip")
     distribution: ClassVar[str] = ""  # "open_clip_torch": the PyPI distribution whose version is recorded
@@ -46,9 +45,7 @@ class Framework:
     epoch_base: ClassVar[int] = 1  # number of the first epoch in file names and logs (timm 0, OpenCLIP 1)
     # --- release ----------------------------------------------------------------------------------------
     weights_file: ClassVar[str] = "model.safetensors"  # the safetensors file the library's Hub loader reads
-    config_file: ClassVar[str] = (
-        "config.json"  # the config file next to it; also how a revision is recognised
-    )
+    config_file: ClassVar[str] = "config.json"  # the config next to it; also how a revision is recognised
     supports_ema: ClassVar[bool] = True  # checkpoints may hold ``state_dict_ema`` (OpenCLIP: False)
     # --- cards ------------------------------------------------------------------------------------------
     pipeline_tag: ClassVar[str] = "image-classification"  # Hub pipeline tag of a run's model
@@ -57,6 +54,10 @@ class Framework:
     usage_partial: ClassVar[str] = ""  # "partials/usage_timm.md.j2": the card's usage section
     template_dir: ClassVar[Path | None] = None  # extra folder searched for ``usage_partial`` (outside hubkit)
     load_imports: ClassVar[str] = ""  # "import timm": what ``load_line`` needs, for the printed one-liner
+    # recorded metric -> (model-index metric type, human name): the card's results, in this order
+    result_metrics: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    # recorded metric -> (dataset name, dataset type) when it was measured on other data than the run's
+    result_datasets: ClassVar[Mapping[str, tuple[str, str]]] = {}
     # card row (Hyperparams field) -> run arguments it is read from, e.g. {"lr": ("lr",), "ema": ("model_ema",)}
     hyperparam_keys: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     # --- verification -----------------------------------------------------------------------------------
@@ -196,6 +197,10 @@ class Framework:
             return field in self.hyperparam_keys
         return True
 
+    def metric_phrase(self, metrics: Mapping[str, float]) -> str | None:
+        """How the card's summary states a checkpoint's recorded result (None: it does not)."""
+        return None
+
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
         """The resolution the run trained at and where that is recorded (default: its eval transform)."""
         from hubkit.cards.context import Sourced
@@ -229,11 +234,11 @@ class Framework:
     origin_title: ClassVar[str] = "Original source"  # title of the registry's origin_url link on a tag card
     registry_fields: ClassVar[tuple[str, ...]] = ()  # pretrained-config entries ``--enrich`` adds to a tag
 
-    def registry_config(self, decoded: Any) -> dict[str, Any]:
+    def registry_config(self, decoded: ModelTag) -> dict[str, Any]:
         """The installed registry's pretrained config of a decoded tag (raises TagError when it has none)."""
         raise NotImplementedError(f"{self.display_name or self.name} has no pretrained registry")
 
-    def decode_architecture(self, name: str) -> Any:
+    def decode_architecture(self, name: str) -> ModelTag | None:
         """The architecture name decoded as a tag of this framework's form (None: it is not one).
 
         A run card starts from it (family, papers); a framework without tags gets a card from its run only.
@@ -249,29 +254,29 @@ class Framework:
             return None
         return decoded if decoded.form == self.tag_form else None
 
-    def tag_title(self, decoded: Any) -> str:
+    def tag_title(self, decoded: ModelTag) -> str:
         """How a tag card names the tag: ``resnet50.a1_in1k`` / ``ViT-B-32/laion2b_s34b_b79k``."""
         return str(decoded.raw)
 
-    def tag_registry(self, decoded: Any) -> RegistryInfo | None:
+    def tag_registry(self, decoded: ModelTag) -> RegistryInfo | None:
         """What the installed library's registry says about the tag's weights (None: nothing)."""
         return None
 
-    def tag_pipeline(self, decoded: Any, registry: RegistryInfo | None) -> str:
+    def tag_pipeline(self, decoded: ModelTag, registry: RegistryInfo | None) -> str:
         """The Hub pipeline tag of the tag's weights."""
         return self.pipeline_tag
 
-    def tag_base_model(self, decoded: Any, lineage: tuple[Any, ...]) -> Sourced | None:
+    def tag_base_model(self, decoded: ModelTag, lineage: tuple[DatasetRow, ...]) -> Sourced | None:
         """The Hub id of the weights the tag's weights were fine-tuned from, when the registry lists them."""
         return None
 
     def tag_usage(
-        self, decoded: Any, registry: RegistryInfo | None, repo_id: str | None, revision: str | None
+        self, decoded: ModelTag, registry: RegistryInfo | None, repo_id: str | None, revision: str | None
     ) -> Usage:
         """The usage section of a tag card (loading from ``repo_id`` when given, else from the registry)."""
         raise NotImplementedError(f"{self.display_name or self.name} has no pretrained tags")
 
-    def tag_stats(self, decoded: Any) -> ModelStats | None:
+    def tag_stats(self, decoded: ModelTag) -> ModelStats | None:
         """Params / GMACs / activations of the tag's architecture (None: the card omits them)."""
         return None
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from hubkit.cards.context import ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
     from hubkit.runs.model import TrainingRun
+    from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
     from hubkit.verify.loaded import LoadedModel
@@ -96,6 +97,19 @@ class OpenClipFramework(Framework):
             "clip_val_loss": ("clip_val_loss", 1.0, False),
             "zeroshot_top1": ("imagenet-zeroshot-val-top1", 100.0, False),
         }
+    )
+
+    # Source: open_clip_train's results.jsonl keys. Its zero-shot metric is measured on ImageNet's validation
+    # set (open_clip_train --imagenet-val), not on the run's own validation data.
+    result_metrics = MappingProxyType(
+        {
+            "imagenet-zeroshot-val-top1": ("accuracy", "Zero-shot top-1 accuracy"),
+            "image_to_text_R@1": ("recall", "Image-to-text R@1"),
+            "text_to_image_R@1": ("recall", "Text-to-image R@1"),
+        }
+    )
+    result_datasets = MappingProxyType(
+        {"imagenet-zeroshot-val-top1": ("ImageNet-1k (validation)", "imagenet-1k")}
     )
 
     # --- run dir ----------------------------------------------------------------------------------------
@@ -245,6 +259,13 @@ class OpenClipFramework(Framework):
             f'huggingface_hub.snapshot_download("{repo_id}", revision="{revision}"))'
         )
 
+    def metric_phrase(self, metrics: Mapping[str, float]) -> str | None:
+        if "imagenet-zeroshot-val-top1" in metrics:  # open_clip logs fractions
+            return f"zero-shot ImageNet top-1 {100 * metrics['imagenet-zeroshot-val-top1']:.2f} %"
+        if "clip_val_loss" in metrics:
+            return f"validation loss {metrics['clip_val_loss']:.3f}"
+        return None
+
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
         import os
 
@@ -297,7 +318,7 @@ class OpenClipFramework(Framework):
     # --- tag cards --------------------------------------------------------------------------------------
     registry_fields = ("hf_hub", "url", "mean", "std", "interpolation", "resize_mode", "quick_gelu")
 
-    def registry_config(self, decoded: Any) -> dict[str, Any]:
+    def registry_config(self, decoded: ModelTag) -> dict[str, Any]:
         import open_clip  # heavy: imports torch
 
         arch, pretrained = decoded.architecture.name, decoded.pretrained
@@ -309,19 +330,19 @@ class OpenClipFramework(Framework):
             )
         return dict(cfg)
 
-    def tag_title(self, decoded: Any) -> str:
+    def tag_title(self, decoded: ModelTag) -> str:
         return f"{decoded.architecture.name}/{decoded.pretrained}".rstrip("/")
 
-    def tag_registry(self, decoded: Any) -> RegistryInfo | None:
+    def tag_registry(self, decoded: ModelTag) -> RegistryInfo | None:
         from hubkit.cards.registry import openclip_registry
 
         return openclip_registry(decoded.architecture.name, decoded.pretrained)
 
-    def tag_pipeline(self, decoded: Any, registry: RegistryInfo | None) -> str:
+    def tag_pipeline(self, decoded: ModelTag, registry: RegistryInfo | None) -> str:
         return self.pipeline_tag
 
     def tag_usage(
-        self, decoded: Any, registry: RegistryInfo | None, repo_id: str | None, revision: str | None
+        self, decoded: ModelTag, registry: RegistryInfo | None, repo_id: str | None, revision: str | None
     ) -> Usage:
         from hubkit.cards.context import Usage
 
@@ -335,7 +356,7 @@ class OpenClipFramework(Framework):
             input_size=registry.input_size if registry else None,
         )
 
-    def tag_stats(self, decoded: Any) -> ModelStats | None:
+    def tag_stats(self, decoded: ModelTag) -> ModelStats | None:
         from hubkit.cards import stats
 
         return stats.openclip_stats(decoded.architecture.name)

@@ -20,9 +20,10 @@ from hubkit.frameworks.base import Framework
 if TYPE_CHECKING:
     import torch
 
-    from hubkit.cards.context import ModelStats, Sourced, Usage
+    from hubkit.cards.context import DatasetRow, ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
     from hubkit.runs.model import Hyperparams, TrainingRun
+    from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
     from hubkit.verify.loaded import LoadedModel
@@ -101,6 +102,10 @@ class TimmFramework(Framework):
             "top5": ("eval_top5", 1.0, True),
             "loss": ("eval_loss", 1.0, False),
         }
+    )
+    # Source: timm train.py summary.csv columns.
+    result_metrics = MappingProxyType(
+        {"eval_top1": ("accuracy", "Top-1 accuracy"), "eval_top5": ("accuracy", "Top-5 accuracy")}
     )
     ema_metrics_note = "timm train.py records the EMA model's metrics when --model-ema is on"
     ema_flag = "--model-ema"
@@ -267,6 +272,11 @@ class TimmFramework(Framework):
             return _uses_momentum(hyperparams.optimizer)
         return super().show_hyperparameter(field, hyperparams)
 
+    def metric_phrase(self, metrics: Mapping[str, float]) -> str | None:
+        if "eval_top1" in metrics:
+            return f"validation top-1 {metrics['eval_top1']:.2f} %"
+        return None
+
     def image_size(self, run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None]:
         from hubkit.cards.context import Sourced
         from hubkit.cards.runfacts import size_of
@@ -339,7 +349,7 @@ class TimmFramework(Framework):
         "mean", "std", "interpolation", "hf_hub_id", "origin_url",
     )  # fmt: skip
 
-    def registry_config(self, decoded: Any) -> dict[str, Any]:
+    def registry_config(self, decoded: ModelTag) -> dict[str, Any]:
         from timm.models import get_pretrained_cfg  # heavy: imports torch
 
         try:
@@ -353,18 +363,18 @@ class TimmFramework(Framework):
             )
         return dict(cfg.to_dict())
 
-    def tag_registry(self, decoded: Any) -> RegistryInfo | None:
+    def tag_registry(self, decoded: ModelTag) -> RegistryInfo | None:
         from hubkit.cards.registry import timm_registry
 
         arch = decoded.architecture.name
         return timm_registry(f"{arch}.{decoded.pretrained}" if decoded.pretrained else arch)
 
-    def tag_pipeline(self, decoded: Any, registry: RegistryInfo | None) -> str:
+    def tag_pipeline(self, decoded: ModelTag, registry: RegistryInfo | None) -> str:
         if registry is not None and registry.num_classes == 0:
             return "image-feature-extraction"
         return self.pipeline_tag
 
-    def tag_base_model(self, decoded: Any, lineage: tuple[Any, ...]) -> Sourced | None:
+    def tag_base_model(self, decoded: ModelTag, lineage: tuple[DatasetRow, ...]) -> Sourced | None:
         """The parent tag is the pretrained tag up to (not including) its last dataset token, without a
         trailing ``_ft``: ``in12k_ft_in1k_384`` -> ``in12k``, ``laion2b_ft_in12k_in1k`` -> ``laion2b_ft_in12k``.
         It is used only when timm's registry lists those weights; otherwise no base_model is claimed."""
@@ -385,7 +395,7 @@ class TimmFramework(Framework):
         return Sourced("Fine-tuned from", hub_id, "registry", f"timm:{decoded.architecture.name}.{parent}")
 
     def tag_usage(
-        self, decoded: Any, registry: RegistryInfo | None, repo_id: str | None, revision: str | None
+        self, decoded: ModelTag, registry: RegistryInfo | None, repo_id: str | None, revision: str | None
     ) -> Usage:
         from hubkit.cards.context import Usage
 
@@ -403,7 +413,7 @@ class TimmFramework(Framework):
             input_size=registry.input_size if registry else None,
         )
 
-    def tag_stats(self, decoded: Any) -> ModelStats | None:
+    def tag_stats(self, decoded: ModelTag) -> ModelStats | None:
         from hubkit.cards import stats
 
         arch = decoded.architecture.name

@@ -29,19 +29,6 @@ if TYPE_CHECKING:
 
 MAIN_TEMPLATE = "model_card.md.j2"
 CHECKPOINT_TEMPLATE = "checkpoint_card.md.j2"
-# OpenCLIP's zero-shot metric is measured on ImageNet's validation set (open_clip_train --imagenet-val), not
-# on the run's own validation data.
-ZERO_SHOT_METRICS = {"imagenet-zeroshot-val-top1"}
-ZERO_SHOT_DATASET = ("ImageNet-1k (validation)", "imagenet-1k")
-# timm / OpenCLIP metric names -> (model-index metric type, human name). Source: timm train.py summary.csv
-# columns and open_clip_train's results.jsonl keys.
-METRIC_NAMES: dict[str, tuple[str, str]] = {
-    "eval_top1": ("accuracy", "Top-1 accuracy"),
-    "eval_top5": ("accuracy", "Top-5 accuracy"),
-    "imagenet-zeroshot-val-top1": ("accuracy", "Zero-shot top-1 accuracy"),
-    "image_to_text_R@1": ("recall", "Image-to-text R@1"),
-    "text_to_image_R@1": ("recall", "Text-to-image R@1"),
-}
 
 
 def base_context(
@@ -182,14 +169,14 @@ def _results(run: TrainingRun, values: Mapping[str, float], epoch: int) -> tuple
     from hubkit.cards import runfacts
     from hubkit.cards.context import ResultRow
 
-    task = frameworks.get(run.framework).pipeline_tag
+    framework = frameworks.get(run.framework)
     rows = []
-    for name, (metric_type, human) in METRIC_NAMES.items():
+    for name, (metric_type, human) in framework.result_metrics.items():
         if name in values:
-            dataset, dataset_type = ZERO_SHOT_DATASET if name in ZERO_SHOT_METRICS else runfacts.dataset(run)
+            dataset, dataset_type = framework.result_datasets.get(name) or runfacts.dataset(run)
             rows.append(
                 ResultRow(
-                    task_type=task,
+                    task_type=framework.pipeline_tag,
                     dataset_name=dataset,
                     dataset_type=dataset_type,
                     metric_type=metric_type,

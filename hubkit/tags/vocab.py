@@ -220,8 +220,9 @@ def load() -> Vocab:
     references = {
         rid: Reference(id=rid, title=r["title"], url=r["url"]) for rid, r in pap["references"].items()
     }
-    timm_families, openclip_families = _families(arch["timm"]), _families(arch["openclip"])
-    timm_index, openclip_index = _family_index(timm_families), _family_index(openclip_families)
+    # architectures.yaml: a list of family rules per tag form (the decoders' "timm", "openclip"), and "words"
+    families = {form: _families(rules) for form, rules in arch.items() if isinstance(rules, list)}
+    indexes = {form: _family_index(rules) for form, rules in families.items()}
     return Vocab(
         tokens=tokens,
         phrase_len=_phrase_lengths(tokens),
@@ -229,12 +230,12 @@ def load() -> Vocab:
         patterns=patterns,
         datasets=ds,
         recipes=recipes,
-        timm_families=timm_families,
-        openclip_families=openclip_families,
-        timm_family_index=timm_index,
-        openclip_family_index=openclip_index,
-        families={"timm": timm_families, "openclip": openclip_families},
-        family_indexes={"timm": timm_index, "openclip": openclip_index},
+        timm_families=families["timm"],
+        openclip_families=families["openclip"],
+        timm_family_index=indexes["timm"],
+        openclip_family_index=indexes["openclip"],
+        families=families,
+        family_indexes=indexes,
         arch_words=arch["words"],
         papers=papers,
         references=references,
