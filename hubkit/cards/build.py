@@ -141,8 +141,8 @@ def _published(decoded: ModelTag, reg: RegistryInfo | None) -> PublishedResults 
 
 def _zero_shot(decoded: ModelTag) -> PublishedZeroShot | None:
     """OpenCLIP's published zero-shot results of the pair (hubkit.recipes data); None for other tags."""
-    from hubkit.recipes import sources
     from hubkit.recipes.results import openclip_results_for
+    from hubkit.recipes.sources import sources
 
     found = openclip_results_for(decoded.architecture.name, decoded.pretrained)
     if found is None:

@@ -123,7 +123,8 @@ def _with_publisher_licence(info: RegistryInfo, model: str, pretrained: str) -> 
     """The licence the weights' publisher states (hubkit.recipes data, with its source), when any."""
     from dataclasses import replace
 
-    from hubkit.recipes import openclip_release, sources
+    from hubkit.recipes.openclip import openclip_release
+    from hubkit.recipes.sources import sources
 
     release = openclip_release(model, pretrained)
     if release.license is None or release.license_source is None:

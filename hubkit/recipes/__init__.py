@@ -11,12 +11,13 @@ Importing this package is cheap: no torch, timm or open_clip.
 
 from __future__ import annotations
 
-from hubkit.recipes.catalog import recipe_for, recipe_keys, sources
+from hubkit.recipes.catalog import recipe_for, recipe_keys
 from hubkit.recipes.diff import Difference, diff_hyperparams, render_table
 from hubkit.recipes.model import Recipe, Result, Scaling, Source, Sourced
 from hubkit.recipes.openclip import OpenClipRelease, openclip_release
 from hubkit.recipes.render import Scaled, render_args, render_yaml, scale
 from hubkit.recipes.results import result_tags, results_for
+from hubkit.recipes.sources import sources
 
 __all__ = [
     "Difference",

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from hubkit.recipes.catalog import sources
 from hubkit.recipes.model import Result, Source
 from hubkit.recipes.results import results_for
+from hubkit.recipes.sources import sources
 
 if TYPE_CHECKING:
     from hubkit.tags.model import ModelTag

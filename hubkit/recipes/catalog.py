@@ -9,50 +9,20 @@ the recipe has no value for them. Nothing else is ever filled in: what no source
 from __future__ import annotations
 
 import functools
-from importlib import resources
 from typing import Any
 
-import yaml
-
 from hubkit.errors import RecipeError
-from hubkit.recipes.model import Recipe, Scaling, Source, Sourced
+from hubkit.recipes.model import Recipe, Scaling, Sourced
 from hubkit.recipes.openclip import openclip_release
 from hubkit.recipes.results import openclip_results_for
+from hubkit.recipes.sources import load_data, sources
 from hubkit.tags import decode
 from hubkit.tags.model import ModelTag
 
 
-def _load(name: str) -> dict[str, Any]:
-    text = resources.files("hubkit.recipes").joinpath("data", name).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise RecipeError(f"hubkit/recipes/data/{name} is not a mapping", hint="Reinstall hubkit.")
-    return data
-
-
-@functools.cache
-def sources() -> dict[str, Source]:
-    """Every source the recipe tables cite, by id.
-
-    Example:
-        >>> sources()["rsb-t1"].url
-        'https://arxiv.org/abs/2110.00476'
-    """
-    return {
-        key: Source(
-            id=key,
-            cite=entry["cite"],
-            url=entry["url"],
-            note=entry.get("note", ""),
-            short=entry.get("short", ""),
-        )
-        for key, entry in _load("sources.yaml").items()
-    }
-
-
 @functools.cache
 def _recipes() -> dict[str, dict[str, Any]]:
-    return _load("recipes.yaml")
+    return load_data("recipes.yaml")
 
 
 @functools.cache
@@ -63,12 +33,12 @@ def trainers() -> dict[str, dict[str, Any]]:
         >>> trainers()["timm"]["command"]
         'python train.py'
     """
-    return _load("trainers.yaml")
+    return load_data("trainers.yaml")
 
 
 @functools.cache
 def _augreg() -> dict[str, str]:
-    return {str(k): str(v) for k, v in _load("augreg.yaml").items()}
+    return {str(k): str(v) for k, v in load_data("augreg.yaml").items()}
 
 
 def recipe_keys() -> tuple[str, ...]:
