@@ -102,6 +102,11 @@ def _image_sizes(decoded: ModelTag, reg: RegistryInfo | None) -> tuple[Sourced, 
         sizes.append(Sourced("Test", f"{test.value} x {test.value}", test.kind, test.source))
     elif reg and reg.test_input_size:
         sizes.append(Sourced("Test", "{} x {}".format(*reg.test_input_size), "registry", reg.name))
+    if reg and reg.crop_pct is not None:  # the eval crop timm's registry gives, at each size
+        crop = f"{reg.crop_pct:g}"
+        if reg.test_crop_pct is not None and reg.test_input_size and reg.test_crop_pct != reg.crop_pct:
+            crop += f" at the train size, {reg.test_crop_pct:g} at the test size"
+        sizes.append(Sourced("Eval crop", crop, "registry", reg.name))
     return tuple(sizes)
 
 
@@ -149,6 +154,18 @@ def _zero_shot(decoded: ModelTag) -> PublishedZeroShot | None:
         return None
     source = sources()[found.source]
     return PublishedZeroShot(found.imagenet1k_top1, found.average_38, source.short or source.id, source.url)
+
+
+def _staged(decoded: ModelTag) -> tuple[Sourced, ...]:
+    """Staged training (resolutions, samples at each) where the weights' publisher states it."""
+    from hubkit.recipes.openclip import openclip_release
+    from hubkit.recipes.sources import sources
+
+    release = openclip_release(decoded.architecture.name, decoded.pretrained)
+    if release.staged_source is None:
+        return ()
+    source = sources()[release.staged_source]
+    return (Sourced("Staged training", release.staged, "publisher", source.id, source.url),)
 
 
 def _licence_source(reg: RegistryInfo | None) -> Sourced | None:
@@ -230,7 +247,7 @@ def context_from_tag(
         sources=_sources(decoded, reg),
         published_results=_published(decoded, reg) if enrich else None,
         published_zero_shot=_zero_shot(decoded) if enrich else None,
-        training=tagfacts.training(decoded),
+        training=tagfacts.training(decoded) + (_staged(decoded) if enrich else ()),
         notes=tagfacts.notes(decoded),
     )
 

@@ -24,6 +24,7 @@ class RegistryInfo:
     origin_url: str | None = None  # "https://github.com/huggingface/pytorch-image-models"
     paper_ids: tuple[str, ...] = ()  # ("arXiv:2110.00476",)
     crop_pct: float | None = None  # 0.95
+    test_crop_pct: float | None = None  # 1.0 (the crop at test_input_size)
     interpolation: str | None = None  # "bicubic"
     license_name: str | None = None  # "apple-sample-code-license" (with license "other")
     license_link: str | None = None  # URL of the licence text (with license "other")
@@ -72,6 +73,7 @@ def timm_registry(name: str) -> RegistryInfo | None:
         origin_url=cfg.origin_url or None,
         paper_ids=papers,
         crop_pct=cfg.crop_pct,
+        test_crop_pct=cfg.test_crop_pct,
         interpolation=cfg.interpolation or None,
     )
 
