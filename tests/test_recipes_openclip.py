@@ -24,6 +24,12 @@ def test_registry_walk_lists_pairs_without_a_licence_with_the_reason() -> None:
     assert {"SigLIP (WebLI)", "EVA-CLIP", "MetaCLIP", "CLIPA", "DFN (Data Filtering Networks)"} <= by_family
     assert {"MobileCLIP", "NLLB-CLIP", "LAION-2B ViT-bigG/14"} <= by_family
     assert all(r.license_name for r in licensed if r.license == "other")  # a Hub 'other' needs its name
+    # what `hubkit card` reads for the front matter carries it, for every licensed pair
+    from hubkit.cards.registry import openclip_registry
+
+    for r in licensed:
+        info = openclip_registry(r.model, r.pretrained)
+        assert info is not None and (info.license, info.license_name) == (r.license, r.license_name), r
 
 
 def test_siglip_dfn_and_laion_examples() -> None:
@@ -62,3 +68,18 @@ def test_any_pair_gets_tag_and_publisher_facts_and_no_invented_settings() -> Non
     dfn = recipe_for("ViT-H-14-378", "dfn5b")
     assert dfn.facts["staged_training"].value == "39B samples at 224x224, then 5B samples at 384x384"
     assert dfn.facts["staged_training"].source == "dfn5b-378-card-copy"
+
+
+def test_card_front_matter_and_license_section_carry_the_publishers_licence() -> None:
+    from hubkit.cards import context_from_tag, render_card
+    from hubkit.cards.frontmatter import card_data
+
+    context = context_from_tag("ViT-H-14-378/dfn5b", compute_stats=False)
+    data = card_data(context)
+    assert (data.license, data.license_name) == ("other", "apple-sample-code-license")
+    assert data.license_link == "https://huggingface.co/apple/DFN5B-CLIP-ViT-H-14-384/blob/main/LICENSE"
+    text = render_card(context)
+    assert 'as their publisher states: "Models are licensed under the following:' in text
+    assert "| Staged training | 39B samples at 224x224, then 5B samples at 384x384 |" in text
+    siglip = card_data(context_from_tag("ViT-B-16-SigLIP/webli", compute_stats=False))
+    assert siglip.license == "apache-2.0" and siglip.datasets == ["webli"]
