@@ -287,3 +287,14 @@ def test_diff_lists_where_a_run_departs_from_the_reference(run: Run, tmp_path: P
     for same in ("lr", "epochs", "weight_decay", "smoothing", "amp", "model_ema"):
         assert same not in rows
     assert "Not compared (the reference gives no value): `opt_eps`" in output
+
+
+def test_json_has_sources_unknowns_and_both_resolutions(run: Run) -> None:
+    import json
+
+    code, output = run("mobilenetv4_hybrid_large.ix_e600_r384_in1k", "--json")
+    assert code == 0
+    data = json.loads(output)
+    assert data["args"]["epochs"] == {"value": 600, "source": "tag", "note": "'e600'"}
+    assert [(r["img_size"], r["top1"]) for r in data["results"]] == [(384, 83.996), (448, 84.352)]
+    assert "lr" in data["unknown"] and data["scaled"]["notes"] == []

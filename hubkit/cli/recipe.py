@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from hubkit.cli.options import json_option
+
 
 @click.command(name="recipe")
 @click.argument("tag", required=False)
@@ -25,6 +27,7 @@ import click
     help="A run dir: print where its recorded hyperparameters differ from the recipe.",
 )
 @click.option("--list", "list_all", is_flag=True, help="List the recipes hubkit has numbers for.")
+@json_option("the recipe (arguments with their sources, facts, unknowns, scaling, results)")
 def command(
     tag: str | None,
     pretrained: str | None,
@@ -33,6 +36,7 @@ def command(
     gpus: int | None,
     run_dir: str | None,
     list_all: bool,
+    as_json: bool,
 ) -> None:
     """Print the reference recipe of TAG (resnet50.a1_in1k, or an OpenCLIP pair) with every value's source.
 
@@ -57,6 +61,20 @@ def command(
         click.echo(render_table(diff_hyperparams(run.hyperparams, recipe), recipe), nl=False)
         return
     scaled = scale(recipe, batch_size=batch_size, gpus=gpus)
+    if as_json:
+        import dataclasses
+        import json
+
+        data = dataclasses.asdict(recipe)
+        data["args"] = {name: dataclasses.asdict(item) for name, item in scaled.args.items()}
+        data["scaled"] = {
+            "gpus": scaled.gpus,
+            "global_batch": scaled.global_batch,
+            "notes": list(scaled.notes),
+        }
+        data["results"] = [dataclasses.asdict(r) for r in results_for(recipe.tag)]
+        click.echo(json.dumps(data, indent=1, default=str))
+        return
     if fmt == "args":
         click.echo(render_args(recipe, scaled), nl=False)
         return
