@@ -59,6 +59,7 @@ def test_run_card_shows_the_difference_table(hub: LocalHub, timm_run_dir: Path) 
     assert f"| `opt` | {args['opt']} | lamb | rsb-t1 |" in card
     assert f"| `epochs` | {args['epochs']} | 600 | rsb-t1 |" in card
     assert f"| `lr` | {args['lr']} | 0.005 | rsb-t1 |" in card
+    assert f"| `batch_size` | {args['batch_size']} | 2048 (global) | rsb-t1 |" in card
     assert "Not compared, because no source gives the reference a value: `opt_eps`" in card
     json.loads(output[output.index("{") :])  # the --json report is intact
 

@@ -91,7 +91,7 @@ def _reference_difference(run: TrainingRun, reference: str) -> ReferenceDifferen
 
     recipe = recipe_for(reference)
     rows = tuple(
-        (d.name, "not recorded" if d.run is None else str(d.run), str(d.reference), d.source)
+        (d.name, "not recorded" if d.run is None else str(d.run), d.reference_text, d.source)
         for d in diff_hyperparams(run.hyperparams, recipe)
     )
     return ReferenceDifference(

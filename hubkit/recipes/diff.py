@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from hubkit.recipes.model import Recipe
+from hubkit.recipes.model import Recipe, Sourced
 from hubkit.runs.model import Hyperparams
 
 # trainer argument -> Hyperparams field, for runs whose raw record uses other names
@@ -49,6 +49,17 @@ class Difference:
     reference: Any  # 0.005
     source: str  # "rsb-t1" (where the reference value comes from)
     note: str = ""  # "LR 5e-3 at batch 2048"
+    scope: str = ""  # "global" when the reference is a global batch (a run records its per-process batch)
+
+    @property
+    def reference_text(self) -> str:
+        """The reference value as a table shows it.
+
+        Example:
+            >>> Difference("batch_size", 256, 2048, "rsb-t1", scope="global").reference_text
+            '2048 (global)'
+        """
+        return f"{self.reference} ({self.scope})" if self.scope else str(self.reference)
 
 
 def _run_value(hyperparams: Hyperparams, name: str) -> tuple[bool, Any]:
@@ -90,16 +101,16 @@ def diff_hyperparams(hyperparams: Hyperparams, recipe: Recipe) -> tuple[Differen
     """
     found: list[Difference] = []
     args = dict(recipe.args)
-    if "batch_size" not in args and recipe.reference_global_batch is not None:
-        from hubkit.recipes.model import Sourced
-
+    global_batch = "batch_size" not in args and recipe.reference_global_batch is not None
+    if global_batch:
         note = "the reference global batch; the run records its per-process batch"
         args["batch_size"] = Sourced(recipe.reference_global_batch, recipe.sources[0].id, note)
     for name, item in args.items():
         recorded, value = _run_value(hyperparams, name)
         if recorded and _same(value, item.value):
             continue
-        found.append(Difference(name, value if recorded else None, item.value, item.source, item.note))
+        scope = "global" if global_batch and name == "batch_size" else ""
+        found.append(Difference(name, value if recorded else None, item.value, item.source, item.note, scope))
     return tuple(found)
 
 
@@ -114,7 +125,7 @@ def render_table(differences: tuple[Difference, ...], recipe: Recipe) -> str:
     lines = [header, "| --- | --- | --- | --- |"]
     for d in differences:
         run = "not recorded" if d.run is None else f"`{d.run}`"
-        scope = " (global)" if "global batch" in d.note else ""
+        scope = f" ({d.scope})" if d.scope else ""
         lines.append(f"| `{d.name}` | {run} | `{d.reference}`{scope} | {d.source} |")
     if recipe.unknown:
         names = ", ".join(f"`{n}`" for n in recipe.unknown)
