@@ -118,8 +118,9 @@ def find_sdist(hf_version: str, sdist: Path | None = None, *, download: bool = T
     cmd += [f"huggingface_hub=={hf_version}", "-d", str(cache_dir())]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     if proc.returncode != 0 or not (cache_dir() / name).is_file():
+        why = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise SdistUnavailable(
-            f"Cannot download {name} from PyPI ({proc.stderr.strip().splitlines()[-1:] or 'no output'}). "
+            f"Cannot download {name} from PyPI ({why}). "
             f"On a machine with PyPI access run `pip download --no-deps --no-binary :all: "
             f"huggingface_hub=={hf_version} -d DIR` and copy the file into {cache_dir()} (or pass --sdist)."
         )

@@ -52,13 +52,12 @@ CACHE = harness.cache_dir()
 
 @pytest.fixture(scope="module")
 def sdist() -> Path:
-    import os
-
-    os.environ.setdefault("HUBKIT_UPSTREAM_CACHE", str(CACHE))
-    try:
-        return harness.find_sdist(version("huggingface_hub"))
-    except harness.SdistUnavailable as exc:
-        pytest.skip(f"upstream huggingface_hub sdist unavailable: {exc}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HUBKIT_UPSTREAM_CACHE", str(CACHE))
+        try:
+            return harness.find_sdist(version("huggingface_hub"))
+        except harness.SdistUnavailable as exc:
+            pytest.skip(f"upstream huggingface_hub sdist unavailable: {exc}")
 
 
 def test_constants_rewrite_changes_only_the_identity_lines(sdist: Path, tmp_path: Path) -> None:
