@@ -39,6 +39,14 @@ class XetGrant:
     expires: int  # unix seconds
 
 
+@dataclass(frozen=True)
+class XetToken:
+    """A minted token and its expiry."""
+
+    token: str
+    expires: int  # unix seconds
+
+
 def _sign(secret: bytes, payload: str) -> str:
     return hmac.new(secret, f"xet-token:{payload}".encode(), hashlib.sha256).hexdigest()[:48]
 
@@ -58,14 +66,6 @@ def mint(
     raw = json.dumps({"s": scope, "r": repo, "e": expires}, separators=(",", ":")).encode()
     payload = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     return XetToken(f"{_PREFIX}.{payload}.{_sign(secret, payload)}", expires)
-
-
-@dataclass(frozen=True)
-class XetToken:
-    """A minted token and its expiry."""
-
-    token: str
-    expires: int  # unix seconds
 
 
 def check(secret: bytes, bearer: str | None, need: str, *, now: float | None = None) -> XetGrant:
