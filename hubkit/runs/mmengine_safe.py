@@ -53,7 +53,9 @@ def _statistic(owner: Any, name: Any) -> StatisticRef:
     """Stand-in for ``builtins.getattr``: only ``getattr(HistoryBuffer, <statistic>)`` is answered."""
     if owner is HistoryBufferStandIn and isinstance(name, str) and name in STATISTICS:
         return StatisticRef(name)
-    shown = HISTORY_BUFFER if owner is HistoryBufferStandIn else getattr(owner, "__name__", type(owner).__name__)
+    shown = (
+        HISTORY_BUFFER if owner is HistoryBufferStandIn else getattr(owner, "__name__", type(owner).__name__)
+    )
     raise pickle.UnpicklingError(
         f"Unsupported getattr({shown}, {name!r}): only getattr(HistoryBuffer, 'min'|'max'|'current'|'mean') "
         "is allowed"

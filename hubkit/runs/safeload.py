@@ -71,10 +71,10 @@ def _refused_globals(path: Path, names: frozenset[str] | None = None) -> list[st
 
     allowed = names if names is not None else {name for name, _ in ALLOWED_GLOBALS}
     try:
-        names = get_unsafe_globals_in_checkpoint(str(path))
+        found = get_unsafe_globals_in_checkpoint(str(path))
     except Exception:  # the scan itself failed (not a zip checkpoint): fall back to the error text
         return []
-    return [name for name in names if name not in allowed]
+    return [name for name in found if name not in allowed]
 
 
 def _safe_load(
@@ -108,7 +108,9 @@ def _safe_load(
             refused = sorted(set(_GLOBAL_RE.findall(str(exc))))
         if refused or "GLOBAL" in str(exc) or "Unsupported" in str(exc):
             said = [ln for ln in str(exc).splitlines() if "Unsupported" in ln or "GLOBAL" in ln]
-            what = ", ".join(refused) if refused else (said or str(exc).strip().splitlines())[-1].strip()[:200]
+            what = (
+                ", ".join(refused) if refused else (said or str(exc).strip().splitlines())[-1].strip()[:200]
+            )
             raise UnsafeCheckpointError(
                 f"{file} was refused: its pickle asks for {what}, which is not on hubkit's allowlist "
                 "(nothing in the file was run)",
