@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hubkit.errors import TagError
+from hubkit.tags.mmpretrain_decoder import decode_mmpretrain, looks_like_mmpretrain
 from hubkit.tags.model import (
     Architecture,
     Conflict,
@@ -44,6 +45,7 @@ __all__ = [
     "TagError",
     "TokenReading",
     "decode",
+    "decode_mmpretrain",
     "decode_openclip",
     "decode_timm",
     "enrich",
@@ -54,10 +56,12 @@ __all__ = [
 
 
 def decode(tag: str, pretrained: str | None = None) -> ModelTag:
-    """Decode a timm name (``resnet50.a1_in1k``) or an OpenCLIP pair (``ViT-B-32/laion2b_s34b_b79k``).
+    """Decode a timm name (``resnet50.a1_in1k``), an OpenCLIP pair (``ViT-B-32/laion2b_s34b_b79k``) or an
+    MMPreTrain model / config name (``resnet50_8xb32_in1k``).
 
     Args:
-        tag: a timm ``architecture.tag``, a bare architecture, or ``model/pretrained`` for OpenCLIP.
+        tag: a timm ``architecture.tag``, a bare architecture, ``model/pretrained`` for OpenCLIP, or an
+            MMPreTrain name (lower case, ``_`` between parts, see :func:`looks_like_mmpretrain`).
         pretrained: when given, ``tag`` is an OpenCLIP model name and this its pretrained name.
 
     Returns:
@@ -72,6 +76,8 @@ def decode(tag: str, pretrained: str | None = None) -> ModelTag:
     """
     if pretrained is not None:
         return decode_openclip(tag, pretrained)
+    if isinstance(tag, str) and looks_like_mmpretrain(tag.strip()):
+        return decode_mmpretrain(tag)
     text = validate(tag)
     if "/" in text:
         model, _, name = text.partition("/")

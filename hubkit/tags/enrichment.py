@@ -101,6 +101,10 @@ def enrich(tag: ModelTag) -> ModelTag:
         >>> enrich(decode("resnet50.a1_in1k")).eval_resolution.value
         288
     """
+    if tag.form == "mmpretrain":  # its registry is the metafiles of the installed wheel (no torch)
+        from hubkit.tags.mmpretrain_metafile import enrich_mmpretrain
+
+        return enrich_mmpretrain(tag)
     timm_form = tag.form == "timm"
     cfg = _timm_cfg(tag) if timm_form else _openclip_cfg(tag)
     source = "registry:timm" if timm_form else "registry:openclip"
