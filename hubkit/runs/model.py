@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Framework = Literal["timm", "open_clip"]
+Framework = Literal["timm", "open_clip", "mmpretrain"]
 WeightsKind = Literal["raw", "ema"]
 
 
@@ -71,6 +71,7 @@ class Hyperparams:
     ema: bool = False  # True when an EMA copy of the weights was kept (timm --model-ema)
     ema_decay: float | None = None  # 0.9998
     precision: str | None = None  # "amp", "amp_bf16", "fp32"
+    frozen_stages: int | None = None  # 1 (MMPreTrain backbone frozen_stages; -1 = none frozen)
     locked_towers: tuple[str, ...] = ()  # ("text",) — OpenCLIP --lock-text / --lock-image
     unlocked_groups: dict[str, int] = field(
         default_factory=dict

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hubkit.errors import RunDirError
 from hubkit.runs.model import TrainingRun
+from hubkit.runs.read_mmpretrain import is_mmengine_work_dir, read_mmpretrain_run
 from hubkit.runs.read_openclip import is_openclip_run, read_openclip_run
 from hubkit.runs.read_timm import is_timm_run, read_timm_run
 
@@ -14,6 +15,11 @@ from hubkit.runs.read_timm import is_timm_run, read_timm_run
 LAYOUTS: tuple[tuple[str, str, str], ...] = (
     ("timm", "args.yaml", "args.yaml, summary.csv, checkpoint-N.pth.tar / last.pth.tar / model_best.pth.tar"),
     ("open_clip", "params.txt", "params.txt, out.log, checkpoints/epoch_N.pt and checkpoints/results.jsonl"),
+    (
+        "mmpretrain",
+        "last_checkpoint",
+        "<config>.py, epoch_N.pth, last_checkpoint, <timestamp>/vis_data/scalars.json",
+    ),
 )
 
 
@@ -44,6 +50,8 @@ def read_run(path: str | Path, *, model_config: str | Path | None = None) -> Tra
         return read_openclip_run(
             run_dir, model_config=Path(model_config) if model_config is not None else None
         )
+    if is_mmengine_work_dir(run_dir):
+        return read_mmpretrain_run(run_dir)
     expected = "; ".join(f"{fw}: {what}" for fw, _, what in LAYOUTS)
     below = sorted(
         str(p.parent) for marker in ("args.yaml", "params.txt") for p in run_dir.glob(f"*/{marker}")
