@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import operator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hubkit.errors import RunFileError
 
@@ -247,7 +247,7 @@ def _assign(target: ast.AST, value: Any, scope: dict[str, Any]) -> None:
             raise _Refused(target, "assignment into something that is not a dict or list")
         key = _eval(target.slice, scope) if isinstance(target, ast.Subscript) else target.attr
         try:
-            owner[key] = value
+            cast(Any, owner)[key] = value
         except (IndexError, TypeError):
             raise _Refused(target, "an assignment into a list at a bad index") from None
     else:
