@@ -39,6 +39,9 @@ __all__ = [
 
 # name -> "module:Class" of hubkit's own frameworks, in the order detection tries them.
 BUILTIN: dict[str, str] = {
+    # MMPreTrain first: its revisions also carry a config.json, so it must be asked before timm
+    # (MMPretrainFramework.is_revision wants config.py and model.pth besides it).
+    "mmpretrain": "hubkit.frameworks.mmpretrain:MMPretrainFramework",
     "timm": "hubkit.frameworks.timm:TimmFramework",
     "open_clip": "hubkit.frameworks.open_clip:OpenClipFramework",
 }

@@ -47,6 +47,10 @@ class Framework:
     weights_file: ClassVar[str] = "model.safetensors"  # the safetensors file the library's Hub loader reads
     config_file: ClassVar[str] = "config.json"  # the config next to it; also how a revision is recognised
     supports_ema: ClassVar[bool] = True  # checkpoints may hold ``state_dict_ema`` (OpenCLIP: False)
+    # (inert stand-in, dotted name the pickle writes) its checkpoints need beyond hubkit's allowlist; every
+    # safe load allows them (hubkit.runs.safeload). Stand-ins only, never a real callable (MMEngine's
+    # HistoryBuffer / getattr statistics: hubkit.runs.mmengine_safe).
+    pickle_stand_ins: ClassVar[tuple[tuple[Any, str], ...]] = ()
     # --- cards ------------------------------------------------------------------------------------------
     pipeline_tag: ClassVar[str] = "image-classification"  # Hub pipeline tag of a run's model
     model_type: ClassVar[str] = "Image classification"  # "Model type" line of a card it cannot decode
@@ -117,6 +121,16 @@ class Framework:
             ema=self.supports_ema,
             trainer=self.display_name,
         )
+
+    def weights_metadata(self, run: TrainingRun, loaded: Mapping[str, Any]) -> dict[str, str]:
+        """Extra ``__metadata__`` entries of the published safetensors file (default: none)."""
+        return {}
+
+    def release_extras(
+        self, run: TrainingRun, loaded: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> dict[str, bytes]:
+        """Files a revision carries besides :attr:`weights_file` and :attr:`config_file` (name -> bytes)."""
+        return {}
 
     def source_state_dict(self, loaded: Mapping[str, Any], weights: str) -> dict[str, torch.Tensor]:
         """The tensors a revision holding ``weights`` of this checkpoint should hold (for bitwise checks)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubkit.runs.safeload import ALLOWED_GLOBALS, _safe_load, allowed_globals
+from hubkit.runs.safeload import _safe_load
 
 HISTORY_BUFFER = "mmengine.logging.history_buffer.HistoryBuffer"
 STATISTICS = frozenset({"min", "max", "current", "mean"})  # HistoryBuffer's default statistics methods
@@ -116,32 +116,20 @@ STAND_INS: tuple[tuple[Any, str, str], ...] = (
     (ArrayStandIn, "numpy.ndarray", "arrays inside HistoryBuffer"),
     (_reconstruct, "numpy._core.multiarray._reconstruct", "array construction, numpy >= 2"),
     (_reconstruct, "numpy.core.multiarray._reconstruct", "array construction, numpy < 2"),
-    (_scalar, "numpy._core.multiarray.scalar", "numpy scalars (logged values), numpy >= 2"),
+    # numpy >= 2 scalars are already on hubkit's list (hubkit.runs.safeload.ALLOWED_GLOBALS); numpy < 2
+    # writers name the same function numpy.core.multiarray.scalar, which that list cannot register.
     (_scalar, "numpy.core.multiarray.scalar", "numpy scalars, numpy < 2"),
 )
 
 
-def mmengine_globals() -> list[Any]:
-    """The safe-globals list for an MMEngine checkpoint: hubkit's allowlist, its numpy callables replaced.
+def stand_ins() -> tuple[tuple[Any, str], ...]:
+    """``(stand-in, dotted name)`` pairs in torch's safe-globals form (``Framework.pickle_stand_ins``).
 
     Example:
-        >>> (HistoryBufferStandIn, HISTORY_BUFFER) in mmengine_globals()
+        >>> (HistoryBufferStandIn, HISTORY_BUFFER) in stand_ins()
         True
     """
-    replaced = {name for _, name, _ in STAND_INS}
-    # Keep hubkit's harmless types (numpy dtypes, argparse.Namespace, paths); drop its real numpy callables,
-    # which the stand-ins above replace under the same names.
-    kept = [
-        obj
-        for obj in allowed_globals()
-        if f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}" not in replaced
-    ]
-    return kept + [(obj, name) for obj, name, _ in STAND_INS]
-
-
-def allowed_names() -> frozenset[str]:
-    """Every dotted global name an MMEngine checkpoint may carry (hubkit's list plus the stand-ins)."""
-    return frozenset({name for name, _ in ALLOWED_GLOBALS} | {name for _, name, _ in STAND_INS})
+    return tuple((obj, name) for obj, name, _ in STAND_INS)
 
 
 def load_mmengine_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -162,4 +150,5 @@ def load_mmengine_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         >>> load_mmengine_checkpoint("work_dirs/digits/epoch_5.pth")["meta"]["epoch"]
         5
     """
-    return _safe_load(Path(path), globals_=mmengine_globals(), names=allowed_names())
+    # The stand-ins reach every safe load through the MMPreTrain framework's pickle_stand_ins.
+    return _safe_load(Path(path))

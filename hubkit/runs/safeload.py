@@ -55,7 +55,7 @@ def allowed_globals() -> list[Any]:
         >>> import argparse; argparse.Namespace in allowed_globals()
         True
     """
-    found = []
+    found: list[Any] = list(_framework_stand_ins())
     for dotted, _why in ALLOWED_GLOBALS:
         module_name, _, attr = dotted.rpartition(".")
         try:
@@ -65,11 +65,23 @@ def allowed_globals() -> list[Any]:
     return found
 
 
+def _framework_stand_ins() -> list[tuple[Any, str]]:
+    """The inert stand-ins registered frameworks need (``Framework.pickle_stand_ins``)."""
+    from hubkit import frameworks
+
+    return [pair for framework in frameworks.all_frameworks() for pair in framework.pickle_stand_ins]
+
+
+def allowed_names() -> frozenset[str]:
+    """Every dotted global name a checkpoint may carry: hubkit's list plus the frameworks' stand-ins."""
+    return frozenset({name for name, _ in ALLOWED_GLOBALS} | {name for _, name in _framework_stand_ins()})
+
+
 def _refused_globals(path: Path, names: frozenset[str] | None = None) -> list[str]:
     """Globals the pickle names that are outside torch's and hubkit's lists (scanned, never run)."""
     from torch.serialization import get_unsafe_globals_in_checkpoint
 
-    allowed = names if names is not None else {name for name, _ in ALLOWED_GLOBALS}
+    allowed = names if names is not None else allowed_names()
     try:
         found = get_unsafe_globals_in_checkpoint(str(path))
     except Exception:  # the scan itself failed (not a zip checkpoint): fall back to the error text

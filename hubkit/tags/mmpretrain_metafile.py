@@ -219,6 +219,17 @@ def _facts(model: ZooModel) -> list[Fact]:
     return [Fact(v, None, "registry", SOURCE, k) for k, v in values if v not in (None, "", ())]
 
 
+def arxiv_id(url: str | None) -> str | None:
+    """``arXiv:NNNN.NNNNN`` of an arxiv.org URL (None for other URLs).
+
+    Example:
+        >>> arxiv_id("https://arxiv.org/abs/2111.06377")
+        'arXiv:2111.06377'
+    """
+    match = _ARXIV.search(url or "")
+    return f"arXiv:{match.group(1)}" if match else None
+
+
 def enrich_mmpretrain(tag: ModelTag) -> ModelTag:
     """Add the installed metafile's facts (FLOPs, params, results, paper, converted-from …) to a decoded name.
 

@@ -1,0 +1,104 @@
+"""A work_dir trained by MMPreTrain's own runner publishes to the local hub and verifies through MMPreTrain."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from huggingface_hub import HfApi, ModelCard
+from safetensors import safe_open
+
+from hubkit.cli import main
+from hubkit.hub import LocalHub
+from hubkit.runs import read_run
+from hubkit.runs.mmengine_safe import load_mmengine_checkpoint
+
+TOKEN = "hubkit-test-token-123"
+pytestmark = pytest.mark.slow
+
+
+def hubkit(*argv: str) -> tuple[int, str, str]:
+    """Run the ``hubkit`` entry point in-process; return exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _publish(work_dir: Path, hub: LocalHub, repo: str) -> dict[str, Any]:
+    code, out, err = hubkit(
+        "publish", str(work_dir), "--repo", repo, "--select", "all", "--device", "cpu",
+        "--endpoint", hub.endpoint, "--token", TOKEN, "--json",
+    )  # fmt: skip
+    assert code == 0 and out.startswith("{"), repr(out[:500]) + err[-2000:]
+    return json.loads(out)
+
+
+def test_work_dir_publishes_reloads_and_verifies(mmpretrain_work_dir: Path, hub: LocalHub) -> None:
+    repo = "localuser/mmpretrain-digits"
+    report = _publish(mmpretrain_work_dir, hub, repo)
+    assert [(r["revision"], r["verified"]) for r in report["revisions"]] == [
+        ("epoch-001", True), ("epoch-002", True), ("epoch-003", True)
+    ]  # fmt: skip
+    api = HfApi(endpoint=hub.endpoint, token=TOKEN)
+    run = read_run(mmpretrain_work_dir)
+    for epoch in (1, 2, 3):
+        rev = f"epoch-{epoch:03d}"
+        files = set(api.list_repo_files(repo, revision=rev))
+        assert {
+            "model.safetensors",
+            "config.json",
+            "config.py",
+            "model.pth",
+            "hubkit.json",
+            "README.md",
+        } <= files
+        # the slim .pth loads with stock torch, weights_only, into exactly that epoch's state_dict
+        slim = torch.load(api.hf_hub_download(repo, "model.pth", revision=rev), weights_only=True)
+        assert set(slim) == {"meta", "state_dict"} and slim["meta"]["epoch"] == epoch
+        source = load_mmengine_checkpoint(run.checkpoint(epoch).path)["state_dict"]
+        assert slim["state_dict"].keys() == source.keys()
+        assert all(torch.equal(slim["state_dict"][k], source[k]) for k in source)
+        with safe_open(api.hf_hub_download(repo, "model.safetensors", revision=rev), "pt") as f:
+            assert json.loads(f.metadata()["classes"])[:3] == ["zero", "one", "two"]
+
+    # hubkit verify: fresh download, MMPreTrain's get_model on the downloaded files, bitwise, quick eval
+    code, out, err = hubkit(
+        "verify", repo, "--all", "--run", str(mmpretrain_work_dir), "--device", "cpu", "--workers", "0",
+        "--endpoint", hub.endpoint, "--token", TOKEN, "--json",
+    )  # fmt: skip
+    assert code == 0, err + out
+    for result in json.loads(out):
+        assert result["passed"] and result["library"] == "mmpretrain", result
+        assert not result["integrity"]["mismatches"]
+        top1 = next(c for c in result["checks"] if c["name"] == "top1")
+        assert top1["recorded"] is not None and abs(top1["measured"] - top1["recorded"]) <= 0.5
+
+    card = ModelCard.load(api.hf_hub_download(repo, "README.md"))
+    assert card.data.library_name == "mmpretrain"
+
+    # a second publish changes nothing
+    again = _publish(mmpretrain_work_dir, hub, repo)
+    assert again["commits"] == 0 and again["uploaded_bytes"] == 0
+    assert {r["status"] for r in again["revisions"]} == {"unchanged"}
+
+
+def test_moved_work_dir_publishes(mmpretrain_work_dir: Path, hub: LocalHub, tmp_path: Path) -> None:
+    moved = tmp_path / "other-machine" / "work_dir"
+    shutil.copytree(mmpretrain_work_dir, moved)
+    shutil.copytree(mmpretrain_work_dir.parent / "data", moved.parent / "data")
+    for config in [*moved.glob("*.py"), *moved.glob("2*/vis_data/config.py")]:
+        config.write_text(config.read_text().replace(str(mmpretrain_work_dir.parent), "/gone/trainer"))
+    (moved / "last_checkpoint").write_text("/gone/trainer/work_dir/epoch_3.pth")
+    report = _publish(moved, hub, "localuser/mmpretrain-moved")
+    assert [r["verified"] for r in report["revisions"]] == [True, True, True]
