@@ -46,6 +46,9 @@ class Framework:
     # --- release ----------------------------------------------------------------------------------------
     weights_file: ClassVar[str] = "model.safetensors"  # the safetensors file the library's Hub loader reads
     config_file: ClassVar[str] = "config.json"  # the config next to it; also how a revision is recognised
+    # files a revision carries besides those two (written by release_extras; MMPreTrain: config.py, model.pth);
+    # a revision is recognised by config_file and these, the framework asking for the most files first
+    extra_files: ClassVar[tuple[str, ...]] = ()
     supports_ema: ClassVar[bool] = True  # checkpoints may hold ``state_dict_ema`` (OpenCLIP: False)
     # (inert stand-in, dotted name the pickle writes) its checkpoints need beyond hubkit's allowlist; every
     # safe load allows them (hubkit.runs.safeload). Stand-ins only, never a real callable (MMEngine's
@@ -154,8 +157,9 @@ class Framework:
 
     # --- a downloaded revision --------------------------------------------------------------------------
     def is_revision(self, snapshot: Path) -> bool:
-        """Whether a downloaded snapshot is a release of this framework (default: it has :attr:`config_file`)."""
-        return (snapshot / self.config_file).is_file()
+        """Whether a downloaded snapshot is a release of this framework (default: it has :attr:`config_file`
+        and every one of :attr:`extra_files`)."""
+        return all((snapshot / name).is_file() for name in (self.config_file, *self.extra_files))
 
     def load(
         self,

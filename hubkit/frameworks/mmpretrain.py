@@ -115,6 +115,7 @@ class MMPretrainFramework(Framework):
     epoch_base = 1
     weights_file = "model.safetensors"
     config_file = "config.json"
+    extra_files = (CONFIG_PY, MODEL_PTH)
     supports_ema = True
     pipeline_tag = "image-classification"
     model_type = "Image classification"
@@ -262,9 +263,6 @@ class MMPretrainFramework(Framework):
         return {CONFIG_PY: run.args_file.read_bytes(), MODEL_PTH: buffer.getvalue()}
 
     # --- a downloaded revision --------------------------------------------------------------------------
-    def is_revision(self, snapshot: Path) -> bool:
-        return all((snapshot / name).is_file() for name in (self.config_file, CONFIG_PY, MODEL_PTH))
-
     def load(
         self,
         repo_id: str,
