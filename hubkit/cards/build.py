@@ -167,6 +167,7 @@ def context_from_tag(
         sources=_sources(decoded, reg),
         training=tagfacts.training(decoded),
         notes=tagfacts.notes(decoded),
+        results=framework.tag_results(decoded) if enrich else (),
     )
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import torch
 
-    from hubkit.cards.context import DatasetRow, ModelStats, Sourced, Usage
+    from hubkit.cards.context import DatasetRow, ModelStats, ResultRow, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
     from hubkit.runs.model import CheckpointInfo, Hyperparams, TrainingRun, WeightsKind
     from hubkit.tags.model import ModelTag
@@ -297,6 +297,11 @@ class Framework:
     def tag_stats(self, decoded: ModelTag) -> ModelStats | None:
         """Params / GMACs / activations of the tag's architecture (None: the card omits them)."""
         return None
+
+    def tag_results(self, decoded: ModelTag) -> tuple[ResultRow, ...]:
+        """Published evaluation results of the tag's weights, as the registry lists them (the card's
+        ``model-index``); none by default."""
+        return ()
 
     def minimal_usage(self, repo_id: str) -> Usage:
         """The usage section of a run card whose architecture hubkit cannot decode."""

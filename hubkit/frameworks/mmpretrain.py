@@ -28,7 +28,8 @@ from hubkit.runs.mmengine_safe import stand_ins
 if TYPE_CHECKING:
     import torch
 
-    from hubkit.cards.context import Sourced, Usage
+    from hubkit.cards.context import ModelStats, ResultRow, Sourced, Usage
+    from hubkit.cards.registry import RegistryInfo
     from hubkit.runs.model import CheckpointInfo, TrainingRun, WeightsKind
     from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
@@ -441,6 +442,82 @@ class MMPretrainFramework(Framework):
                 f"{r.dataset}: " + ", ".join(f"{k} {v:g}" for k, v in r.metrics) for r in model.results
             ),
         }
+
+    def tag_pipeline(self, decoded: ModelTag, registry: RegistryInfo | None) -> str:
+        """Self-supervised pretraining configs and pretrained-only releases have no classifier."""
+        fields = {(f.field, f.value) for f in decoded.details}
+        pretrain_only = ("training", "pretrained only (no fine-tuning)") in fields
+        if pretrain_only or any(f.field == "algorithm" for f in decoded.details):
+            return "image-feature-extraction"
+        return self.pipeline_tag
+
+    def tag_registry(self, decoded: ModelTag) -> RegistryInfo | None:
+        """License (per upstream release), paper and converted-from source from the installed metafile."""
+        from hubkit.cards.registry import RegistryInfo
+        from hubkit.errors import TagError
+        from hubkit.tags.mmpretrain_metafile import arxiv_id, zoo_model
+
+        try:
+            model = zoo_model(decoded.raw)
+        except TagError:
+            return None
+        paper = arxiv_id(model.paper_url)
+        return RegistryInfo(
+            name=f"mmpretrain:{model.metafile}",
+            license=model.license,
+            origin_url=model.converted_code,
+            paper_ids=(paper,) if paper else (),
+        )
+
+    def tag_stats(self, decoded: ModelTag) -> ModelStats | None:
+        """Params and FLOPs as the metafile states them (MMPreTrain's counts), at the name's resolution."""
+        from hubkit.cards.context import ModelStats
+        from hubkit.errors import TagError
+        from hubkit.tags.mmpretrain_metafile import zoo_model
+
+        try:
+            model = zoo_model(decoded.raw)
+        except TagError:
+            return None
+        if model.params is None:
+            return None
+        res = decoded.train_resolution.value if decoded.train_resolution else 224
+        side = res if isinstance(res, int) else 224
+        return ModelStats(
+            params_m=model.params / 1e6,
+            gmacs=model.flops / 1e9 if model.flops is not None else None,
+            activations_m=None,
+            image_size=(side, side),
+            method="MMPreTrain metafile",
+            source=f"from the MMPreTrain metafile `{model.metafile}`",
+            cost_label="GFLOPs (as MMPreTrain counts them)",
+        )
+
+    def tag_results(self, decoded: ModelTag) -> tuple[ResultRow, ...]:
+        """The metafile's Results (Top-1 / Top-5 … per dataset) as model-index rows."""
+        from hubkit.cards.context import ResultRow
+        from hubkit.errors import TagError
+        from hubkit.tags.mmpretrain_metafile import zoo_model
+
+        try:
+            model = zoo_model(decoded.raw)
+        except TagError:
+            return ()
+        names = {"Top 1 Accuracy": "Top-1 accuracy", "Top 5 Accuracy": "Top-5 accuracy"}
+        return tuple(
+            ResultRow(
+                task_type=result.task.lower().replace(" ", "-") or "image-classification",
+                dataset_name=result.dataset,
+                dataset_type=result.dataset.lower(),
+                metric_type="accuracy" if "Accuracy" in key else key.lower().replace(" ", "-"),
+                metric_name=names.get(key, key),
+                value=value,
+                kind="registry",
+                source=f"`{model.metafile}`",
+            )
+            for result in model.results
+            for key, value in result.metrics
+        )
 
     def tag_usage(self, decoded: ModelTag, registry: Any, repo_id: str | None, revision: str | None) -> Usage:
         from hubkit.cards.context import Usage
