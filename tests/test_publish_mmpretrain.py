@@ -102,3 +102,31 @@ def test_moved_work_dir_publishes(mmpretrain_work_dir: Path, hub: LocalHub, tmp_
     (moved / "last_checkpoint").write_text("/gone/trainer/work_dir/epoch_3.pth")
     report = _publish(moved, hub, "localuser/mmpretrain-moved")
     assert [r["verified"] for r in report["revisions"]] == [True, True, True]
+
+
+def test_card_usage_snippet_runs_as_written(mmpretrain_work_dir: Path, hub: LocalHub, tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    repo = "localuser/mmpretrain-usage"
+    code, _out, err = hubkit(
+        "publish", str(mmpretrain_work_dir), "--repo", repo, "--select", "last", "--device", "cpu",
+        "--endpoint", hub.endpoint, "--token", TOKEN, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    api = HfApi(endpoint=hub.endpoint, token=TOKEN)
+    card = Path(api.hf_hub_download(repo, "README.md")).read_text()
+    snippet = re.search(r"```python\n(.*?)```", card, re.DOTALL)
+    assert snippet is not None and "get_model(hf_hub_download(" in snippet.group(1)
+    script = (
+        snippet.group(1)
+        + "\nassert logits.shape == (1, 10), logits.shape\nprint('loaded', type(model).__name__)\n"
+    )
+    env = {**os.environ, "HF_ENDPOINT": hub.endpoint, "HF_TOKEN": TOKEN, "HF_HOME": str(tmp_path / "hf")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "loaded ImageClassifier" in done.stdout

@@ -75,7 +75,7 @@ def test_work_dir_reads_into_a_training_run(mmpretrain_work_dir: Path) -> None:
     assert (run.framework, run.name, run.architecture, run.num_classes) == (
         "mmpretrain",
         "digits_resnet18",
-        "ResNet-18",
+        "resnet18",
         10,
     )
     assert [c.epoch for c in run.checkpoints] == [1, 2, 3]
@@ -105,7 +105,7 @@ def test_work_dir_reads_into_a_training_run(mmpretrain_work_dir: Path) -> None:
         16,
     )
     assert (h.warmup_epochs, h.ema, h.precision, h.frozen_stages, h.seed) == (1.0, False, "fp32", -1, 0)
-    assert h.augmentation == "Resize, RandomResizedCrop"
+    assert h.augmentation == "RandomResizedCrop"
     assert run.val_data == str(mmpretrain_work_dir.parent / "data" / "val")
     assert run.eval_transform is not None and run.eval_transform.input_size == (3, 32, 32)
 

@@ -443,6 +443,17 @@ class MMPretrainFramework(Framework):
             ),
         }
 
+    def decode_architecture(self, name: str) -> ModelTag | None:
+        """A run's backbone (``resnet18``) read as the backbone part of an MMPreTrain name."""
+        from hubkit.errors import TagError
+        from hubkit.tags.mmpretrain_decoder import decode_mmpretrain
+
+        try:
+            decoded = decode_mmpretrain(name)
+        except TagError:
+            return None
+        return None if decoded.unknown_tokens else decoded
+
     def tag_pipeline(self, decoded: ModelTag, registry: RegistryInfo | None) -> str:
         """Self-supervised pretraining configs and pretrained-only releases have no classifier."""
         fields = {(f.field, f.value) for f in decoded.details}

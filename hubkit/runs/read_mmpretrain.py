@@ -191,6 +191,18 @@ def _checkpoints(
     )
 
 
+# Pipeline steps every run has (loading, fixed resizing, packing): not augmentations.
+_DETERMINISTIC = (
+    "LoadImageFromFile",
+    "PackInputs",
+    "Resize",
+    "ResizeEdge",
+    "CenterCrop",
+    "ToTensor",
+    "Normalize",
+)
+
+
 def _types(pipeline: Any) -> list[str]:
     return [str(step.get("type")) for step in pipeline or () if isinstance(step, dict) and step.get("type")]
 
@@ -245,10 +257,7 @@ def hyperparams(cfg: dict[str, Any]) -> Hyperparams:
         label_smoothing=loss.get("label_smooth_val"),
         mixup=(by_type.get("Mixup") or {}).get("alpha"),
         cutmix=(by_type.get("CutMix") or {}).get("alpha"),
-        augmentation=", ".join(
-            t for t in _types(train_pipeline) if t not in ("LoadImageFromFile", "PackInputs")
-        )
-        or None,
+        augmentation=", ".join(t for t in _types(train_pipeline) if t not in _DETERMINISTIC) or None,
         drop_path_rate=backbone.get("drop_path_rate"),
         ema=bool(ema_hooks),
         ema_decay=1 - float(ema_hooks[0].get("momentum", 0.0002)) if ema_hooks else None,
@@ -322,10 +331,11 @@ def read_mmpretrain_run(work_dir: Path) -> TrainingRun:
     primary, higher = _primary(cfg, per_epoch)
     model = cfg.get("model") or {}
     backbone = model.get("backbone") or {}
-    arch = str(backbone.get("type", "unknown"))
+    # MMPreTrain's own spelling of a backbone in model names: type + depth ("resnet18"), else type-arch
+    arch = str(backbone.get("type", "unknown")).lower()
     if backbone.get("depth") is not None:
-        arch += f"-{backbone['depth']}"
-    elif backbone.get("arch") is not None:
+        arch += str(backbone["depth"])
+    elif isinstance(backbone.get("arch"), str):
         arch += f"-{backbone['arch']}"
     head = model.get("head") or {}
     return TrainingRun(
