@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -164,3 +165,13 @@ def test_toy_run_publishes_verifies_and_cards_on_the_local_hub(
         assert result["integrity"]["tensors_compared"] == 4 and not result["integrity"]["mismatches"]
         top1 = next(c for c in result["checks"] if c["name"] == "top1")
         assert top1["recorded"] is not None and abs(top1["measured"] - top1["recorded"]) < 1e-6
+
+
+def test_the_registry_loads_without_torch() -> None:
+    # hubkit --help and hubkit decode stay fast: knowing the frameworks imports no model library.
+    code = (
+        "import sys; from hubkit import frameworks; frameworks.all_frameworks(); "
+        "print(sorted(m for m in ('torch', 'timm', 'open_clip') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -73,9 +73,20 @@ def _from_json(raw: dict[str, Any]) -> ModelStats:
 
 
 def _versions() -> str:
-    from importlib.metadata import version
+    """``torch2.14.1-timm1.0.31-open_clip3.3.0``: what the counts depend on (torch and each framework's library)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return f"torch{version('torch')}-timm{version('timm')}-open_clip{version('open_clip_torch')}"
+    from hubkit import frameworks
+
+    def installed(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "none"
+
+    parts = [f"torch{installed('torch')}"]
+    parts += [f"{f.name}{installed(f.distribution)}" for f in frameworks.all_frameworks() if f.distribution]
+    return "-".join(parts)
 
 
 class _Counter:

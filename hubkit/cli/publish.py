@@ -70,6 +70,12 @@ from hubkit.secrets import redact, register_token
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="OpenCLIP model config JSON (when the model is not in OpenCLIP's registry).",
 )
+@click.option(
+    "--reference",
+    metavar="TAG",
+    help="A pretrained tag (resnet50.a1_in1k): the main card lists where the run's hyperparameters differ "
+    "from its recipe (see `hubkit recipe TAG`).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, locally or remotely.")
 @json_option("one report")
 @click.option("--force", is_flag=True, help="Replace remote revisions that hold different weights.")
@@ -90,6 +96,7 @@ def command(
     eval_data: Path | None,
     device: str | None,
     model_config: Path | None,
+    reference: str | None,
     dry_run: bool,
     as_json: bool,
     force: bool,
@@ -124,6 +131,7 @@ def command(
         dry_run=dry_run,
         force=force,
         license=license_id,
+        reference=reference,
     )
     progress = Progress(show=wants_bars(as_json))
     with open_target(endpoint, token) as target:

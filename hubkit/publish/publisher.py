@@ -89,6 +89,7 @@ def publish(
             repo_id,
             template_dir=options.template_dir,
             license=options.license,
+            reference=options.reference,
             has_main=main_epoch is not None,
             dry_run=options.dry_run,
         )

@@ -220,8 +220,8 @@ def load() -> Vocab:
     references = {
         rid: Reference(id=rid, title=r["title"], url=r["url"]) for rid, r in pap["references"].items()
     }
-    # architectures.yaml: one list of family rules per tag form (the decoders' "timm", "openclip"), + "words"
-    families = {form: _families(rules) for form, rules in arch.items() if form != "words"}
+    # architectures.yaml: a list of family rules per tag form (the decoders' "timm", "openclip"), and "words"
+    families = {form: _families(rules) for form, rules in arch.items() if isinstance(rules, list)}
     indexes = {form: _family_index(rules) for form, rules in families.items()}
     return Vocab(
         tokens=tokens,
