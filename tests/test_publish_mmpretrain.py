@@ -130,3 +130,49 @@ def test_card_usage_snippet_runs_as_written(mmpretrain_work_dir: Path, hub: Loca
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "loaded ImageClassifier" in done.stdout
+
+
+def _zoo_release(folder: Path, *, damage: bool = False) -> Path:
+    """A file named as MMPreTrain names its releases, {name}_{date}-{hash8}.pth (weights: a fresh model)."""
+    import hashlib
+
+    from mmpretrain import get_model
+
+    folder.mkdir(parents=True)
+    tmp = folder / "weights.tmp"
+    model = get_model("resnet18_8xb32_in1k")  # built offline from the wheel's config, random weights
+    torch.save({"meta": {"epoch": 100}, "state_dict": model.state_dict()}, tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]
+    if damage:
+        digest = f"{(int(digest, 16) ^ 1):08x}"
+    return tmp.rename(folder / f"resnet18_8xb32_in1k_20210831-{digest}.pth")
+
+
+def test_zoo_release_publishes_with_its_metafile_facts(hub: LocalHub, tmp_path: Path) -> None:
+    file = _zoo_release(tmp_path / "zoo" / "resnet18")
+    run = read_run(file.parent)
+    assert (run.name, run.architecture, run.metrics(100).get("accuracy/top1")) == (
+        "resnet18_8xb32_in1k",
+        "resnet18",
+        69.9,
+    )
+    repo = "localuser/resnet18-zoo"
+    code, _out, err = hubkit(
+        "publish", str(file.parent), "--repo", repo, "--device", "cpu", "--no-verify",
+        "--endpoint", hub.endpoint, "--token", TOKEN, "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    api = HfApi(endpoint=hub.endpoint, token=TOKEN)
+    slim = torch.load(api.hf_hub_download(repo, "model.pth"), weights_only=True)
+    source = torch.load(file, weights_only=True)["state_dict"]
+    assert all(torch.equal(slim["state_dict"][k], source[k]) for k in source)
+    config = Path(api.hf_hub_download(repo, "config.py")).read_text()
+    assert "_base_" not in config and "depth=18" in config  # the wheel's config, resolved
+
+
+def test_zoo_release_with_a_wrong_hash_is_refused(tmp_path: Path) -> None:
+    from hubkit.errors import CheckpointError
+
+    file = _zoo_release(tmp_path / "zoo", damage=True)
+    with pytest.raises(CheckpointError, match=r"sha256 .* its name says"):
+        read_run(file.parent)

@@ -165,18 +165,22 @@ class MMPretrainFramework(Framework):
     # --- run dir ----------------------------------------------------------------------------------------
     def is_run_dir(self, path: Path) -> bool:
         from hubkit.runs.read_mmpretrain import is_mmengine_work_dir
+        from hubkit.runs.read_mmpretrain_zoo import is_zoo_release
 
-        return is_mmengine_work_dir(path)
+        return is_mmengine_work_dir(path) or is_zoo_release(path)
 
     def read_run(self, path: Path, *, model_config: Path | None = None) -> TrainingRun:
-        from hubkit.runs.read_mmpretrain import read_mmpretrain_run
+        from hubkit.runs.read_mmpretrain import is_mmengine_work_dir, read_mmpretrain_run
+        from hubkit.runs.read_mmpretrain_zoo import read_zoo_release
 
-        return read_mmpretrain_run(path)
+        return read_mmpretrain_run(path) if is_mmengine_work_dir(path) else read_zoo_release(path)
 
     # --- release ----------------------------------------------------------------------------------------
     def _check_epoch(self, loaded: Mapping[str, Any], checkpoint: CheckpointInfo, file: Path) -> int:
         meta = loaded.get("meta")
         epoch = meta.get("epoch") if isinstance(meta, dict) else None
+        if checkpoint.epoch_source == "metafile":  # a zoo release: the epoch is the metafile's
+            return checkpoint.epoch
         if not isinstance(epoch, int) or isinstance(epoch, bool):
             raise CheckpointError(
                 f"{file} has no integer meta['epoch']", hint="Expected an MMEngine checkpoint."
@@ -204,6 +208,8 @@ class MMPretrainFramework(Framework):
         epoch = self._check_epoch(loaded, checkpoint, file)
         kind: WeightsKind = weights or self.default_weights(run)
         has_ema = isinstance(loaded.get("ema_state_dict"), dict)
+        if checkpoint.epoch_source == "metafile" and weights is None:
+            kind = "raw"  # a zoo release holds one state_dict: the weights that were released
         if kind == "ema" and not has_ema:
             raise CheckpointError(
                 f"{file} has no 'ema_state_dict': the run kept no EMA weights", hint="Use --weights raw."
@@ -261,7 +267,11 @@ class MMPretrainFramework(Framework):
         meta = _plain(loaded.get("meta") or {})
         buffer = io.BytesIO()
         torch.save({"meta": meta if isinstance(meta, dict) else {}, "state_dict": dict(state)}, buffer)
-        return {CONFIG_PY: run.args_file.read_bytes(), MODEL_PTH: buffer.getvalue()}
+        if run.args_file.is_relative_to(run.path):
+            config = run.args_file.read_bytes()  # MMEngine's own dump of the resolved config
+        else:  # a zoo release: the wheel's config has _base_ chains; publish it resolved, as MMEngine dumps
+            config = _config(run.model_config or {}).pretty_text.encode("utf-8")
+        return {CONFIG_PY: config, MODEL_PTH: buffer.getvalue()}
 
     # --- a downloaded revision --------------------------------------------------------------------------
     def load(
