@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from hubkit.cards.context import ModelStats, ResultRow, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
-    from hubkit.runs.model import CheckpointInfo, TrainingRun, WeightsKind
+    from hubkit.runs.model import CheckpointInfo, Hyperparams, TrainingRun, WeightsKind
     from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
@@ -142,6 +142,7 @@ class MMPretrainFramework(Framework):
             "cutmix": ("model.train_cfg.augments",),
             "augmentation": ("train_dataloader.dataset.pipeline",),
             "drop_path_rate": ("model.backbone.drop_path_rate",),
+            "frozen_stages": ("model.backbone.frozen_stages",),
             "ema": ("custom_hooks",),
             "ema_decay": ("custom_hooks",),
             "precision": ("optim_wrapper.type",),
@@ -389,6 +390,11 @@ class MMPretrainFramework(Framework):
             f'get_model(hf_hub_download("{repo_id}", "{CONFIG_PY}"{pinned}), '
             f'pretrained=hf_hub_download("{repo_id}", "{MODEL_PTH}"{pinned}))'
         )
+
+    def show_hyperparameter(self, field: str, hyperparams: Hyperparams) -> bool:
+        if field == "frozen_stages":  # -1 is MMPreTrain's "nothing frozen" default: not worth a row
+            return hyperparams.frozen_stages is not None and hyperparams.frozen_stages >= 0
+        return super().show_hyperparameter(field, hyperparams)
 
     def metric_phrase(self, metrics: Mapping[str, float]) -> str | None:
         if "accuracy/top1" in metrics:
