@@ -135,7 +135,8 @@ def validate(text: object) -> str:
     if not isinstance(text, str):
         raise TagError(f"a model name must be a string, got {type(text).__name__}", hint=_HINT)
     name = text.strip()
-    if len(name) <= MAX_LEN and _NAME.fullmatch(name):
+    # Config file names keep upper case ("repvgg-A0_8xb32_in1k.py"); list_models() lower-cases them.
+    if len(name) <= MAX_LEN and _NAME.fullmatch(name.lower()):
         return name
     if not name:
         raise TagError("the model name is empty", hint=_HINT)
@@ -146,12 +147,8 @@ def validate(text: object) -> str:
     if bad is not None:
         raise TagError(
             f"model name {shown} contains {bad!r} (U+{ord(bad):04X}) at position {name.index(bad)}; "
-            "MMPreTrain names use only lower-case ASCII letters, digits, '_', '-' and '.'",
+            "MMPreTrain names use only ASCII letters, digits, '_', '-' and '.'",
             hint="retype the name (look-alike unicode characters often come from copy-paste)",
-        )
-    if name != name.lower():
-        raise TagError(
-            f"model name {shown} has upper-case letters; MMPreTrain names are lower case", hint=_HINT
         )
     raise TagError(f"model name {shown} has an empty part or token (around '_', '-' or '.')", hint=_HINT)
 
@@ -166,11 +163,19 @@ def looks_like_mmpretrain(text: str) -> bool:
         >>> looks_like_mmpretrain("resnet18_8xb32_in1k"), looks_like_mmpretrain("resnet50.a1_in1k")
         (True, False)
     """
-    if "_" not in text or "/" in text or text != text.lower():
+    if "_" not in text or "/" in text:
         return False
-    if "-" in text:
+    if "-" in text and text == text.lower():
         return True
-    return "." not in text and any(p == "3rdparty" or _BATCH.fullmatch(p) for p in text.split("_"))
+    if "." in text:
+        return False
+    parts = text.lower().split("_")
+    # a config file name keeps upper case ("repvgg-A0_8xb32_in1k"): its GPUs x batch part still says it;
+    # else a last part naming MMPreTrain data or a task ("lenet5_mnist", "flamingo_fewshot_caption")
+    if any(p == "3rdparty" or _BATCH.fullmatch(p) for p in parts):
+        return True
+    last = load().tokens.get(parts[-1].split("-")[0]) or {}
+    return bool(last.get("dataset") or last.get("task"))
 
 
 @dataclass
@@ -402,7 +407,8 @@ def decode_mmpretrain(name: str) -> ModelTag:
         >>> decode_mmpretrain("resnet50_8xb256-rsb-a1-600e_in1k").global_batch_size.value
         2048
     """
-    text = validate(name)
+    raw = validate(name)
+    text = raw.lower()
     vocab = load()
     parts = text.split("_")
     head = _Reading()
@@ -425,7 +431,7 @@ def decode_mmpretrain(name: str) -> ModelTag:
             Fact(arch.family.paradigm, arch.family.key, "tag", arch.family.source, "paradigm")
         )
     rest = "_".join(parts[start + 1 :])
-    return _freeze(text, parts[start], rest, arch, head, _rest(rest, bool(head.paradigm), vocab))
+    return _freeze(raw, parts[start], rest, arch, head, _rest(rest, bool(head.paradigm), vocab))
 
 
 # Zoo names share backbones and tails (548 names: 267 backbone parts, 173 tails): each is read once per
