@@ -41,7 +41,15 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-mmpretrain-"))
     shutil.rmtree(work, ignore_errors=True)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "HUBKIT_HOME": str(work / "home")}
-    train_s, _ = _timed([sys.executable, str(ROOT / "examples" / "mmpretrain_digits" / "train.py"), "--output", str(work / "run")], env)
+    train_s, _ = _timed(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "mmpretrain_digits" / "train.py"),
+            "--output",
+            str(work / "run"),
+        ],
+        env,
+    )
     work_dir = work / "run" / "work_dir"
     port = 8791
     server = subprocess.Popen(
