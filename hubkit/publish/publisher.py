@@ -131,6 +131,7 @@ def report_of(
                 metrics=dict(r.metrics),
                 verified=verified if verified is not None else passed(r.verification),
                 reasons=r.item.reasons,
+                bytes_deduplicated=done.bytes_deduplicated if done else 0,
             )
         )
     main = None
