@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["fixtures_hub", "fixtures_runs", "fixtures_reliability"]
+pytest_plugins = ["fixtures_hub", "fixtures_runs", "fixtures_reliability", "fixtures_mmpretrain"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

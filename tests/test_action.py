@@ -295,11 +295,12 @@ def test_every_documented_input_reaches_the_publish_step() -> None:
     steps = {step.get("id"): step for step in action["runs"]["steps"]}
     publish_env = steps["publish"]["env"]
     for name in action["inputs"]:
-        if name in ("python-version", "hubkit-version"):
+        if name in ("python-version", "hubkit-version", "extras"):  # install-time inputs
             continue
         variable = "INPUT_" + name.upper().replace("-", "_")
         assert publish_env.get(variable) == f"${{{{ inputs.{name} }}}}", name
     assert steps["install"]["env"]["HUBKIT_VERSION"] == "${{ inputs.hubkit-version }}"
+    assert steps["install"]["env"]["HUBKIT_EXTRAS"] == "${{ inputs.extras }}"
     # The token goes to the publish step and nowhere else.
     for step_id, step in steps.items():
         if step_id != "publish":
@@ -404,6 +405,26 @@ def test_install_script_refuses_a_malformed_hubkit_version(tmp_path: Path) -> No
     )
     assert proc.returncode == 2
     assert "hubkit-version must be a version number" in proc.stderr
+    assert not (tmp_path / "hubkit-action-venv").exists()
+
+
+@pytest.mark.parametrize("extras", ["mmpretrain]; rm -rf /", "--index-url=http://x", "MMPreTrain", "a,,b"])
+def test_install_script_refuses_malformed_extras(tmp_path: Path, extras: str) -> None:
+    proc = subprocess.run(
+        ["bash", str(ROOT / "action" / "install.sh")],
+        env={
+            **os.environ,
+            "HUBKIT_EXTRAS": extras,
+            "GITHUB_ACTION_PATH": str(ROOT),
+            "GITHUB_OUTPUT": str(tmp_path / "output"),
+            "RUNNER_TEMP": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "extras must be comma-separated extra names" in proc.stderr
     assert not (tmp_path / "hubkit-action-venv").exists()
 
 

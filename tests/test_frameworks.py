@@ -64,8 +64,8 @@ def test_registry_looks_frameworks_up_by_name_tag_form_and_files(tmp_path: Path)
     assert frameworks.detect_run(tmp_path) == (frameworks.get("timm"),)
     (tmp_path / "open_clip_config.json").write_text("{}")
     assert frameworks.detect_revision(tmp_path) is frameworks.get("open_clip")
-    with pytest.raises(InputError, match="unknown framework 'mmpretrain'"):
-        frameworks.get("mmpretrain")
+    with pytest.raises(InputError, match="unknown framework 'mmdetection'"):
+        frameworks.get("mmdetection")
     with pytest.raises(ValueError, match="already registered"):
         frameworks.register(frameworks.get("timm"))
 
@@ -95,7 +95,7 @@ def test_entry_points_add_frameworks_from_installed_packages(tmp_path: Path) -> 
 
 
 def test_an_unregistered_run_dir_is_refused_with_the_known_layouts(toy_run: Path) -> None:
-    with pytest.raises(RunDirError, match="not a timm or OpenCLIP run dir") as info:
+    with pytest.raises(RunDirError, match="not a timm, OpenCLIP or MMPreTrain run dir") as info:
         read_run(toy_run)
     assert "open_clip: params.txt" in (info.value.hint or "")
 

@@ -138,7 +138,7 @@ def test_missing_and_empty_dirs(tmp_path: Path) -> None:
 
 
 def test_parent_dir_hint(timm_run_dir: Path) -> None:
-    with pytest.raises(RunDirError, match="not a timm or OpenCLIP run dir") as info:
+    with pytest.raises(RunDirError, match="not a timm, OpenCLIP or MMPreTrain run dir") as info:
         read_run(timm_run_dir.parent)
     assert str(timm_run_dir) in str(info.value)
 

@@ -249,6 +249,7 @@ def context_from_tag(
         published_zero_shot=_zero_shot(decoded) if enrich else None,
         training=tagfacts.training(decoded) + (_staged(decoded) if enrich else ()),
         notes=tagfacts.notes(decoded),
+        results=framework.tag_results(decoded) if enrich else (),
     )
 
 

@@ -83,6 +83,8 @@ class ModelStats:
     tower: str = ""  # "" for a whole model; "image" / "text" for one OpenCLIP tower
     text_gmacs: float | None = None  # OpenCLIP: text-tower GMACs for one context (77 tokens)
     image_params_m: float | None = None  # OpenCLIP: parameters of the image tower alone
+    source: str = ""  # "" (computed by hubkit); else where the numbers come from ("MMPreTrain metafile …")
+    cost_label: str = ""  # "" ("GMACs"); else the name the source gives the cost ("GFLOPs (metafile)")
 
 
 @dataclass(frozen=True)

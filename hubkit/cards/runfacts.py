@@ -48,6 +48,7 @@ HYPERPARAM_LABELS: dict[str, str] = {
     "precision": "Precision",
     "locked_towers": "Locked (frozen) towers",
     "unlocked_groups": "Unlocked groups / layers of locked towers",
+    "frozen_stages": "Frozen backbone stages",
     "pretrained": "Started from",
     "seed": "Seed",
 }

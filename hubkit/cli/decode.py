@@ -13,12 +13,14 @@ from hubkit.errors import TagError
 @click.argument("pretrained", required=False)
 @json_option("the full structure")
 @click.option(
-    "--enrich", is_flag=True, help="Add facts from the installed timm / OpenCLIP registry (imports torch)."
+    "--enrich",
+    is_flag=True,
+    help="Add facts from the installed timm / OpenCLIP registry (imports torch) or MMPreTrain metafiles.",
 )
 @click.option("--allow-unknown", is_flag=True, help="Exit 0 even when some tokens are unknown.")
 def command(tag: str, pretrained: str | None, as_json: bool, enrich: bool, allow_unknown: bool) -> None:
-    """Explain TAG: a timm name (resnet50.a1_in1k) or an OpenCLIP pair (ViT-B-32/laion2b_s34b_b79k, or
-    ViT-B-32 laion2b_s34b_b79k).
+    """Explain TAG: a timm name (resnet50.a1_in1k), an OpenCLIP pair (ViT-B-32/laion2b_s34b_b79k, or
+    ViT-B-32 laion2b_s34b_b79k) or an MMPreTrain model name (resnet50_8xb256-rsb-a1-600e_in1k).
 
     Unknown tokens are listed, never guessed; the partial decode is still printed, and the exit code is
     2 unless --allow-unknown is given.
@@ -38,6 +40,7 @@ def command(tag: str, pretrained: str | None, as_json: bool, enrich: bool, allow
             what.append(f"unknown architecture family: {decoded.architecture.name}")
         raise TagError(
             f"{decoded.raw!r} decoded only partially ({'; '.join(what)})",
-            hint="check the spelling against timm.list_pretrained() / open_clip.list_pretrained(); "
+            hint="check the spelling against timm.list_pretrained() / open_clip.list_pretrained() / "
+            "mmpretrain.list_models(); "
             "pass --allow-unknown to accept a partial decode",
         )

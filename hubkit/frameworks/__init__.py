@@ -41,6 +41,7 @@ __all__ = [
 BUILTIN: dict[str, str] = {
     "timm": "hubkit.frameworks.timm:TimmFramework",
     "open_clip": "hubkit.frameworks.open_clip:OpenClipFramework",
+    "mmpretrain": "hubkit.frameworks.mmpretrain:MMPretrainFramework",
 }
 ENTRY_POINT_GROUP = "hubkit.frameworks"
 
@@ -202,4 +203,7 @@ def detect_revision(snapshot: Path) -> Framework | None:
         >>> detect_revision(Path("snapshots/3f2a")).name  # doctest: +SKIP
         'timm'
     """
-    return next((f for f in all_frameworks() if f.is_revision(snapshot)), None)
+    # Two frameworks may share a config file name (timm and MMPreTrain both write config.json): the one
+    # whose release asks for more files (and finds them) is the more specific match; ties keep the order.
+    found = [f for f in all_frameworks() if f.is_revision(snapshot)]
+    return max(found, key=lambda f: len(f.extra_files), default=None)

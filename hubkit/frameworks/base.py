@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import torch
 
-    from hubkit.cards.context import DatasetRow, ModelStats, Sourced, Usage
+    from hubkit.cards.context import DatasetRow, ModelStats, ResultRow, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
     from hubkit.runs.model import CheckpointInfo, Hyperparams, TrainingRun, WeightsKind
     from hubkit.tags.model import ModelTag
@@ -46,7 +46,14 @@ class Framework:
     # --- release ----------------------------------------------------------------------------------------
     weights_file: ClassVar[str] = "model.safetensors"  # the safetensors file the library's Hub loader reads
     config_file: ClassVar[str] = "config.json"  # the config next to it; also how a revision is recognised
+    # files a revision carries besides those two (written by release_extras; MMPreTrain: config.py, model.pth);
+    # a revision is recognised by config_file and these, the framework asking for the most files first
+    extra_files: ClassVar[tuple[str, ...]] = ()
     supports_ema: ClassVar[bool] = True  # checkpoints may hold ``state_dict_ema`` (OpenCLIP: False)
+    # (inert stand-in, dotted name the pickle writes) its checkpoints need beyond hubkit's allowlist; every
+    # safe load allows them (hubkit.runs.safeload). Stand-ins only, never a real callable (MMEngine's
+    # HistoryBuffer / getattr statistics: hubkit.runs.mmengine_safe).
+    pickle_stand_ins: ClassVar[tuple[tuple[Any, str], ...]] = ()
     # --- cards ------------------------------------------------------------------------------------------
     pipeline_tag: ClassVar[str] = "image-classification"  # Hub pipeline tag of a run's model
     model_type: ClassVar[str] = "Image classification"  # "Model type" line of a card it cannot decode
@@ -118,6 +125,16 @@ class Framework:
             trainer=self.display_name,
         )
 
+    def weights_metadata(self, run: TrainingRun, loaded: Mapping[str, Any]) -> dict[str, str]:
+        """Extra ``__metadata__`` entries of the published safetensors file (default: none)."""
+        return {}
+
+    def release_extras(
+        self, run: TrainingRun, loaded: Mapping[str, Any], state: Mapping[str, Any]
+    ) -> dict[str, bytes]:
+        """Files a revision carries besides :attr:`weights_file` and :attr:`config_file` (name -> bytes)."""
+        return {}
+
     def source_state_dict(self, loaded: Mapping[str, Any], weights: str) -> dict[str, torch.Tensor]:
         """The tensors a revision holding ``weights`` of this checkpoint should hold (for bitwise checks)."""
         from hubkit.frameworks import checkpoints
@@ -140,8 +157,9 @@ class Framework:
 
     # --- a downloaded revision --------------------------------------------------------------------------
     def is_revision(self, snapshot: Path) -> bool:
-        """Whether a downloaded snapshot is a release of this framework (default: it has :attr:`config_file`)."""
-        return (snapshot / self.config_file).is_file()
+        """Whether a downloaded snapshot is a release of this framework (default: it has :attr:`config_file`
+        and every one of :attr:`extra_files`)."""
+        return all((snapshot / name).is_file() for name in (self.config_file, *self.extra_files))
 
     def load(
         self,
@@ -279,6 +297,11 @@ class Framework:
     def tag_stats(self, decoded: ModelTag) -> ModelStats | None:
         """Params / GMACs / activations of the tag's architecture (None: the card omits them)."""
         return None
+
+    def tag_results(self, decoded: ModelTag) -> tuple[ResultRow, ...]:
+        """Published evaluation results of the tag's weights, as the registry lists them (the card's
+        ``model-index``); none by default."""
+        return ()
 
     def minimal_usage(self, repo_id: str) -> Usage:
         """The usage section of a run card whose architecture hubkit cannot decode."""

@@ -179,6 +179,8 @@ def convert_checkpoint(
     ckpt, source_sha = load_checkpoint_with_sha256(file, known=source_hash, preloaded=preloaded)
     framework = frameworks.get(run.framework)
     state, kind, epoch = framework.checkpoint_weights(run, checkpoint, ckpt, file, weights)
+    extras = framework.release_extras(run, ckpt, state)
+    extra_metadata = framework.weights_metadata(run, ckpt)
     del ckpt  # drop references to the optimizer state and the other state dict
 
     weights_name, config_name = framework.weights_file, framework.config_file
@@ -196,6 +198,7 @@ def convert_checkpoint(
         "source_sha256": source_sha,
         "run_name": run.name,
         "converted_by": f"hubkit {__version__}",
+        **extra_metadata,
     }
     num_parameters = sum(int(t.numel()) for t in state.values())
     size, weights_sha = write_safetensors(out / weights_name, state, metadata)
@@ -204,6 +207,10 @@ def convert_checkpoint(
     files = (
         WrittenFile(path=out / weights_name, size=size, sha256=weights_sha),
         WrittenFile(path=out / config_name, size=len(config_bytes), sha256=config_sha),
+        *(
+            WrittenFile(path=out / name, size=len(data), sha256=write_bytes_hashed(out / name, data))
+            for name, data in extras.items()
+        ),
     )
     return ConvertedCheckpoint(
         out_dir=out,

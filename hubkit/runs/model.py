@@ -70,6 +70,7 @@ class Hyperparams:
     ema: bool = False  # True when an EMA copy of the weights was kept (timm --model-ema)
     ema_decay: float | None = None  # 0.9998
     precision: str | None = None  # "amp", "amp_bf16", "fp32"
+    frozen_stages: int | None = None  # 1 (MMPreTrain backbone frozen_stages; -1 = none frozen)
     locked_towers: tuple[str, ...] = ()  # ("text",) — OpenCLIP --lock-text / --lock-image
     unlocked_groups: dict[str, int] = field(
         default_factory=dict

@@ -55,7 +55,7 @@ def allowed_globals() -> list[Any]:
         >>> import argparse; argparse.Namespace in allowed_globals()
         True
     """
-    found = []
+    found: list[Any] = list(_framework_stand_ins())
     for dotted, _why in ALLOWED_GLOBALS:
         module_name, _, attr = dotted.rpartition(".")
         try:
@@ -65,20 +65,38 @@ def allowed_globals() -> list[Any]:
     return found
 
 
-def _refused_globals(path: Path) -> list[str]:
+def _framework_stand_ins() -> list[tuple[Any, str]]:
+    """The inert stand-ins registered frameworks need (``Framework.pickle_stand_ins``)."""
+    from hubkit import frameworks
+
+    return [pair for framework in frameworks.all_frameworks() for pair in framework.pickle_stand_ins]
+
+
+def allowed_names() -> frozenset[str]:
+    """Every dotted global name a checkpoint may carry: hubkit's list plus the frameworks' stand-ins."""
+    return frozenset({name for name, _ in ALLOWED_GLOBALS} | {name for _, name in _framework_stand_ins()})
+
+
+def _refused_globals(path: Path, names: frozenset[str] | None = None) -> list[str]:
     """Globals the pickle names that are outside torch's and hubkit's lists (scanned, never run)."""
     from torch.serialization import get_unsafe_globals_in_checkpoint
 
-    allowed = {name for name, _ in ALLOWED_GLOBALS}
+    allowed = names if names is not None else allowed_names()
     try:
-        names = get_unsafe_globals_in_checkpoint(str(path))
+        found = get_unsafe_globals_in_checkpoint(str(path))
     except Exception:  # the scan itself failed (not a zip checkpoint): fall back to the error text
         return []
-    return [name for name in names if name not in allowed]
+    return [name for name in found if name not in allowed]
 
 
-def _safe_load(file: Path) -> dict[str, Any]:
-    """torch.load with weights_only=True + the allowlist, memory-mapped; errors mapped to hubkit's."""
+def _safe_load(
+    file: Path, *, globals_: list[Any] | None = None, names: frozenset[str] | None = None
+) -> dict[str, Any]:
+    """torch.load with weights_only=True + the allowlist, memory-mapped; errors mapped to hubkit's.
+
+    ``globals_`` / ``names`` replace the allowlist and its dotted names (a framework's stand-ins, e.g.
+    :mod:`hubkit.runs.mmengine_safe`).
+    """
     import torch
 
     if not file.is_file():
@@ -93,15 +111,18 @@ def _safe_load(file: Path) -> dict[str, Any]:
         # torch's safe_globals edits one process-wide allowlist: a thread leaving the context would take
         # the types away from a load running in another thread (a spurious refusal). One load at a time;
         # unpickling holds the GIL anyway, so little is lost.
-        with _LOAD_LOCK, torch.serialization.safe_globals(allowed_globals()):
+        with _LOAD_LOCK, torch.serialization.safe_globals(globals_ or allowed_globals()):
             # mmap: tensors stay on disk until touched, so the optimizer state never reaches memory.
             checkpoint = torch.load(file, map_location="cpu", weights_only=True, mmap=is_zip)
     except pickle.UnpicklingError as exc:
-        refused = _refused_globals(file) if is_zip else []
+        refused = _refused_globals(file, names) if is_zip else []
         if not refused:
             refused = sorted(set(_GLOBAL_RE.findall(str(exc))))
         if refused or "GLOBAL" in str(exc) or "Unsupported" in str(exc):
-            what = ", ".join(refused) if refused else str(exc).strip().splitlines()[-1][:200]
+            said = [ln for ln in str(exc).splitlines() if "Unsupported" in ln or "GLOBAL" in ln]
+            what = (
+                ", ".join(refused) if refused else (said or str(exc).strip().splitlines())[-1].strip()[:200]
+            )
             raise UnsafeCheckpointError(
                 f"{file} was refused: its pickle asks for {what}, which is not on hubkit's allowlist "
                 "(nothing in the file was run)",

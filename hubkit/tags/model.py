@@ -120,7 +120,7 @@ class ModelTag:
     """Everything hubkit knows about a timm tag or OpenCLIP (model, pretrained) pair."""
 
     raw: str  # "resnet50.a1_in1k" or "ViT-B-32/laion2b_s34b_b79k" as given
-    form: Literal["timm", "openclip"]  # which naming scheme was decoded
+    form: Literal["timm", "openclip", "mmpretrain"]  # which naming scheme was decoded
     architecture: Architecture
     pretrained: str  # "a1_in1k" / "laion2b_s34b_b79k" ("" for a bare architecture)
     origin: Fact | None = None  # value "timm" / "fb" (Facebook/Meta weights ported) …
