@@ -1,0 +1,214 @@
+"""Where the analysed tensors come from, one tensor at a time: training checkpoints or published safetensors.
+
+A source hands out one tensor by key and takes it back when the caller is done with it. Training
+checkpoints are loaded through hubkit's safe loader (``torch.load(weights_only=True)`` + allowlist),
+memory-mapped; a tensor handed out is a view of the mapped file, so reading it is the read of its bytes.
+Pages of a private file mapping that were read stay resident (they count in the process's RSS) until the
+mapping goes; :meth:`CheckpointWeights.release` drops them with ``madvise(MADV_DONTNEED)`` (the file is
+untouched, a later access reads it again), so ten mapped checkpoints never cost more than the few tensors
+in use. Published revisions are read with ``safetensors.safe_open``, which copies each tensor out of the
+file and keeps nothing resident.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import mmap
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hubkit.errors import CheckpointError
+from hubkit.runs.convert import SAFETENSORS_DTYPES, WRAPPER_PREFIXES
+
+if TYPE_CHECKING:
+    import torch
+
+# safetensors dtype name -> torch dtype name (the conversion's table, read the other way)
+TORCH_DTYPES: dict[str, str] = {st: name for name, st in SAFETENSORS_DTYPES.items()}
+_MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", 4)
+
+
+class WeightSource(Protocol):
+    """One checkpoint's tensors, handed out one by one."""
+
+    name: str  # "checkpoint-3.pth.tar"
+
+    def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        """``{key: (shape, dtype)}`` of every tensor, without reading any."""
+        ...
+
+    def tensor(self, key: str) -> torch.Tensor:
+        """The tensor ``key`` (CPU, contiguous); valid until :meth:`release`."""
+        ...
+
+    def release(self, tensor: torch.Tensor) -> None:
+        """Say that ``tensor`` (from :meth:`tensor`) is no longer needed."""
+        ...
+
+    def close(self) -> None:
+        """Drop the file."""
+        ...
+
+
+def strip_prefixes(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Remove a wrapper prefix shared by every key (``module.``, ``_orig_mod.``).
+
+    Example:
+        >>> strip_prefixes({"module.fc.weight": 1})
+        {'fc.weight': 1}
+    """
+    out = dict(state)
+    for prefix in WRAPPER_PREFIXES:
+        if out and all(k.startswith(prefix) for k in out):
+            out = {k[len(prefix) :]: v for k, v in out.items()}
+    return out
+
+
+class _Pages:
+    """Drops the resident pages of a private, read-only file mapping (Linux); a no-op elsewhere."""
+
+    def __init__(self, path: Path) -> None:
+        self.spans: list[tuple[int, int]] = []
+        self._madvise = None
+        if not sys.platform.startswith("linux"):
+            return
+        target = str(path.resolve())
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                parts = line.split(maxsplit=5)
+                # only private mappings: dropping their untouched pages just means reading the file again
+                if len(parts) == 6 and parts[5].strip() == target and parts[1][3] == "p":
+                    start, end = (int(x, 16) for x in parts[0].split("-"))
+                    self.spans.append((start, end))
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        self._madvise = libc.madvise
+        self._madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def drop(self, address: int, length: int) -> None:
+        if self._madvise is None or length <= 0:
+            return
+        for start, end in self.spans:
+            if start <= address and address + length <= end:
+                lo = address - address % self._page
+                hi = min(end, -(-(address + length) // self._page) * self._page)
+                self._madvise(lo, hi - lo, _MADV_DONTNEED)
+                return
+
+
+class CheckpointWeights:
+    """The published state dict of one training checkpoint (safe loader, memory-mapped).
+
+    Args:
+        path: a ``.pth.tar`` / ``.pt`` checkpoint.
+        weights: ``"raw"`` (``state_dict``) or ``"ema"`` (``state_dict_ema``).
+
+    Example:
+        >>> src = CheckpointWeights(Path("runs/x/checkpoint-3.pth.tar"), "ema")
+        >>> sorted(src.metadata())[:1]
+        ['conv1.weight']
+    """
+
+    def __init__(self, path: Path, weights: str) -> None:
+        import torch
+
+        from hubkit.runs.safeload import load_checkpoint
+
+        self.path = Path(path)
+        self.name = self.path.name
+        checkpoint = load_checkpoint(self.path)
+        key = "state_dict_ema" if weights == "ema" else "state_dict"
+        state = checkpoint.get(key)
+        if not isinstance(state, dict) or not state:
+            raise CheckpointError(
+                f"{self.path} has no '{key}' (keys: {', '.join(sorted(map(str, checkpoint))[:8])})",
+                hint="Expected a timm CheckpointSaver / open_clip_train checkpoint; "
+                "for EMA weights the run must have kept them (--weights raw otherwise).",
+            )
+        bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+        if bad:
+            raise CheckpointError(
+                f"{self.path}: '{key}' holds non-tensor entries ({bad[:3]})", hint="Re-save the weights."
+            )
+        self._state: dict[str, torch.Tensor] = strip_prefixes(state)
+        self._pages = _Pages(self.path)
+
+    def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        return {k: (tuple(v.shape), v.dtype) for k, v in self._state.items()}
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return self._state[key].contiguous()
+
+    def release(self, tensor: torch.Tensor) -> None:
+        self._pages.drop(tensor.data_ptr(), tensor.numel() * tensor.element_size())
+
+    def close(self) -> None:
+        self._state = {}
+
+
+class SafetensorsWeights:
+    """The tensors of one ``.safetensors`` file, read with ``safetensors.safe_open``.
+
+    Example:
+        >>> src = SafetensorsWeights(Path("snapshot/model.safetensors"), name="epoch-003")
+    """
+
+    def __init__(self, path: Path, *, name: str | None = None) -> None:
+        from safetensors import safe_open
+
+        self.path = Path(path)
+        self.name = name or self.path.name
+        try:
+            self._file: Any = safe_open(str(self.path), framework="pt")
+        except Exception as exc:  # safetensors raises its own SafetensorError (header, size, dtype …)
+            raise CheckpointError(
+                f"{self.path} is not a readable safetensors file ({exc})",
+                hint="Download the revision again; the file may be truncated.",
+            ) from None
+
+    def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        import torch
+
+        out: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+        for key in self._file.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            view = self._file.get_slice(key)
+            out[key] = (tuple(view.get_shape()), getattr(torch, TORCH_DTYPES[view.get_dtype()]))
+        return out
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return self._file.get_tensor(key).contiguous()
+
+    def release(self, tensor: torch.Tensor) -> None:
+        return None  # get_tensor copied it out of the file; dropping the reference frees it
+
+    def close(self) -> None:
+        self._file = None
+
+
+class MemoryWeights:
+    """A state dict already in memory (tests, or weights built on the fly).
+
+    Example:
+        >>> MemoryWeights({"w": torch.ones(2)}, name="a").metadata()
+        {'w': ((2,), torch.float32)}
+    """
+
+    def __init__(self, state: Mapping[str, torch.Tensor], *, name: str) -> None:
+        self.name = name
+        self._state = dict(state)
+
+    def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        return {k: (tuple(v.shape), v.dtype) for k, v in self._state.items()}
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return self._state[key].contiguous()
+
+    def release(self, tensor: torch.Tensor) -> None:
+        return None
+
+    def close(self) -> None:
+        self._state = {}
