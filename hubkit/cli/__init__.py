@@ -26,6 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card": ("hubkit.cli.card", "Render a Hub model card for a timm tag or OpenCLIP pair."),
     "publish": ("hubkit.cli.publish", "Publish key checkpoints of a training run as Hub revisions."),
     "verify": ("hubkit.cli.verify", "Download, reload and quick-evaluate published revisions."),
+    "dynamics": (
+        "hubkit.cli.dynamics",
+        "Show how each layer group moved across checkpoints; check frozen ones.",
+    ),
     "hub": ("hubkit.cli.hub", "Run hubkit's Hub-compatible local server."),
 }
 

@@ -242,7 +242,7 @@ def _ratio(num: float, den: float) -> float | None:
 
 def _series(grouping: Grouping, totals: _Totals) -> tuple[tuple[KindSeries | None, KindSeries | None], ...]:
     out = []
-    for g, _group in enumerate(grouping.groups):
+    for g, group in enumerate(grouping.groups):
         pair: list[KindSeries | None] = []
         for k, kind in enumerate(KINDS):
             if totals.tensors[g, k] == 0:
@@ -255,6 +255,7 @@ def _series(grouping: Grouping, totals: _Totals) -> tuple[tuple[KindSeries | Non
                     numel=int(totals.numel[g, k]),
                     nbytes=int(totals.nbytes[g, k]),
                     steps=_steps(totals, g, k),
+                    keys=group.params if kind == "params" else group.buffers,
                 )
             )
         out.append((pair[0], pair[1]))

@@ -90,6 +90,7 @@ class KindSeries:
     numel: int  # 295_936: elements
     nbytes: int  # 1_183_744: bytes per checkpoint
     steps: tuple[Step, ...]  # one per checkpoint, in order
+    keys: tuple[str, ...] = ()  # ("layer2.0.conv1.weight", ...): the state-dict keys measured
 
     @property
     def frozen(self) -> bool:
