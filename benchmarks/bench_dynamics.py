@@ -11,7 +11,8 @@ a fresh subprocess, so its peak RSS is its own:
 - ``dynamics``: ``hubkit.dynamics.analyse_run(RUN)`` (all 10 checkpoints, coarse groups, the full report:
   meta model, groups, lock plan, measures, checks).
 
-Both run warm (page cache filled by reading the files first) and cold (the checkpoint files dropped from
+Both run with one torch thread (the analysis sets it itself; threaded copies were several times slower on
+the shared 2-core VM). Both run warm (page cache filled by reading the files first) and cold (the checkpoint files dropped from
 the page cache with ``posix_fadvise(DONTNEED)`` first; only this benchmark's own files are touched).
 Reported: wall time, tensor bytes read, and peak RSS above the imports (``VmHWM`` after resetting it with
 ``/proc/self/clear_refs`` once torch and timm are imported, minus the RSS at that point).
@@ -40,6 +41,7 @@ import json, sys, time
 variant, run_dir = sys.argv[1:3]
 import torch, timm  # same imports in every variant
 from pathlib import Path
+torch.set_num_threads(1)  # as the analysis does: a threaded copy or dot on a busy 2-core VM is far slower
 def vm(key):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key)) / 1024
 open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to what the imports left resident
@@ -92,7 +94,11 @@ def _warm(files: list[Path]) -> None:
 def run_child(variant: str, run_dir: Path) -> dict[str, float]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, variant, str(run_dir)], capture_output=True, text=True, check=True, env=env
+        [sys.executable, "-c", CHILD, variant, str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
     )
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

@@ -18,7 +18,7 @@ from hubkit.dynamics.groups import groups_mmpretrain, groups_open_clip, groups_t
 from hubkit.dynamics.locks import lock_plan_mmpretrain, lock_plan_open_clip
 from hubkit.dynamics.measure import CHUNK, measure
 from hubkit.dynamics.model import KindSeries, Step
-from hubkit.dynamics.weights import CheckpointWeights, MemoryWeights
+from hubkit.dynamics.weights import CheckpointWeights, MemoryWeights, SafetensorsWeights
 from hubkit.errors import CheckpointError
 from hubkit.runs.model import Hyperparams
 
@@ -295,3 +295,18 @@ def test_released_checkpoint_pages_read_back_the_same(tmp_path: Path) -> None:
     source.release(tensor)
     assert torch.equal(source.tensor("w"), state["w"])  # dropped pages come back from the file
     assert math.isclose(float(source.tensor("b").sum()), float(state["b"].sum()))
+
+
+def test_safetensors_views_read_the_file_and_survive_release(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = {"w": torch.randn(300, 50), "h": torch.randn(7).half(), "n": torch.tensor(3), "e": torch.zeros(0)}
+    save_file(state, tmp_path / "m.safetensors")
+    source = SafetensorsWeights(tmp_path / "m.safetensors", name="rev")
+    assert source.metadata()["h"] == ((7,), torch.float16)
+    for key, value in state.items():
+        tensor = source.tensor(key)
+        assert torch.equal(tensor, value)
+        source.release(tensor)
+        assert torch.equal(source.tensor(key), value)
+    source.close()

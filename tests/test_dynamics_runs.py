@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from fixtures_hub import HUB_TOKEN
 from fixtures_runs import copy_run
 
 from hubkit.cli import cli
-from hubkit.dynamics import DynamicsReport, analyse_run
+from hubkit.dynamics import DynamicsReport, analyse_repo, analyse_run
+from hubkit.hub import LocalHub
 
 TRUNK = ["conv1+bn1", "layer1", "layer2", "layer3", "layer4"]
 pytestmark = pytest.mark.slow
@@ -173,3 +175,32 @@ def test_measures_agree_with_a_naive_reference_on_an_openclip_vit(openclip_run_d
     report = analyse_run(openclip_run_dir)
     assert report.scheme == "open_clip lock() groups" and len(report.checkpoints) == 3
     assert _check_against_reference(report, openclip_run_dir, "state_dict") > 9 * 3 * 5
+
+
+def test_a_published_repo_is_analysed_without_the_run(
+    finetune_factory: Callable[..., Path], session_hub: LocalHub, tmp_path: Path
+) -> None:
+    run = finetune_factory(False)
+    repo = "localuser/dynamics-bn"
+    common = ["--endpoint", session_hub.endpoint, "--token", HUB_TOKEN]
+    result = CliRunner().invoke(
+        cli, ["publish", str(run), "--repo", repo, "--select", "all", "--no-verify", *common]
+    )
+    assert result.exit_code == 0, result.output
+    published = analyse_repo(repo, endpoint=session_hub.endpoint, token=HUB_TOKEN, cache_dir=tmp_path)
+    local = analyse_run(run)
+    assert [c.label for c in published.checkpoints] == ["epoch-000", "epoch-001", "epoch-002"]
+    assert [(f.group, f.kind) for f in published.findings] == [(f.group, f.kind) for f in local.findings]
+    for mine, theirs in zip(published.groups, local.groups, strict=True):
+        assert mine.name == theirs.name
+        for a, b in ((mine.params, theirs.params), (mine.buffers, theirs.buffers)):
+            assert (a is None) == (b is None)
+            if a is not None and b is not None:
+                # the same numbers, summed in the safetensors file's key order
+                assert [s.rel_change_prev for s in a.steps] == pytest.approx(
+                    [s.rel_change_prev for s in b.steps]
+                )
+    result = CliRunner().invoke(
+        cli, ["dynamics", repo, "--revision", "epoch-000", "--revision", "epoch-002", *common]
+    )
+    assert result.exit_code != 0 and "MISMATCH: group 'layer1'" in result.output

@@ -187,13 +187,9 @@ def _hub_meta_model(library: str, snapshot: Path) -> torch.nn.Module:
     import timm
 
     config = json.loads((snapshot / "config.json").read_text(encoding="utf-8"))
+    kwargs = {"num_classes": config.get("num_classes"), **config.get("model_args", {})}
     with torch.device("meta"):
-        return timm.create_model(
-            config["architecture"],
-            pretrained=False,
-            num_classes=config.get("num_classes"),
-            **config.get("model_args", {}),
-        )
+        return timm.create_model(config["architecture"], pretrained=False, **kwargs)
 
 
 def analyse_repo(

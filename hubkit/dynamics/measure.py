@@ -1,10 +1,11 @@
 """Per-group measures across checkpoints, streamed tensor by tensor with float64 accumulators.
 
-The loop runs over keys, then checkpoints: for one key it holds the first and final checkpoint's tensor,
-the previous one and the current one (four tensors of that key), and converts them to float64 in chunks
-of :data:`CHUNK` elements, so memory stays at a few tensors plus the state dict's metadata whatever the
-number of checkpoints, and every checkpoint's bytes are read once. A tensor bitwise equal to the previous
-checkpoint's (a frozen layer) is compared, not recomputed: its sums are those of the previous checkpoint.
+The loop runs over keys, then chunks of :data:`CHUNK` elements, then checkpoints: one chunk of one tensor
+is read from every checkpoint (memory-mapped), converted to float64 once, compared with the first, the
+previous and the final checkpoint's, and its pages are released before the next chunk. So every byte is
+read once, and memory stays at a few chunks plus the state dicts' metadata, whatever the number of
+checkpoints or the size of the largest tensor. A chunk bitwise equal to the previous checkpoint's (a
+frozen layer) is compared, not recomputed: its sums are those of the previous checkpoint.
 
 Norms are over floating-point tensors only; integer tensors (``num_batches_tracked``) count towards the
 "unchanged" shares and nothing else.
@@ -91,35 +92,52 @@ class _Chunks:
     def __init__(self) -> None:
         import torch
 
-        self.c, self.p, self.z, self.f, self.d = (torch.empty(CHUNK, dtype=torch.float64) for _ in range(5))
+        self.first, self.final, self.a, self.b, self.diff = (
+            torch.empty(CHUNK, dtype=torch.float64) for _ in range(5)
+        )
 
-    def pair_sums(
-        self, cur: torch.Tensor, prev: torch.Tensor, first: torch.Tensor, final: torch.Tensor, moved: bool
-    ) -> tuple[float, float, float, float, float]:
-        """(‖c−p‖², ‖c−z‖², ‖c−f‖², ⟨c,f⟩, ‖c‖²) over flat float tensors, chunk by chunk in float64."""
+    def sums(self, parts: Sequence[torch.Tensor], out: list[list[float]]) -> list[bool]:
+        """Add one chunk of every checkpoint to ``out[i]`` = [‖c−p‖², ‖c−z‖², ‖c−f‖², ⟨c,f⟩, ‖c‖²].
+
+        ``parts`` are the same element range of one tensor in each checkpoint; returns, per checkpoint,
+        whether the range differs bitwise from the previous checkpoint's. Each part is converted to float64
+        once; a range equal to the previous one reuses its sums (no change since).
+        """
         import torch
 
-        flat = [t.reshape(-1) for t in (cur, prev, first, final)]
-        total = [0.0] * 5
-        n = flat[0].numel()
-        for start in range(0, n, CHUNK):
-            stop = min(n, start + CHUNK)
-            size = stop - start
-            c, p, z, f, d = (b[:size] for b in (self.c, self.p, self.z, self.f, self.d))
-            c.copy_(flat[0][start:stop])
-            z.copy_(flat[2][start:stop])
-            f.copy_(flat[3][start:stop])
-            if moved:
-                p.copy_(flat[1][start:stop])
-                torch.sub(c, p, out=d)
-                total[0] += float(torch.dot(d, d))
-            torch.sub(c, z, out=d)
-            total[1] += float(torch.dot(d, d))
-            torch.sub(c, f, out=d)
-            total[2] += float(torch.dot(d, d))
-            total[3] += float(torch.dot(c, f))
-            total[4] += float(torch.dot(c, c))
-        return total[0], total[1], total[2], total[3], total[4]
+        size = parts[0].numel()
+        last = len(parts) - 1
+        z, f = self.first[:size], self.final[:size]
+        z.copy_(parts[0])
+        f.copy_(parts[last])
+        d = self.diff[:size]
+        torch.sub(z, f, out=d)
+        current = [0.0, 0.0, float(torch.dot(d, d)), float(torch.dot(z, f)), float(torch.dot(z, z))]
+        for j, value in enumerate(current):
+            out[0][j] += value
+        moved = [False] * len(parts)
+        prev, spare = z, self.a
+        for i in range(1, last + 1):
+            if _same_bits(parts[i], parts[i - 1]):
+                current = [0.0, *current[1:]]
+            else:
+                moved[i] = True
+                if i == last:
+                    c = f
+                else:
+                    c, spare = spare[:size], (self.b if spare is self.a else self.a)
+                    c.copy_(parts[i])
+                torch.sub(c, prev, out=d)
+                current = [float(torch.dot(d, d))]
+                torch.sub(c, z, out=d)
+                current.append(float(torch.dot(d, d)))
+                torch.sub(c, f, out=d)
+                current.append(float(torch.dot(d, d)))
+                current += [float(torch.dot(c, f)), float(torch.dot(c, c))]
+                prev = c
+            for j, value in enumerate(current):
+                out[i][j] += value
+        return moved
 
 
 def measure(sources: Sequence[WeightSource], grouping: Grouping) -> Measured:
@@ -200,38 +218,37 @@ def _measure_key(
     totals: _Totals,
     chunks: _Chunks,
 ) -> None:
+    """One key, chunk by chunk across every checkpoint: each part is read once and released at once."""
     import torch
 
-    sums, counts = totals.sums, totals.counts
-    last = len(sources) - 1
-    first = sources[0].tensor(key)
-    final = sources[last].tensor(key) if last else first
-    prev = first
-    contribution = (0.0, 0.0, 0.0, 0.0, 0.0)
-    for i in range(last + 1):
-        cur = first if i == 0 else final if i == last else sources[i].tensor(key)
-        moved = i > 0 and not _same_bits(cur, prev)
-        if i > 0 and not moved:
-            counts["same_tensors"][g, k, i] += 1
-            counts["same_bytes"][g, k, i] += nbytes
+    count = len(sources)
+    tensors = [source.tensor(key) for source in sources]  # memory-mapped views: nothing read yet
+    flat = [t.reshape(-1) for t in tensors]
+    numel = flat[0].numel()
+    step = CHUNK if is_float else max(numel, 1)
+    sums = [[0.0] * len(_SUMS) for _ in range(count)]
+    moved = [False] * count
+    for start in range(0, max(numel, 1), step):
+        parts = [f[start : start + step] for f in flat]
         if is_float:
-            if i == 0 or moved:
-                contribution = chunks.pair_sums(cur, prev, first, final, moved)
-                if not bool(torch.isfinite(cur).all()):
-                    counts["nan"][g, k, i] += int(torch.isnan(cur).sum())
-                    counts["inf"][g, k, i] += int(torch.isinf(cur).sum())
-            else:  # bitwise unchanged: the same sums as the previous checkpoint, no change since
-                contribution = (0.0, *contribution[1:])
-                counts["nan"][g, k, i] += counts["nan"][g, k, i - 1]
-                counts["inf"][g, k, i] += counts["inf"][g, k, i - 1]
-            for name, value in zip(_SUMS, contribution, strict=True):
-                sums[name][g, k, i] += value
-        if i > 0 and prev is not first and prev is not final:
-            sources[i - 1].release(prev)
-        prev = cur
-    sources[0].release(first)
-    if last:
-        sources[last].release(final)
+            changed = chunks.sums(parts, sums)
+        else:
+            changed = [i > 0 and not _same_bits(parts[i], parts[i - 1]) for i in range(count)]
+        moved = [m or c for m, c in zip(moved, changed, strict=True)]
+        for source, part in zip(sources, parts, strict=True):
+            source.release(part)
+    for i in range(count):
+        if i and not moved[i]:
+            totals.counts["same_tensors"][g, k, i] += 1
+            totals.counts["same_bytes"][g, k, i] += nbytes
+        if is_float:
+            for name, value in zip(_SUMS, sums[i], strict=True):
+                totals.sums[name][g, k, i] += value
+            # a NaN or ±Inf anywhere makes ‖c‖² non-finite (float32 squares cannot overflow float64)
+            if not math.isfinite(sums[i][-1]):
+                totals.counts["nan"][g, k, i] += int(torch.isnan(tensors[i]).sum())
+                totals.counts["inf"][g, k, i] += int(torch.isinf(tensors[i]).sum())
+                sources[i].release(tensors[i])
 
 
 def _ratio(num: float, den: float) -> float | None:

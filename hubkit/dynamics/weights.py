@@ -6,17 +6,22 @@ memory-mapped; a tensor handed out is a view of the mapped file, so reading it i
 Pages of a private file mapping that were read stay resident (they count in the process's RSS) until the
 mapping goes; :meth:`CheckpointWeights.release` drops them with ``madvise(MADV_DONTNEED)`` (the file is
 untouched, a later access reads it again), so ten mapped checkpoints never cost more than the few tensors
-in use. Published revisions are read with ``safetensors.safe_open``, which copies each tensor out of the
-file and keeps nothing resident.
+in use. Published revisions (safetensors) are described by ``safetensors.safe_open`` and read the same
+way, as views of a read-only memory map.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
+import json
+import math
 import mmap
 import os
+import struct
 import sys
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -151,7 +156,12 @@ class CheckpointWeights:
 
 
 class SafetensorsWeights:
-    """The tensors of one ``.safetensors`` file, read with ``safetensors.safe_open``.
+    """The tensors of one ``.safetensors`` file: checked and described by ``safetensors.safe_open``, read as
+    zero-copy views of a read-only memory map (released pages are dropped, as for checkpoints).
+
+    ``safe_open`` copies a whole tensor per call (a slice too); views let the analysis read one chunk at a
+    time. The data offsets come from the file's JSON header (8-byte little-endian length, then the header:
+    the safetensors format).
 
     Example:
         >>> src = SafetensorsWeights(Path("snapshot/model.safetensors"), name="epoch-003")
@@ -163,30 +173,63 @@ class SafetensorsWeights:
         self.path = Path(path)
         self.name = name or self.path.name
         try:
-            self._file: Any = safe_open(str(self.path), framework="pt")
+            with safe_open(str(self.path), framework="pt") as checked:
+                self._meta = _safetensors_metadata(checked)
+            with open(self.path, "rb") as handle:
+                (length,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(length))
+                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         except Exception as exc:  # safetensors raises its own SafetensorError (header, size, dtype …)
             raise CheckpointError(
                 f"{self.path} is not a readable safetensors file ({exc})",
                 hint="Download the revision again; the file may be truncated.",
             ) from None
+        self._data = 8 + length
+        self._offsets = {k: int(v["data_offsets"][0]) for k, v in header.items() if k != "__metadata__"}
+        self._base: int | None = None
 
     def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-        import torch
-
-        out: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
-        for key in self._file.keys():  # noqa: SIM118 (safe_open is not a mapping)
-            view = self._file.get_slice(key)
-            out[key] = (tuple(view.get_shape()), getattr(torch, TORCH_DTYPES[view.get_dtype()]))
-        return out
+        return dict(self._meta)
 
     def tensor(self, key: str) -> torch.Tensor:
-        return self._file.get_tensor(key).contiguous()
+        import torch
+
+        shape, dtype = self._meta[key]
+        numel = math.prod(shape)
+        if numel == 0:
+            return torch.empty(shape, dtype=dtype)
+        with warnings.catch_warnings():  # the map is read-only, and so is every use of the view
+            warnings.simplefilter("ignore", UserWarning)
+            view = torch.frombuffer(
+                self._map, dtype=dtype, count=numel, offset=self._data + self._offsets[key]
+            )
+            if self._base is None:
+                self._base = torch.frombuffer(self._map, dtype=torch.uint8, count=1).data_ptr()
+        return view.reshape(shape)
 
     def release(self, tensor: torch.Tensor) -> None:
-        return None  # get_tensor copied it out of the file; dropping the reference frees it
+        if self._base is None or tensor.numel() == 0:
+            return
+        start = tensor.data_ptr() - self._base
+        length = tensor.numel() * tensor.element_size()
+        if start >= 0 and start + length <= len(self._map):
+            lo = start - start % mmap.PAGESIZE
+            self._map.madvise(_MADV_DONTNEED, lo, min(len(self._map), start + length) - lo)
 
     def close(self) -> None:
-        self._file = None
+        self._meta = {}
+        with contextlib.suppress(BufferError):  # a view is still alive somewhere; the map goes with it
+            self._map.close()
+
+
+def _safetensors_metadata(checked: Any) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    import torch
+
+    out: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+    for key in checked.keys():  # noqa: SIM118 (safe_open is not a mapping)
+        view = checked.get_slice(key)
+        out[key] = (tuple(view.get_shape()), getattr(torch, TORCH_DTYPES[view.get_dtype()]))
+    return out
 
 
 class MemoryWeights:
