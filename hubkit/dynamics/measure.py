@@ -235,8 +235,10 @@ def _measure_key(
         else:
             changed = [i > 0 and not _same_bits(parts[i], parts[i - 1]) for i in range(count)]
         moved = [m or c for m, c in zip(moved, changed, strict=True)]
-        for source, part in zip(sources, parts, strict=True):
-            source.release(part)
+        # Release everything read of this tensor so far, not only this part: a page fault maps the pages
+        # around it too (fault-around over the readahead), some of them behind the part, already released.
+        for source, whole in zip(sources, flat, strict=True):
+            source.release(whole[: start + step])
     for i in range(count):
         if i and not moved[i]:
             totals.counts["same_tensors"][g, k, i] += 1
