@@ -86,6 +86,10 @@ class VerificationError(HubkitError):
     """A published revision does not match its source or its recorded metrics."""
 
 
+class RecordError(HubkitError, ValueError):
+    """A published ``hubkit.json`` / ``verification.json`` cannot be read (malformed, or from a newer hubkit)."""
+
+
 # Exit codes, in one place. Subclasses are looked up through the MRO, most specific first.
 EXIT_CODES: dict[type[BaseException], int] = {
     InputError: 2,
@@ -97,6 +101,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     HubError: 6,
     LocalHubError: 6,
     VerificationError: 7,
+    RecordError: 7,
     HubkitError: 1,
 }
 

@@ -129,7 +129,7 @@ def _run_parts() -> dict[str, object]:
             True,
             "main",
             "3f2a9c1",
-            (MetricCheck("top1", 97.5, 97.4, 0.5, True),),
+            (MetricCheck("top1", measured=97.4, recorded=97.5, tolerance=0.5),),
             "digits, 360 held-out images",
             ("weights reloaded from safetensors",),
         ),

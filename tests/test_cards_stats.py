@@ -61,7 +61,7 @@ def test_default_resolution_comes_from_the_pretrained_config() -> None:
 
 
 def test_results_are_cached_per_model_and_size(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("HUBKIT_HOME", str(tmp_path / "hubkit"))  # hubkit.paths: the stats cache lives there
     first = timm_stats("test_resnet")
     cache = tmp_path / "hubkit" / "model-stats.json"
     entries = json.loads(cache.read_text())["entries"]

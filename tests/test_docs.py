@@ -9,7 +9,14 @@ import pytest
 from test_cards_lint import markdown_problems
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ["README.md", "docs/action.md", "docs/local-hub.md", "examples/README.md", "templates/README.md"]
+DOCS = [
+    "README.md",
+    "docs/action.md",
+    "docs/frameworks.md",
+    "docs/local-hub.md",
+    "examples/README.md",
+    "templates/README.md",
+]
 
 
 def test_readme_opens_with_the_setup_and_test_commands() -> None:

@@ -7,9 +7,10 @@ import json
 import pytest
 
 from hubkit.errors import InputError, RepoIdError
+from hubkit.hashing import git_blob_sha1
 from hubkit.publish.curves import CurveData, render_curves
 from hubkit.publish.endpoint import display_endpoint, resolve_explicit
-from hubkit.publish.files import LocalFile, RemoteFile, changed_files, git_blob_sha1, same_content
+from hubkit.publish.files import LocalFile, RemoteFile, changed_files, same_content
 from hubkit.publish.metadata import RevisionFacts, hubkit_json, split_metrics
 from hubkit.publish.naming import (
     BranchFields,

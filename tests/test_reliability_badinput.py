@@ -264,8 +264,12 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(
     if argv[0] in ("publish", "verify"):
         argv += ["--endpoint", badinput_hub.endpoint, "--token", TOKEN]
     before = store_fingerprint(badinput_hub.data_dir)
-
-    code, output = _hubkit(argv)
+    requests: list[str] = []
+    badinput_hub.observe(lambda method, path: requests.append(f"{method} {path}"))
+    try:
+        code, output = _hubkit(argv)
+    finally:
+        badinput_hub.observe(None)
 
     assert code == case["exit"], output
     for fragment in case["expect"]:
@@ -273,4 +277,6 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(
     assert "Error:" in output and "hint:" in output, output  # what is wrong, and what to do
     assert "Traceback" not in output and TOKEN not in output
     assert store_fingerprint(badinput_hub.data_dir) == before, "the hub changed"
+    if case.get("requests") == "none":
+        assert requests == [], f"requests reached the hub before the input was refused: {requests}"
     assert not ctx.canary.exists(), "code hidden in a checkpoint ran"

@@ -175,7 +175,8 @@ def test_source_state_dict_picks_ema_or_raw_and_strips_module_prefix() -> None:
 
 
 def test_card_section_data_from_a_result() -> None:
-    from hubkit.verify.report import verification_facts, verification_results
+    from hubkit.publish.card import verification_facts
+    from hubkit.verify.report import verification_results
 
     result = RevisionResult(
         "org/name",
@@ -190,9 +191,10 @@ def test_card_section_data_from_a_result() -> None:
         eval_data="val (image-folder, from run args)",
         num_samples=50,
     )
-    facts = verification_facts(result)
-    assert facts.passed and facts.commit == "b" * 12 and len(facts.checks) == 1
-    assert facts.checks[0].recorded == 97.2 and facts.checks[0].ok
+    facts = verification_facts(result.to_record(timings=False).to_json())  # as the publish flow commits it
+    assert facts is not None and facts.passed and facts.commit == "b" * 7 and len(facts.checks) == 1
+    assert facts.checks[0].recorded == 97.2 and facts.checks[0].passed
+    assert facts.dataset == "val (image-folder, from run args), 50 images"
     rows = verification_results(result, dataset_name="digits (val)", dataset_type="digits")
     assert [r.metric_name for r in rows] == ["Top-1 accuracy (re-measured)", "Top-5 accuracy (re-measured)"]
     assert all(r.kind == "verification" for r in rows)

@@ -8,15 +8,15 @@ whatever a training run recorded. Unknown tag tokens become an honest note, neve
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from hubkit import frameworks
 from hubkit.cards import tagfacts
 from hubkit.cards.context import (
     CardContext,
     CheckpointFacts,
     DatasetRow,
     EpochTable,
-    Library,
     Link,
     ModelStats,
     PipelineTag,
@@ -24,10 +24,9 @@ from hubkit.cards.context import (
     RevisionRow,
     RunFacts,
     Sourced,
-    Usage,
     VerificationFacts,
 )
-from hubkit.cards.registry import RegistryInfo, openclip_registry, timm_registry, timm_tag_exists
+from hubkit.cards.registry import RegistryInfo
 
 if TYPE_CHECKING:
     from hubkit.tags.model import ModelTag
@@ -40,21 +39,6 @@ def _decode(tag: str | ModelTag, enrich: bool) -> ModelTag:
     if enrich:
         decoded = tagfacts.try_enrich(decoded)
     return decoded
-
-
-def _registry(decoded: ModelTag) -> RegistryInfo | None:
-    arch = decoded.architecture.name
-    if decoded.form == "openclip":
-        return openclip_registry(arch, decoded.pretrained)
-    return timm_registry(f"{arch}.{decoded.pretrained}" if decoded.pretrained else arch)
-
-
-def _pipeline(decoded: ModelTag, reg: RegistryInfo | None) -> PipelineTag:
-    if decoded.form == "openclip":
-        return "zero-shot-image-classification"
-    if reg is not None and reg.num_classes == 0:
-        return "image-feature-extraction"
-    return "image-classification"
 
 
 _MODEL_TYPES: dict[str, str] = {
@@ -89,75 +73,12 @@ def _summary(decoded: ModelTag, pipeline: PipelineTag, lineage: tuple[DatasetRow
     return sentence + "."
 
 
-def _base_model(decoded: ModelTag, lineage: tuple[DatasetRow, ...], with_registry: bool) -> Sourced | None:
-    """The Hub id of the weights this one was fine-tuned from, when timm publishes exactly that parent.
-
-    The parent tag is the pretrained tag up to (not including) its last dataset token, without a
-    trailing ``_ft``: ``in12k_ft_in1k_384`` -> ``in12k``, ``laion2b_ft_in12k_in1k`` -> ``laion2b_ft_in12k``.
-    It is used only when timm's registry lists those weights; otherwise no base_model is claimed.
-    """
-    if decoded.form != "timm" or not with_registry or len(lineage) < 2 or not decoded.pretrained:
-        return None
-    last = tagfacts.lineage_token(decoded, -1)
-    cut = decoded.pretrained.rfind(f"_{last}") if last else -1
-    if cut <= 0:
-        return None
-    parent = decoded.pretrained[:cut].removesuffix("_ft")
-    hub_id = timm_tag_exists(f"{decoded.architecture.name}.{parent}")
-    if hub_id is None:
-        return None
-    return Sourced("Fine-tuned from", hub_id, "registry", f"timm:{decoded.architecture.name}.{parent}")
-
-
-def _usage(decoded: ModelTag, reg: RegistryInfo | None, repo_id: str | None, revision: str | None) -> Usage:
-    arch = decoded.architecture.name
-    num_classes = reg.num_classes if reg else None
-    input_size = reg.input_size if reg else None
-    if decoded.form == "openclip":
-        ref = f"hf-hub:{repo_id}" if repo_id else arch
-        return Usage(
-            "open_clip",
-            ref,
-            pretrained=None if repo_id else decoded.pretrained or None,
-            repo_id=repo_id,
-            revision=revision,
-            has_classifier=False,
-            input_size=input_size,
-        )
-    pinned = f"@{revision}" if revision else ""
-    ref = f"hf-hub:{repo_id}{pinned}" if repo_id else decoded.raw
-    return Usage(
-        "timm",
-        ref,
-        repo_id=repo_id,
-        revision=revision,
-        has_classifier=num_classes != 0,
-        num_classes=num_classes,
-        features_only=_supports_features_only(arch),
-        input_size=input_size,
-    )
-
-
-def _supports_features_only(architecture: str) -> bool:
-    """Whether timm can build ``architecture`` with ``features_only=True`` (tried on the meta device)."""
-    import timm
-    import torch
-
-    try:
-        with torch.device("meta"):
-            timm.create_model(architecture, pretrained=False, features_only=True)
-    except Exception:  # timm raises RuntimeError / TypeError / NotImplementedError for unsupported models
-        return False
-    return True
-
-
 def _sources(decoded: ModelTag, reg: RegistryInfo | None) -> tuple[Link, ...]:
     links: list[Link] = []
     if reg is None:
         return ()
     if reg.origin_url:
-        title = "OpenCLIP" if decoded.form == "openclip" else "Original source"
-        links.append(Link(title, reg.origin_url))
+        links.append(Link(frameworks.by_tag_form(decoded.form).origin_title, reg.origin_url))
     if reg.hf_hub_id:
         links.append(
             Link(f"Reference weights on the Hub: {reg.hf_hub_id}", f"https://huggingface.co/{reg.hf_hub_id}")
@@ -181,13 +102,8 @@ def _image_sizes(decoded: ModelTag, reg: RegistryInfo | None) -> tuple[Sourced, 
 
 
 def _stats(decoded: ModelTag) -> ModelStats | None:
-    from hubkit.cards import stats
-
-    arch = decoded.architecture.name
     try:
-        if decoded.form == "openclip":
-            return stats.openclip_stats(arch)
-        return stats.timm_stats(f"{arch}.{decoded.pretrained}" if decoded.pretrained else arch)
+        return frameworks.by_tag_form(decoded.form).tag_stats(decoded)
     except Exception:  # a model that cannot run on the meta device: the card omits the numbers
         return None
 
@@ -220,16 +136,13 @@ def context_from_tag(
         'image-classification'
     """
     decoded = _decode(tag, enrich)
-    reg = _registry(decoded) if enrich else None
-    pipeline = _pipeline(decoded, reg)
+    framework = frameworks.by_tag_form(decoded.form)
+    reg = framework.tag_registry(decoded) if enrich else None
+    pipeline = cast(PipelineTag, framework.tag_pipeline(decoded, reg))
     lineage = tagfacts.lineage(decoded)
-    base = _base_model(decoded, lineage, enrich)
-    library: Library = "open_clip" if decoded.form == "openclip" else "timm"
-    title = (
-        decoded.raw
-        if decoded.form == "timm"
-        else f"{decoded.architecture.name}/{decoded.pretrained}".rstrip("/")
-    )
+    base = framework.tag_base_model(decoded, lineage) if enrich else None
+    library = framework.name
+    title = framework.tag_title(decoded)
     return CardContext(
         title=repo_id.split("/")[-1] if repo_id else title,
         tag=title,
@@ -239,7 +152,7 @@ def context_from_tag(
         summary=_summary(decoded, pipeline, lineage),
         model_type=_MODEL_TYPES[pipeline],
         family=tagfacts.family(decoded) or "",
-        usage=_usage(decoded, reg, repo_id, revision),
+        usage=framework.tag_usage(decoded, reg, repo_id, revision),
         repo_id=repo_id,
         revision=revision,
         license=reg.license if reg else None,

@@ -19,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hubkit.layout import MetricCheck  # a recorded metric next to its re-measured value (verification.json)
+
 # Where a statement comes from. "tag": decoded from the pretrained tag; "registry": the installed
 # timm / OpenCLIP pretrained config; "run": recorded in the training run dir; "computed": measured by
 # hubkit itself (parameter counts, GMACs); "verification": measured after publishing.
 SourceKind = Literal["tag", "registry", "run", "computed", "verification"]
-Library = Literal["timm", "open_clip"]
 PipelineTag = Literal["image-classification", "zero-shot-image-classification", "image-feature-extraction"]
 
 
@@ -86,7 +87,7 @@ class ModelStats:
 class Usage:
     """How the usage section loads the model."""
 
-    library: Library  # "timm"
+    library: str  # "timm": the framework's name (hubkit.frameworks), which picks the usage partial
     model_ref: str  # "hf-hub:org/name@rev", "resnet50.a1_in1k" (timm) or "ViT-B-32" (OpenCLIP)
     pretrained: str | None = None  # OpenCLIP pretrained name when loading from the OpenCLIP registry
     repo_id: str | None = None  # "org/name" when the card is for a Hub repo
@@ -134,7 +135,7 @@ class RunFacts:
     """What a training run recorded (filled by the runs / publish work)."""
 
     name: str  # "20240101-120000-resnet18-224" (the run dir's name only, never an absolute path)
-    framework: Library  # "timm"
+    framework: str  # "timm" (hubkit.frameworks name)
     hyperparameters: tuple[Hyperparameter, ...] = ()  # normalised settings (optimizer, lr, ...), None skipped
     arguments: tuple[Hyperparameter, ...] = ()  # every argument the run recorded, in its order
     arguments_file: str = ""  # "args.yaml" / "params.txt": where ``arguments`` come from
@@ -180,24 +181,13 @@ class EpochTable:
 
 
 @dataclass(frozen=True)
-class MetricCheck:
-    """A recorded metric compared with the value re-measured after publishing."""
-
-    name: str  # "top1"
-    recorded: float  # 71.2
-    measured: float  # 71.1
-    tolerance: float  # 0.5
-    ok: bool  # True when |recorded - measured| <= tolerance
-
-
-@dataclass(frozen=True)
 class VerificationFacts:
     """The outcome of ``hubkit verify`` for the revision this card describes."""
 
     passed: bool  # True
     revision: str  # "main"
     commit: str  # "3f2a9c1"
-    checks: tuple[MetricCheck, ...] = ()
+    checks: tuple[MetricCheck, ...] = ()  # the checked ones (recorded and tolerance set)
     dataset: str = ""  # "sklearn digits, 360 held-out images"
     notes: tuple[str, ...] = ()  # "weights reloaded with safetensors, no pickle"
 
@@ -214,7 +204,7 @@ class CardContext:
     title: str  # "resnet50.a1_in1k" (the card's H1)
     tag: str  # "resnet50.a1_in1k" / "ViT-B-32/laion2b_s34b_b79k" (what was decoded)
     architecture: str  # "resnet50" / "ViT-B-32"
-    library: Library  # "timm"
+    library: str  # "timm": the framework's name (hubkit.frameworks); the Hub library_name
     pipeline_tag: PipelineTag  # "image-classification"
     summary: str  # one or two sentences: what the model is, how and on what it was trained
     model_type: str  # "Image classification / feature backbone"

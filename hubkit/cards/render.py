@@ -23,6 +23,7 @@ from typing import Any
 
 import jinja2
 
+from hubkit import frameworks
 from hubkit.cards.context import CardContext, Sourced
 from hubkit.cards.frontmatter import compose
 from hubkit.errors import TemplateError
@@ -107,6 +108,24 @@ FILTERS: dict[str, Any] = {
 }
 
 
+class FrameworkTemplates(jinja2.BaseLoader):
+    """Templates of frameworks that live outside hubkit (``Framework.template_dir``), found at load time.
+
+    Searched after the user's and the shipped templates, so a framework registered after the environment
+    was built still finds its usage partial.
+    """
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        for framework in frameworks.all_frameworks():
+            if framework.template_dir is None:
+                continue
+            try:
+                return jinja2.FileSystemLoader(str(framework.template_dir)).get_source(environment, template)
+            except jinja2.TemplateNotFound:
+                continue
+        raise jinja2.TemplateNotFound(template)
+
+
 def environment(template_dir: str | Path | None = None) -> jinja2.Environment:
     """The Jinja environment: user templates first, then the shipped ones; StrictUndefined.
 
@@ -128,6 +147,7 @@ def environment(template_dir: str | Path | None = None) -> jinja2.Environment:
         path = _checked_dir(template_dir)
         loaders.append(jinja2.FileSystemLoader(str(path)))
     loaders.append(jinja2.FileSystemLoader(str(shipped_template_dir())))
+    loaders.append(FrameworkTemplates())
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         undefined=jinja2.StrictUndefined,
@@ -138,6 +158,7 @@ def environment(template_dir: str | Path | None = None) -> jinja2.Environment:
     )
     env.filters.update(FILTERS)
     env.globals["SOURCE_PHRASES"] = SOURCE_PHRASES
+    env.globals["framework"] = frameworks.get  # framework(ctx.library).usage_partial / .display_name
     return env
 
 

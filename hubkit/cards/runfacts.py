@@ -17,18 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
+from hubkit import frameworks
 from hubkit.cards.context import Hyperparameter, Link, ModelStats, Sourced
 
 if TYPE_CHECKING:
     from hubkit.runs import TrainingRun
-
-# Where each library's models are defined; linked from run cards instead of registry reference weights.
-# Source: the projects' own repositories.
-LIBRARY_LINKS: dict[str, tuple[str, str]] = {
-    "timm": ("timm (PyTorch Image Models)", "https://github.com/huggingface/pytorch-image-models"),
-    "open_clip": ("OpenCLIP", "https://github.com/mlfoundations/open_clip"),
-}
-LIBRARY_NAMES: dict[str, str] = {"timm": "timm", "open_clip": "OpenCLIP"}
 
 # Hyperparams field -> card label, in the order a card lists them. Source: hubkit.runs.model.Hyperparams.
 HYPERPARAM_LABELS: dict[str, str] = {
@@ -58,33 +51,9 @@ HYPERPARAM_LABELS: dict[str, str] = {
     "pretrained": "Started from",
     "seed": "Seed",
 }
-# Fields whose run arguments are not in the readers' HPARAM_KEYS tables. Source: timm train.py and
-# open_clip_train params.py argument names.
-_EXTRA_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
-    "timm": {
-        "ema": ("model_ema",),
-        "precision": ("amp", "amp_dtype"),
-        "pretrained": ("pretrained", "initial_checkpoint"),
-    },
-    "open_clip": {
-        "momentum": ("beta1",),
-        "locked_towers": ("lock_image", "lock_text"),
-        "unlocked_groups": ("lock_image_unlocked_groups", "lock_text_unlocked_layers"),
-    },
-}
 _OFF_WHEN_ZERO = {"mixup", "cutmix", "random_erasing", "label_smoothing", "drop_rate", "drop_path_rate"}
 # Run arguments that only say where files were on the training machine.
 _MACHINE_KEYS = {"output", "resume", "logs", "checkpoint_path", "log_path", "tensorboard_path"}
-
-
-def completed_epochs(framework: str, epoch: int) -> int:
-    """Epochs completed at a checkpoint: timm numbers from 0, OpenCLIP counts completed epochs from 1.
-
-    Example:
-        >>> completed_epochs("timm", 3), completed_epochs("open_clip", 3)
-        (4, 3)
-    """
-    return epoch + 1 if framework == "timm" else epoch
 
 
 def local_value(value: Any, run_dir: Path) -> Any:
@@ -137,16 +106,6 @@ def _text(value: Any) -> str:
     return json.dumps(value)
 
 
-def _keys(run: TrainingRun) -> dict[str, tuple[str, ...]]:
-    if run.framework == "timm":
-        from hubkit.runs.read_timm import HPARAM_KEYS
-    else:
-        from hubkit.runs.read_openclip import HPARAM_KEYS
-    keys: dict[str, tuple[str, ...]] = {name: (key,) for name, key in HPARAM_KEYS.items()}
-    keys.update(_EXTRA_KEYS.get(run.framework, {}))
-    return keys
-
-
 def hyperparameters(run: TrainingRun) -> tuple[Hyperparameter, ...]:
     """The run's normalised hyperparameters as card rows, each with the argument it was read from.
 
@@ -157,19 +116,16 @@ def hyperparameters(run: TrainingRun) -> tuple[Hyperparameter, ...]:
         Hyperparameter(name='Optimizer', value='adamw', source='args.yaml `opt`')
     """
     hp = run.hyperparams
-    keys = _keys(run)
+    framework = frameworks.get(run.framework)
+    keys = framework.hyperparam_keys
     rows: list[Hyperparameter] = []
     for field, label in HYPERPARAM_LABELS.items():
         value = getattr(hp, field)
-        if field == "ema" and not value and run.framework == "open_clip":
-            continue  # open_clip_train keeps no EMA copy
+        if not framework.show_hyperparameter(field, hp):
+            continue
         if field == "ema_decay" and not hp.ema:
             continue
-        if field == "momentum" and run.framework == "timm" and not _uses_momentum(hp.optimizer):
-            continue  # timm records --momentum for every run; only SGD-like optimizers use it
         if field == "locked_towers":
-            if run.framework != "open_clip":
-                continue
             value = ", ".join(value) if value else "none"
         elif field == "unlocked_groups":
             if not value:
@@ -187,12 +143,6 @@ def hyperparameters(run: TrainingRun) -> tuple[Hyperparameter, ...]:
             label = "Adam beta1" if "beta1" in recorded else "Momentum"
         rows.append(Hyperparameter(label, text, f"{run.args_file.name} {where}".strip()))
     return tuple(rows)
-
-
-def _uses_momentum(optimizer: str | None) -> bool:
-    # timm's optimizer names that take a momentum argument (timm.optim create_optimizer_v2).
-    name = (optimizer or "").lower()
-    return any(word in name for word in ("sgd", "momentum", "nesterov", "rmsprop", "lars"))
 
 
 def arguments(run: TrainingRun) -> tuple[Hyperparameter, ...]:
@@ -213,7 +163,13 @@ def arguments(run: TrainingRun) -> tuple[Hyperparameter, ...]:
     return tuple(rows)
 
 
-def _size(value: Any) -> tuple[int, int] | None:
+def size_of(value: Any) -> tuple[int, int] | None:
+    """``(height, width)`` of a recorded image size (``224``, ``[224, 224]``, ``[3, 224, 224]``), else None.
+
+    Example:
+        >>> size_of([3, 32, 32])
+        (32, 32)
+    """
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return (value, value)
     if isinstance(value, list | tuple) and len(value) in (2, 3) and all(isinstance(v, int) for v in value):
@@ -228,66 +184,17 @@ def image_size(run: TrainingRun) -> tuple[tuple[int, int] | None, Sourced | None
         >>> image_size(run)  # doctest: +SKIP
         ((32, 32), Sourced(label='Train', value='32 x 32', kind='run', source='args.yaml `img_size`'))
     """
-    raw = run.hyperparams.raw
-    args = run.args_file.name
-    if run.framework == "timm":
-        for key in ("input_size", "img_size"):
-            size = _size(raw.get(key))
-            if size:
-                return size, Sourced("Train", "{} x {}".format(*size), "run", f"{args} `{key}`")
-        transform = run.eval_transform
-        if transform and transform.input_size:
-            size = (transform.input_size[1], transform.input_size[2])
-            return size, Sourced(
-                "Train", "{} x {}".format(*size), "registry", f"timm default of {run.architecture}"
-            )
-        return None, None
-    forced = _size(raw.get("force_image_size"))
-    if forced:
-        return forced, Sourced(
-            "Train and evaluation", "{} x {}".format(*forced), "run", f"{args} `force_image_size`"
-        )
-    config = run.model_config or {}
-    size = _size((config.get("vision_cfg") or {}).get("image_size"))
-    if size is None:
-        return None, None
-    text = "{} x {}".format(*size)
-    if run.model_config_path is not None:
-        path = run.model_config_path
-        outside = str(local_value(os.path.abspath(path), run.path)).endswith("(local path)")
-        source = f"{path.name} `vision_cfg.image_size`" + (" (given with --model-config)" if outside else "")
-        return size, Sourced("Train and evaluation", text, "run", source)
-    return size, Sourced("Train and evaluation", text, "registry", f"open_clip:{run.architecture} config")
+    return frameworks.get(run.framework).image_size(run)
 
 
 def image_sizes(run: TrainingRun) -> tuple[Sourced, ...]:
     """Train / evaluation sizes for the card's "Image size" list, each with its provenance.
 
-    timm's train.py evaluates at the input size it trains at, with ``crop_pct`` from the run's arguments or
-    else the architecture's default; both are said.
-
     Example:
         >>> [s.label for s in image_sizes(run)]  # doctest: +SKIP
         ['Train', 'Evaluation', 'Evaluation crop']
     """
-    size, train = image_size(run)
-    if train is None or size is None:
-        return ()
-    if run.framework != "timm":
-        return (train,)
-    rows = [train, Sourced("Evaluation", train.value, train.kind, train.source)]
-    crop = run.eval_transform.crop_pct if run.eval_transform else None
-    if crop is not None:
-        recorded = run.hyperparams.raw.get("crop_pct") is not None
-        rows.append(
-            Sourced(
-                "Evaluation crop",
-                f"crop_pct {crop:g}: resize to 1/{crop:g} of the size, then center crop",
-                "run" if recorded else "registry",
-                f"{run.args_file.name} `crop_pct`" if recorded else f"timm default of {run.architecture}",
-            )
-        )
-    return tuple(rows)
+    return frameworks.get(run.framework).image_sizes(run)
 
 
 def stats(run: TrainingRun) -> ModelStats | None:
@@ -297,24 +204,25 @@ def stats(run: TrainingRun) -> ModelStats | None:
         >>> stats(run).image_size  # doctest: +SKIP
         (32, 32)
     """
-    from hubkit.cards import stats as counting
-
     try:
-        if run.framework == "open_clip":
-            return counting.openclip_stats(run.architecture, run.model_config)
-        size, _ = image_size(run)
-        return counting.timm_stats(run.architecture, size, num_classes=run.num_classes)
+        return frameworks.get(run.framework).run_stats(run)
     except Exception:  # a model that cannot run on the meta device: the card omits the numbers
         return None
 
 
 def sources(run: TrainingRun) -> tuple[Link, ...]:
     """The library that defines the architecture (never registry reference weights)."""
-    title, url = LIBRARY_LINKS[run.framework]
+    title, url = frameworks.get(run.framework).link
     return (Link(f"{title}, which defines `{run.architecture}`", url),)
 
 
-def _last_part(value: str | None, run: TrainingRun) -> str | None:
+def last_part(value: str | None, run: TrainingRun) -> str | None:
+    """A recorded data path as a card may show it: run-relative, or its last part (never a local path).
+
+    Example:
+        >>> last_part("/datasets/imagenet/train/", run)  # doctest: +SKIP
+        'train'
+    """
     if not value:
         return None
     shown = str(local_value(value, run.path)).removesuffix(" (local path)")
@@ -331,42 +239,7 @@ def dataset(run: TrainingRun, split: str = "val") -> tuple[str, str]:
         >>> dataset(run)  # doctest: +SKIP
         ('data (image folder)', 'imagefolder')
     """
-    if run.framework == "timm":
-        named = str(run.hyperparams.raw.get("dataset") or "").strip()
-        if named:
-            return named, named
-        folder = _last_part(run.train_data, run)
-        name = PurePath(folder).name if folder else None
-        return (f"{name} (image folder)" if name else "image folder"), "imagefolder"
-    kind = str(run.dataset or "").strip() or "data"
-    val = _last_part(run.val_data if split == "val" else run.train_data, run)
-    label = {"csv": "CSV image-text pairs", "webdataset": "webdataset image-text pairs"}.get(kind, kind)
-    return (f"{PurePath(val).name} ({label})" if val else label), kind
-
-
-def _data_phrase(run: TrainingRun) -> str:
-    classes = f" of {run.num_classes} classes" if run.num_classes else ""
-    if run.framework == "timm":
-        named = str(run.hyperparams.raw.get("dataset") or "").strip()
-        if named:
-            return f"on `{named}`" + (f" ({run.num_classes} classes)" if run.num_classes else "")
-        folder = _last_part(run.train_data, run)
-        return f"on an image folder{classes}" + (f" (`{folder}`)" if folder else "")
-    folder = _last_part(run.train_data, run)
-    kind = {"csv": "image-text pairs from a CSV file", "webdataset": "webdataset image-text shards"}.get(
-        str(run.dataset or ""), "image-text pairs"
-    )
-    return f"on {kind}" + (f" (`{folder}`)" if folder else "")
-
-
-def _metric_phrase(run: TrainingRun, metrics: Mapping[str, float]) -> str | None:
-    if "eval_top1" in metrics:
-        return f"validation top-1 {metrics['eval_top1']:.2f} %"
-    if "imagenet-zeroshot-val-top1" in metrics:  # open_clip logs fractions
-        return f"zero-shot ImageNet top-1 {100 * metrics['imagenet-zeroshot-val-top1']:.2f} %"
-    if "clip_val_loss" in metrics:
-        return f"validation loss {metrics['clip_val_loss']:.3f}"
-    return None
+    return frameworks.get(run.framework).dataset(run, split)
 
 
 def summary(
@@ -391,13 +264,14 @@ def summary(
     """
     hp = run.hyperparams
     planned = hp.epochs
-    done = completed_epochs(run.framework, run.epochs[-1].epoch) if run.epochs else None
-    text = f"`{run.architecture}` trained with {LIBRARY_NAMES[run.framework]}"
+    framework = frameworks.get(run.framework)
+    done = framework.completed_epochs(run.epochs[-1].epoch) if run.epochs else None
+    text = f"`{run.architecture}` trained with {framework.display_name}"
     if planned and done is not None and done < planned:
         text += f" for {done} of {planned} planned epochs"
     elif planned:
         text += f" for {planned} epoch{'s' if planned != 1 else ''}"
-    text += " " + _data_phrase(run)
+    text += " " + framework.data_phrase(run)
     if hp.pretrained:
         start = local_value(hp.pretrained, run.path)
         text += f", starting from `{start}`"
@@ -408,7 +282,7 @@ def summary(
         kind = {"ema": "the EMA weights", "raw": "the raw training weights"}.get(weights or "", "the weights")
         of = f" of {planned}" if planned and planned != completed else ""
         text += f"; this revision holds {kind} after {completed}{of} epoch{'s' if completed != 1 else ''}"
-        phrase = _metric_phrase(run, metrics or {})
+        phrase = framework.metric_phrase(metrics or {})
         if phrase:
             text += f" ({phrase})"
     return text + "."

@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from hubkit import paths
 from hubkit.cards.context import ModelStats
 
 _METHOD = "computed by hubkit: model built on the meta device, ops counted with fvcore's conventions"
@@ -33,8 +34,7 @@ _CACHE_VERSION = 1
 
 
 def _cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hubkit" / "model-stats.json"
+    return paths.stats_cache_file()
 
 
 def _load_cache() -> dict[str, Any]:
@@ -46,6 +46,8 @@ def _load_cache() -> dict[str, Any]:
 
 
 def _store(key: str, stats: ModelStats) -> None:
+    if not paths.cache_writes_enabled():  # a dry run leaves the machine as it was
+        return
     data = _load_cache() or {"version": _CACHE_VERSION}
     data.setdefault("entries", {})[key] = _to_json(stats)
     path = _cache_file()
@@ -71,9 +73,20 @@ def _from_json(raw: dict[str, Any]) -> ModelStats:
 
 
 def _versions() -> str:
-    from importlib.metadata import version
+    """``torch2.14.1-timm1.0.31-open_clip3.3.0``: what the counts depend on (torch and each framework's library)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return f"torch{version('torch')}-timm{version('timm')}-open_clip{version('open_clip_torch')}"
+    from hubkit import frameworks
+
+    def installed(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "none"
+
+    parts = [f"torch{installed('torch')}"]
+    parts += [f"{f.name}{installed(f.distribution)}" for f in frameworks.all_frameworks() if f.distribution]
+    return "-".join(parts)
 
 
 class _Counter:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import click
 
+from hubkit.cli.options import json_option, template_dir_option
 from hubkit.errors import RepoIdError
 
 # A git ref name hubkit accepts for --revision: no spaces, no "..", no control or special characters.
@@ -47,12 +49,8 @@ def _check_revision(revision: str | None) -> None:
 )
 @click.option("--repo-id", help="Hub repo the card is for (ORG/NAME); usage code loads from it.")
 @click.option("--revision", help="Revision the card is for; usage code pins it.")
-@click.option(
-    "--template-dir",
-    type=click.Path(file_okay=False),
-    help="Folder whose templates / partials override the shipped ones (same file names).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the card context as JSON instead of the card.")
+@template_dir_option
+@json_option("the card context (instead of the card)")
 @click.option("--no-stats", is_flag=True, help="Skip computing params / GMACs / activations.")
 def command(
     tag: str,
@@ -60,7 +58,7 @@ def command(
     output: str | None,
     repo_id: str | None,
     revision: str | None,
-    template_dir: str | None,
+    template_dir: Path | None,
     as_json: bool,
     no_stats: bool,
 ) -> None:

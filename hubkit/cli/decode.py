@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
+from hubkit.cli.options import json_option
 from hubkit.errors import TagError
 
 
 @click.command(name="decode")
 @click.argument("tag")
 @click.argument("pretrained", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the full structure as JSON.")
+@json_option("the full structure")
 @click.option(
     "--enrich", is_flag=True, help="Add facts from the installed timm / OpenCLIP registry (imports torch)."
 )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from hubkit.cli.options import device_option, endpoint_option, json_option, template_dir_option, token_option
 from hubkit.publish.naming import DEFAULT_BRANCH_FORMAT
 from hubkit.secrets import redact, register_token
 
@@ -15,10 +16,8 @@ from hubkit.secrets import redact, register_token
 @click.option(
     "--repo", "repo_id", metavar="ORG/NAME", help="Target repo (default on the local hub: local/<run-name>)."
 )
-@click.option(
-    "--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT; none and no token: the local hub)."
-)
-@click.option("--token", metavar="T", help="Write token (default: HF_TOKEN, then the stored login).")
+@endpoint_option
+@token_option
 @click.option(
     "--select",
     "select",
@@ -53,11 +52,7 @@ from hubkit.secrets import redact, register_token
     "default: none, and the card says so.",
 )
 @click.option("--private", is_flag=True, help="Create the repo as private.")
-@click.option(
-    "--template-dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="Card template overrides.",
-)
+@template_dir_option
 @click.option(
     "--verify/--no-verify",
     default=True,
@@ -69,14 +64,14 @@ from hubkit.secrets import redact, register_token
     type=click.Path(path_type=Path, exists=True),
     help="Verification data (default: the run's).",
 )
-@click.option("--device", metavar="DEV", help="Verification device: auto, cpu, cuda.")
+@device_option
 @click.option(
     "--model-config",
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="OpenCLIP model config JSON (when the model is not in OpenCLIP's registry).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, locally or remotely.")
-@click.option("--json", "json_output", is_flag=True, help="Print one JSON report on stdout, nothing else.")
+@json_option("one report")
 @click.option("--force", is_flag=True, help="Replace remote revisions that hold different weights.")
 def command(
     run_dir: Path,
@@ -96,7 +91,7 @@ def command(
     device: str | None,
     model_config: Path | None,
     dry_run: bool,
-    json_output: bool,
+    as_json: bool,
     force: bool,
 ) -> None:
     """Publish the key checkpoints of RUN_DIR: one branch per checkpoint, the final one on main.
@@ -106,8 +101,9 @@ def command(
     """
     from hubkit.publish import summary
     from hubkit.publish.endpoint import open_target
+    from hubkit.publish.options import PublishOptions
     from hubkit.publish.progress import Progress, wants_bars
-    from hubkit.publish.publisher import PublishOptions, publish
+    from hubkit.publish.publisher import publish
 
     register_token(token)
     _quiet_hf()
@@ -129,10 +125,10 @@ def command(
         force=force,
         license=license_id,
     )
-    progress = Progress(show=wants_bars(json_output))
+    progress = Progress(show=wants_bars(as_json))
     with open_target(endpoint, token) as target:
         report = publish(run_dir, options, target, progress)
-    if json_output:
+    if as_json:
         click.echo(redact(report.dumps()))
     else:
         click.echo(redact(summary.render(report, embedded=target.embedded)))

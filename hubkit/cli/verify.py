@@ -6,6 +6,7 @@ import json
 
 import click
 
+from hubkit.cli.options import device_option, endpoint_option, json_option, token_option
 from hubkit.errors import InputError, VerificationError
 from hubkit.secrets import redact, register_token
 
@@ -16,17 +17,15 @@ from hubkit.secrets import redact, register_token
 @click.option(
     "--all", "all_revisions", is_flag=True, help="Verify every branch and tag (not staging branches)."
 )
-@click.option(
-    "--endpoint", default=None, metavar="URL", help="Hub URL (default: HF_ENDPOINT, else embedded hub)."
-)
-@click.option("--token", default=None, metavar="T", help="Hub token (default: HF_TOKEN / stored login).")
+@endpoint_option
+@token_option
 @click.option(
     "--eval-data", type=click.Path(exists=True), default=None, help="Image folder or image/caption CSV."
 )
 @click.option(
     "--run", "run_dir", type=click.Path(exists=True, file_okay=False), default=None, help="Source run dir."
 )
-@click.option("--device", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", show_default=True)
+@device_option
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=None, help="Default 64 (OpenCLIP CSV: run's)."
 )
@@ -40,7 +39,7 @@ from hubkit.secrets import redact, register_token
     "--workers", type=click.IntRange(0, 2), default=2, show_default=True, help="DataLoader workers."
 )
 @click.option("--record", is_flag=True, help="Commit verification.json onto each passing branch revision.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (one object per revision).")
+@json_option("the results (one object per revision)")
 def command(
     repo_id: str,
     revisions: tuple[str, ...],
@@ -49,7 +48,7 @@ def command(
     token: str | None,
     eval_data: str | None,
     run_dir: str | None,
-    device: str,
+    device: str | None,
     batch_size: int | None,
     limit: int | None,
     tolerance: float,
@@ -65,6 +64,7 @@ def command(
     from hubkit.publish.endpoint import open_target
     from hubkit.publish.naming import STAGING_PREFIX, validate_repo_id
     from hubkit.verify import report
+    from hubkit.verify.device import check_device_spec
     from hubkit.verify.verifier import VerifyOptions, list_revisions, verify_revisions
 
     validate_repo_id(repo_id)
@@ -75,6 +75,7 @@ def command(
             "--record cannot be combined with --limit: a subset evaluation is not checked against the run",
             hint="drop --limit to record verification.json",
         )
+    device = check_device_spec(device, available=True)
     register_token(token)
     options = VerifyOptions(
         eval_data=eval_data,

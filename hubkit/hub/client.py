@@ -27,6 +27,7 @@ from huggingface_hub._commit_api import _validate_path_in_repo
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 import hubkit
+from hubkit.layout import GITATTRIBUTES
 
 logger = logging.getLogger("hubkit.hub.client")
 T = TypeVar("T")
@@ -177,7 +178,7 @@ class HubkitApi(HfApi):
         if delete_patterns:
             added = {op.path_in_repo for op in adds}
             remote = self.list_repo_files(repo_id, repo_type=repo_type, revision=revision, token=token)
-            under = [f.removeprefix(prefix) for f in remote if f.startswith(prefix) and f != ".gitattributes"]
+            under = [f.removeprefix(prefix) for f in remote if f.startswith(prefix) and f != GITATTRIBUTES]
             deletes = [
                 CommitOperationDelete(prefix + rel)
                 for rel in filter_repo_objects(under, allow_patterns=delete_patterns)

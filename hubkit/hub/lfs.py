@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hubkit.hashing import sha256_file
 from hubkit.hub.storage import Store
 from hubkit.hub.validation import HubHTTPError, bad_request, check_sha256
 
@@ -177,11 +178,7 @@ class LfsUploads:
         if session.in_order and session.next_part == n_parts + 1:
             digest = session.hasher.hexdigest()
         else:
-            h = hashlib.sha256()
-            with open(session.path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
-            digest = h.hexdigest()
+            digest = sha256_file(session.path)
         with self._guard:
             self._sessions.pop(oid, None)
         if digest != oid:

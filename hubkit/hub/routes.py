@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from hubkit.hub import routes_files as files
 from hubkit.hub import routes_repo as repo_routes
-from hubkit.hub.app import RESERVED, Ctx, repo_from
+from hubkit.hub.request import RESERVED, Ctx, repo_from
 from hubkit.hub.validation import REPO_TYPES, HubHTTPError
 
 Handler = Callable[[Ctx], Awaitable[Response]]

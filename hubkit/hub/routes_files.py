@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, quote, urlencode
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from hubkit.hub.app import Ctx, header_safe
 from hubkit.hub.commits import apply_commit, parse_commit_body
 from hubkit.hub.lfs import batch_response, check_signature
+from hubkit.hub.request import Ctx, header_safe
 from hubkit.hub.storage import Commit, FileEntry, RepoRef, is_lfs_file, lfs_pointer
 from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_revision, check_sha256
 

@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 from starlette.responses import JSONResponse, Response
 
-from hubkit.hub.app import Ctx
+from hubkit.hub.request import Ctx
 from hubkit.hub.storage import DEFAULT_BRANCH, RepoRef, lfs_pointer
 from hubkit.hub.validation import (
     HubHTTPError,
@@ -17,6 +17,7 @@ from hubkit.hub.validation import (
     check_repo_type_name,
     check_revision,
 )
+from hubkit.layout import README
 
 
 def front_matter(text: str) -> dict[str, Any] | None:
@@ -110,7 +111,7 @@ async def validate_yaml(ctx: Ctx) -> Response:
 
 
 def card_data(ctx: Ctx, repo: RepoRef, files: dict[str, Any]) -> dict[str, Any] | None:
-    entry = files.get("README.md")
+    entry = files.get(README)
     if entry is None or entry.size > 1024 * 1024:
         return None
     try:

@@ -27,16 +27,15 @@ READY_LINE = re.compile(r"serving at (http://\S+)")
 def default_data_dir() -> Path:
     """Where ``hubkit hub serve`` and ``hubkit publish`` keep the local hub's data.
 
-    ``$HUBKIT_HOME/hub`` if set, else ``$XDG_CACHE_HOME/hubkit/hub`` or ``~/.cache/hubkit/hub``.
+    :func:`hubkit.paths.hub_data_dir`: ``$HUBKIT_HOME/hub`` if set, else ``~/.cache/hubkit/hub``.
 
     Example:
         >>> default_data_dir().name
         'hub'
     """
-    if os.environ.get("HUBKIT_HOME"):
-        return Path(os.environ["HUBKIT_HOME"]).expanduser() / "hub"
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "hubkit" / "hub"
+    from hubkit.paths import hub_data_dir
+
+    return hub_data_dir()
 
 
 class _DropFilter(logging.Filter):

@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from hubkit import layout
+from hubkit.hashing import git_blob_sha1, git_blob_sha1_file, sha256_bytes
 from hubkit.hub.validation import URL_PREFIXES, HubHTTPError, is_commit_id
 
 DEFAULT_BRANCH = "main"
@@ -98,16 +100,6 @@ def is_lfs_file(path: str, size: int) -> bool:
 def lfs_pointer(sha256: str, size: int) -> bytes:
     """The git-lfs pointer text of an object (its git sha1 is the file's tree ``oid``)."""
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-def git_blob_sha1(data: bytes) -> str:
-    """The git blob id of ``data``.
-
-    Example:
-        >>> git_blob_sha1(b"")
-        'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391'
-    """
-    return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def fsync_dir(path: Path) -> None:
@@ -250,13 +242,9 @@ class Store:
         cache = self.object_path(sha256).with_name(self.object_path(sha256).name + ".gitsha1")
         with contextlib.suppress(OSError):
             return cache.read_text().strip()
-        path = self.object_path(sha256)
-        h = hashlib.sha1(b"blob %d\x00" % path.stat().st_size, usedforsecurity=False)
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        atomic_write(cache, h.hexdigest().encode())
-        return h.hexdigest()
+        sha1 = git_blob_sha1_file(self.object_path(sha256))
+        atomic_write(cache, sha1.encode())
+        return sha1
 
     def make_entry(self, path: str, sha256: str, size: int) -> FileEntry:
         lfs = is_lfs_file(path, size)
@@ -282,12 +270,12 @@ class Store:
         with self.lock(repo):
             if (self.repo_dir(repo) / "repo.json").exists():
                 return False
-            sha = hashlib.sha256(GITATTRIBUTES).hexdigest()
+            sha = sha256_bytes(GITATTRIBUTES)
             if not self.has_object(sha):
                 tmp = self.temp_path()
                 tmp.write_bytes(GITATTRIBUTES)
                 self.adopt_object(tmp, sha)
-            entry = self.make_entry(".gitattributes", sha, len(GITATTRIBUTES))
+            entry = self.make_entry(layout.GITATTRIBUTES, sha, len(GITATTRIBUTES))
             commit = self.new_commit((), "initial commit", "", author, {entry.path: entry}, digest="")
             self.write_commit(repo, commit)
             self.write_refs(repo, {"branches": {DEFAULT_BRANCH: commit.id}, "tags": {}})

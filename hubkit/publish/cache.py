@@ -18,22 +18,22 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from hubkit import __version__
+from hubkit import __version__, paths
 
 _CACHE_FORMAT = 1
 # Libraries whose version can change the converted bytes.
-_VERSIONED = ("torch", "safetensors", "timm", "open_clip_torch")
+# Distributions whose versions shape a conversion, besides each framework's own (Framework.distribution).
+_VERSIONED = ("torch", "safetensors")
 
 
 def cache_dir() -> Path:
-    """Where publish records live: ``$XDG_CACHE_HOME/hubkit/publish`` (``~/.cache/hubkit/publish``).
+    """Where publish records live: :func:`hubkit.paths.publish_cache_dir` (``~/.cache/hubkit/publish``).
 
     Example:
         >>> cache_dir().name
         'publish'
     """
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hubkit" / "publish"
+    return paths.publish_cache_dir()
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,11 @@ class ConvertedRecord:
 
 
 def _versions() -> dict[str, str]:
+    from hubkit import frameworks
+
     found: dict[str, str] = {}
-    for dist in _VERSIONED:
+    own = tuple(f.distribution for f in frameworks.all_frameworks() if f.distribution)
+    for dist in (*_VERSIONED, *own):
         try:
             found[dist] = importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:
@@ -86,8 +89,8 @@ def read_json(key: str | None, kind: str) -> dict[str, Any] | None:
 
 
 def write_json(key: str | None, kind: str, data: dict[str, Any]) -> None:
-    """Store a JSON record atomically (failures are ignored: the cache is optional)."""
-    if key is None:
+    """Store a JSON record atomically (failures are ignored: the cache is optional; a dry run writes none)."""
+    if key is None or not paths.cache_writes_enabled():
         return
     target = cache_dir() / f"{kind}-{key}.json"
     try:

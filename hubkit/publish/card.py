@@ -10,33 +10,18 @@ depend on the time or on the endpoint: cards are committed and must compare equa
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from hubkit.errors import TagError
-from hubkit.publish.naming import load_line
+from hubkit import frameworks
 
 if TYPE_CHECKING:
-    from hubkit.cards.context import CardContext, EpochTable, RunFacts, VerificationFacts
+    from hubkit.cards.context import CardContext, EpochTable, PipelineTag, RunFacts, VerificationFacts
     from hubkit.runs import SelectedCheckpoint, TrainingRun
 
 MAIN_TEMPLATE = "model_card.md.j2"
 CHECKPOINT_TEMPLATE = "checkpoint_card.md.j2"
-# OpenCLIP's zero-shot metric is measured on ImageNet's validation set (open_clip_train --imagenet-val), not
-# on the run's own validation data.
-ZERO_SHOT_METRICS = {"imagenet-zeroshot-val-top1"}
-ZERO_SHOT_DATASET = ("ImageNet-1k (validation)", "imagenet-1k")
-# timm / OpenCLIP metric names -> (model-index metric type, human name). Source: timm train.py summary.csv
-# columns and open_clip_train's results.jsonl keys.
-METRIC_NAMES: dict[str, tuple[str, str]] = {
-    "eval_top1": ("accuracy", "Top-1 accuracy"),
-    "eval_top5": ("accuracy", "Top-5 accuracy"),
-    "imagenet-zeroshot-val-top1": ("accuracy", "Zero-shot top-1 accuracy"),
-    "image_to_text_R@1": ("recall", "Image-to-text R@1"),
-    "text_to_image_R@1": ("recall", "Text-to-image R@1"),
-}
 
 
 def base_context(
@@ -59,10 +44,11 @@ def base_context(
     """
     from hubkit.cards import context_from_tag, runfacts, with_run
 
-    try:
-        context = context_from_tag(run.architecture, repo_id=repo_id, enrich=False, compute_stats=False)
-    except TagError:
+    decoded = frameworks.get(run.framework).decode_architecture(run.architecture)
+    if decoded is None:
         context = _minimal_context(run, repo_id)
+    else:
+        context = context_from_tag(decoded, repo_id=repo_id, enrich=False, compute_stats=False)
     size, _ = runfacts.image_size(run)
     usage = dataclasses.replace(
         context.usage,
@@ -85,25 +71,21 @@ def base_context(
 
 def _minimal_context(run: TrainingRun, repo_id: str) -> CardContext:
     """A context for an architecture hubkit cannot decode (custom OpenCLIP configs, new timm models)."""
-    from hubkit.cards.context import CardContext, Library, PipelineTag, Usage
+    from hubkit.cards.context import CardContext
 
-    library: Library = "open_clip" if run.framework == "open_clip" else "timm"
-    pipeline: PipelineTag = (
-        "zero-shot-image-classification" if library == "open_clip" else "image-classification"
-    )
+    framework = frameworks.get(run.framework)
     return CardContext(
         title=repo_id.split("/")[-1],
         tag=run.architecture,
         architecture=run.architecture,
-        library=library,
-        pipeline_tag=pipeline,
-        summary=f"{run.architecture} trained with {'OpenCLIP' if library == 'open_clip' else 'timm'} "
-        f"(run {run.name}).",
-        model_type="Contrastive image-text model" if library == "open_clip" else "Image classification",
+        library=framework.name,
+        pipeline_tag=cast("PipelineTag", framework.pipeline_tag),
+        summary=f"{run.architecture} trained with {framework.display_name} (run {run.name}).",
+        model_type=framework.model_type,
         family="",
-        usage=Usage(library, f"hf-hub:{repo_id}", repo_id=repo_id, has_classifier=library == "timm"),
+        usage=framework.minimal_usage(repo_id),
         repo_id=repo_id,
-        hub_tags=(library, pipeline),
+        hub_tags=(framework.name, framework.pipeline_tag),
         notes=(
             f"{run.architecture} is not an architecture hubkit can decode; details come from the run only.",
         ),
@@ -153,14 +135,14 @@ def _results(run: TrainingRun, values: Mapping[str, float], epoch: int) -> tuple
     from hubkit.cards import runfacts
     from hubkit.cards.context import ResultRow
 
-    task = "image-classification" if run.framework == "timm" else "zero-shot-image-classification"
+    framework = frameworks.get(run.framework)
     rows = []
-    for name, (metric_type, human) in METRIC_NAMES.items():
+    for name, (metric_type, human) in framework.result_metrics.items():
         if name in values:
-            dataset, dataset_type = ZERO_SHOT_DATASET if name in ZERO_SHOT_METRICS else runfacts.dataset(run)
+            dataset, dataset_type = framework.result_datasets.get(name) or runfacts.dataset(run)
             rows.append(
                 ResultRow(
-                    task_type=task,
+                    task_type=framework.pipeline_tag,
                     dataset_name=dataset,
                     dataset_type=dataset_type,
                     metric_type=metric_type,
@@ -175,39 +157,30 @@ def _results(run: TrainingRun, values: Mapping[str, float], epoch: int) -> tuple
 
 
 def verification_facts(data: bytes | None) -> VerificationFacts | None:
-    """The card's "Verified" section from a ``verification.json`` (None when there is none).
+    """The card's "Verification" section from a ``verification.json`` (None when there is none).
 
     Example:
         >>> verification_facts(None) is None
         True
     """
-    from hubkit.cards.context import MetricCheck, VerificationFacts
+    import math
+
+    from hubkit.cards.context import VerificationFacts
+    from hubkit.layout import VerificationRecord
 
     if not data:
         return None
-    record = json.loads(data)
-    checks = tuple(
-        MetricCheck(
-            name=c["name"],
-            recorded=float(c["recorded"]),
-            measured=float(c["measured"]),
-            tolerance=float(c["tolerance"]),
-            ok=bool(c["passed"]),
-        )
-        for c in record.get("checks", [])
-        if c.get("recorded") is not None and c.get("measured") is not None and c.get("tolerance") is not None
-    )
-    evaluation = record.get("eval") or {}
-    dataset = str(evaluation.get("data") or "")
-    if evaluation.get("num_samples"):
-        dataset = f"{dataset}, {evaluation['num_samples']} images".lstrip(", ")
+    record = VerificationRecord.from_json(data)
+    dataset = record.eval_data or ""
+    if record.num_samples:
+        dataset = f"{dataset}, {record.num_samples} images".lstrip(", ")
     return VerificationFacts(
-        passed=bool(record.get("passed")),
-        revision=str(record.get("revision") or ""),
-        commit=str(record.get("commit") or "")[:7],
-        checks=checks,
+        passed=record.passed,
+        revision=record.revision,
+        commit=(record.commit or "")[:7],
+        checks=tuple(c for c in record.checks if c.checked and math.isfinite(c.measured)),
         dataset=dataset,
-        notes=tuple(str(n) for n in record.get("notes", [])),
+        notes=record.notes,
     )
 
 
@@ -235,7 +208,7 @@ def checkpoint_card(
 
     last = run.checkpoints[-1].epoch if run.checkpoints else item.epoch
     # Cards count epochs completed; timm numbers its checkpoints from 0, OpenCLIP from 1.
-    completed = runfacts.completed_epochs(run.framework, item.epoch)
+    completed = frameworks.get(run.framework).completed_epochs(item.epoch)
     facts = CheckpointFacts(
         epoch=completed,
         of_epochs=run.hyperparams.epochs,
@@ -280,13 +253,14 @@ def main_card(
     from hubkit.cards import runfacts, with_run
     from hubkit.cards.context import RevisionRow
 
+    framework = frameworks.get(run.framework)
     revisions = tuple(
         RevisionRow(
             revision=rev,
             commit=commit[:7],
-            epoch=runfacts.completed_epochs(run.framework, epoch),
+            epoch=framework.completed_epochs(epoch),
             metrics=_metrics(values),
-            load_line=load_line(run.framework, base.repo_id or "", rev),
+            load_line=framework.load_line(base.repo_id or "", rev),
             note=note,
             framework_epoch=epoch,
         )
@@ -296,7 +270,7 @@ def main_card(
         base,
         summary=runfacts.summary(
             run,
-            completed=runfacts.completed_epochs(run.framework, item.epoch),
+            completed=framework.completed_epochs(item.epoch),
             weights=weights,
             metrics=metrics,
         ),
@@ -310,7 +284,7 @@ def main_card(
 
 def _for_revision(context: CardContext, run: TrainingRun, revision: str) -> CardContext:
     usage = context.usage
-    ref = f"hf-hub:{context.repo_id}@{revision}" if run.framework == "timm" else usage.model_ref
+    ref = frameworks.get(run.framework).usage_ref(context.repo_id or "", revision)
     return dataclasses.replace(
         context, revision=revision, usage=dataclasses.replace(usage, model_ref=ref, revision=revision)
     )

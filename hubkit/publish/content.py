@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hubkit import frameworks
 from hubkit.cards.runfacts import local_value
+from hubkit.hashing import git_blob_sha1
+from hubkit.layout import HUBKIT_JSON
 from hubkit.publish import cache
-from hubkit.publish.files import LocalFile, git_blob_sha1
-from hubkit.publish.metadata import HUBKIT_JSON, RevisionFacts, hubkit_json, split_metrics
+from hubkit.publish.files import LocalFile
+from hubkit.publish.metadata import RevisionFacts, hubkit_json, split_metrics
 
 if TYPE_CHECKING:
     from hubkit.runs import SelectedCheckpoint, TrainingRun
@@ -123,7 +126,7 @@ def metadata_file(run: TrainingRun, item: SelectedCheckpoint, content: Content, 
         architecture=run.architecture,
         epoch=item.epoch,
         epochs=run.hyperparams.epochs,
-        epoch_base=0 if run.framework == "timm" else 1,
+        epoch_base=frameworks.get(run.framework).epoch_base,
         metrics=metrics,
         lr=lr,
         step=step,

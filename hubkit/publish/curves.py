@@ -10,8 +10,6 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-CURVE_FILENAME = "training_curves.png"
-
 
 @dataclass(frozen=True)
 class CurveData:

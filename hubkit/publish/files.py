@@ -8,32 +8,11 @@ decided by content hash, never by name or size alone.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-_CHUNK = 8 * 1024 * 1024
-
-
-def git_blob_sha1(data: bytes) -> str:
-    """The git blob id of ``data`` (what the Hub reports as ``blob_id`` for regular files).
-
-    Example:
-        >>> git_blob_sha1(b"")
-        'e69de29bb2d1d6434b8b29ae775ad8c2e48c5391'
-    """
-    sha = hashlib.sha1(b"blob %d\0" % len(data), usedforsecurity=False)
-    sha.update(data)
-    return sha.hexdigest()
-
-
-def _git_blob_sha1_file(path: Path, size: int) -> str:
-    sha = hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
+from hubkit.hashing import git_blob_sha1, git_blob_sha1_file, sha256_bytes
 
 
 @dataclass(frozen=True)
@@ -55,7 +34,7 @@ class LocalFile:
             >>> LocalFile.from_bytes("hubkit.json", b"{}").size
             2
         """
-        return cls(path, len(data), hashlib.sha256(data).hexdigest(), data=data, blob_id=git_blob_sha1(data))
+        return cls(path, len(data), sha256_bytes(data), data=data, blob_id=git_blob_sha1(data))
 
     def git_sha1(self) -> str:
         """The git blob id of the content (reads the file when it is on disk)."""
@@ -65,7 +44,7 @@ class LocalFile:
             return git_blob_sha1(self.data)
         if self.local_path is None:
             raise ValueError(f"{self.path}: no content available (planned from the cache only)")
-        return _git_blob_sha1_file(self.local_path, self.size)
+        return git_blob_sha1_file(self.local_path)
 
     @property
     def has_content(self) -> bool:

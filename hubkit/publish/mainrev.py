@@ -7,19 +7,21 @@ nothing is converted or uploaded again); only the card and the curve picture are
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hubkit.layout import HUBKIT_JSON, README, TRAINING_CURVES, VERIFICATION_JSON, HubkitRecord
 from hubkit.publish import cache
-from hubkit.publish import card as cards
-from hubkit.publish.curves import CURVE_FILENAME, CurveData
+from hubkit.publish.curves import CurveData
 from hubkit.publish.files import LocalFile, changed_files
-from hubkit.publish.plan import MAIN_MANAGED, extra_remote
+from hubkit.publish.plan import PublishPlan, extra_remote, main_managed
+from hubkit.publish.progress import Progress
+from hubkit.publish.remote import Remote
+from hubkit.publish.revfiles import MainRow, ReleaseFiles
 
 if TYPE_CHECKING:
-    from hubkit.publish.plan import RevisionState
-    from hubkit.runs import TrainingRun
-
-README = "README.md"
+    from hubkit.runs import SelectedCheckpoint, TrainingRun
 
 
 def curve_data(run: TrainingRun, published: tuple[int, ...], main_epoch: int | None) -> CurveData:
@@ -45,129 +47,137 @@ def curve_data(run: TrainingRun, published: tuple[int, ...], main_epoch: int | N
     )
 
 
-def _note(rev: RevisionState, main_epoch: int | None, last_epoch: int) -> str:
+@dataclass(frozen=True)
+class MainRevision:
+    """A revision of this publish as main sees it (in place on the Hub by the time main is written)."""
+
+    name: str  # "epoch-004"
+    epoch: int  # 4
+    item: SelectedCheckpoint  # the checkpoint and why it was selected
+    metrics: Mapping[str, float]  # results recorded for its epoch
+    key: str  # input key of its plan record
+    commit: str  # its branch's commit
+    files: tuple[LocalFile, ...]  # its files
+    weights: str | None  # "ema" | "raw" when known from its conversion; None: read from its hubkit.json
+
+
+@dataclass(frozen=True)
+class MainInputs:
+    """Everything main is made from."""
+
+    repo_id: str  # "local/timm-digits"
+    run: TrainingRun
+    main_epoch: int  # the epoch main holds
+    revisions: tuple[MainRevision, ...]  # every revision of the publish, ascending epoch
+    curves: Callable[[], bytes]  # main's training-curve PNG (drawn in the background)
+
+
+def _note(reasons: tuple[str, ...], epoch: int, main_epoch: int | None, last_epoch: int) -> str:
     notes = []
-    if rev.epoch == main_epoch:
+    if epoch == main_epoch:
         notes.append("on main")
-    if rev.epoch == last_epoch:
+    if epoch == last_epoch:
         notes.append("final")
-    notes.extend(r for r in rev.item.reasons if not r.startswith("held by main"))
+    notes.extend(r for r in reasons if not r.startswith("held by main"))
     return "; ".join(dict.fromkeys(notes))
 
 
-def main_readme(
-    p: Any,
-    rev: RevisionState,
-    rows: list[tuple[str, str, int, Any, str]],
-    *,
-    curve_image: str | None = None,
-    verification: bytes | None = None,
-    weights: str | None = None,
-) -> bytes:
-    """Main's card for ``rev`` with the revisions table ``rows`` (the publish preflight renders it too)."""
-    return cards.main_card(
-        p._base_context(),
-        p.run_,
-        rev.item,
-        metrics=rev.metrics,
-        rows=rows,
-        curve_image=curve_image,
-        verification=verification,
-        template_dir=p.options.template_dir,
-        weights=weights,
-    )
+def preview_rows(plan: PublishPlan) -> list[MainRow]:
+    """Main's revisions table before anything is committed (placeholder commits), for the preflight."""
+    return [(r.name, r.commit or "0" * 40, r.epoch, r.metrics, "") for r in plan.revisions]
 
 
-def publish_main(p: Any) -> str | None:
-    """Bring ``main`` to the main checkpoint's files plus the run card; returns main's commit (None: no main).
+def publish_main(
+    inputs: MainInputs, files: ReleaseFiles, remote: Remote, progress: Progress
+) -> tuple[str | None, int]:
+    """Bring ``main`` to the main checkpoint's files plus the run card.
 
-    Args:
-        p: the running publisher (``hubkit.publish.publisher._Publisher``): its run, revisions, remote.
+    Returns:
+        Main's commit, and the bytes of main's own new files (card and curves) that were sent.
     """
-    if p.main_epoch is None:
-        return None
-    run: TrainingRun = p.run_
-    rev: RevisionState = next(r for r in p.revs if r.epoch == p.main_epoch)
-    refs = p.remote.refs()
+    run = inputs.run
+    rev = next(r for r in inputs.revisions if r.epoch == inputs.main_epoch)
+    refs = remote.refs()
     head = refs.branches.get("main") if refs else None
-    remote_files = p.remote.files(head) if head else {}
-    rows = [
-        (r.name, r.commit or "", r.epoch, r.metrics, _note(r, p.main_epoch, run.checkpoints[-1].epoch))
-        for r in p.revs
+    remote_files = remote.files(head) if head else {}
+    last = run.checkpoints[-1].epoch
+    rows: list[MainRow] = [
+        (r.name, r.commit, r.epoch, r.metrics, _note(r.item.reasons, r.epoch, inputs.main_epoch, last))
+        for r in inputs.revisions
     ]
     key = cache.input_key(
         {
             "kind": "main",
-            "repo": p.repo_id,
-            "revision_keys": [r.key for r in p.revs],
+            "repo": inputs.repo_id,
+            "revision_keys": [r.key for r in inputs.revisions],
             "rows": rows,
             "epoch": rev.epoch,
         }
     )
     record = cache.load_plan(key)
     if record is not None and head is not None:
-        files = tuple(LocalFile.from_record(f) for f in record.files)
-        if not changed_files(files, remote_files) and not extra_remote(files, remote_files, MAIN_MANAGED):
-            return str(head)
+        known = tuple(LocalFile.from_record(f) for f in record.files)
+        if not changed_files(known, remote_files) and not extra_remote(known, remote_files, main_managed()):
+            return str(head), 0
 
     copied = [f for f in rev.files if f.path != README]
-    verification = next((f for f in rev.files if f.path == "verification.json"), None)
+    verification = next((f for f in rev.files if f.path == VERIFICATION_JSON), None)
     verification_bytes = verification.data if verification is not None else None
     if verification is not None and verification_bytes is None:
-        verification_bytes = p.remote.read_small(rev.commit, "verification.json")
-    with p.progress.timed("card"):
-        png = p.curves_png()
-        readme = main_readme(
-            p,
-            rev,
+        verification_bytes = remote.read_small(rev.commit, VERIFICATION_JSON)
+    with progress.timed("card"):
+        png = inputs.curves()
+        readme = files.main_readme(
+            rev.item,
+            rev.metrics,
             rows,
-            curve_image=CURVE_FILENAME,
+            curve_image=TRAINING_CURVES,
             verification=verification_bytes,
-            weights=_weights(p, rev),
+            weights=rev.weights or _recorded_weights(rev, remote),
         )
-    generated = [LocalFile.from_bytes(CURVE_FILENAME, png), LocalFile.from_bytes(README, readme)]
+    generated = [LocalFile.from_bytes(TRAINING_CURVES, png), LocalFile.from_bytes(README, readme)]
     expected = (*copied, *generated)
     changed = changed_files(expected, remote_files)
-    deletes = extra_remote(expected, remote_files, MAIN_MANAGED)
-    commit = head
+    deletes = extra_remote(expected, remote_files, main_managed())
+    commit, sent = head, 0
     if changed or deletes:
-        commit = _commit(p, rev, head, changed, deletes)
+        commit, sent = _commit(remote, progress, rev, head, changed, deletes)
     cache.store_plan(key, cache.PlanRecord(files=tuple(f.to_record() for f in expected), verified=None))
-    return str(commit) if commit else None
+    return (str(commit) if commit else None), sent
 
 
-def _weights(p: Any, rev: RevisionState) -> str | None:
-    """Which weights main holds ("ema" / "raw"): from the conversion, else from the branch's hubkit.json."""
-    if rev.content is not None:
-        return str(rev.content.record.weights)
-    meta = next((f for f in rev.files if f.path == "hubkit.json"), None)
+def _recorded_weights(rev: MainRevision, remote: Remote) -> str | None:
+    """Which weights main holds ("ema" / "raw") according to the revision's hubkit.json."""
+    meta = next((f for f in rev.files if f.path == HUBKIT_JSON), None)
     data = meta.data if meta is not None else None
     if data is None and meta is not None and rev.commit:
-        data = p.remote.read_small(rev.commit, "hubkit.json")
+        data = remote.read_small(rev.commit, HUBKIT_JSON)
     if not data:
         return None
-    import json
-
-    value = json.loads(data).get("weights")
-    return str(value) if value else None
+    return HubkitRecord.from_json(data).weights
 
 
 def _commit(
-    p: Any, rev: RevisionState, head: str | None, changed: list[LocalFile], deletes: list[str]
-) -> str:
+    remote: Remote,
+    progress: Progress,
+    rev: MainRevision,
+    head: str | None,
+    changed: list[LocalFile],
+    deletes: list[str],
+) -> tuple[str, int]:
     from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete
 
     ops: list[Any] = []
+    sent = 0
     for f in changed:
         if f.data is not None:
             ops.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.data))
-            p.main_bytes_uploaded = getattr(p, "main_bytes_uploaded", 0) + f.size
+            sent += f.size
         else:  # the branch's own object: the Hub links it, no bytes travel
             ops.append(
                 CommitOperationCopy(src_path_in_repo=f.path, path_in_repo=f.path, src_revision=rev.commit)
             )
     ops += [CommitOperationDelete(path_in_repo=path) for path in deletes]
-    with p.progress.timed("upload"):
-        return str(
-            p.remote.commit("main", ops, f"hubkit: main = epoch {rev.epoch} ({rev.name})", parent=head)
-        )
+    with progress.timed("upload"):
+        message = f"hubkit: main = epoch {rev.epoch} ({rev.name})"
+        return str(remote.commit("main", ops, message, parent=head)), sent

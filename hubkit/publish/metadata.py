@@ -1,5 +1,6 @@
 """``hubkit.json``: the machine-readable record committed with every revision.
 
+The record's shape and bytes are :class:`hubkit.layout.HubkitRecord`'s; this module gathers the facts.
 It holds only facts that are the same on every re-run of the same command (no time stamps, no durations,
 no absolute local paths of the source checkpoint), serialised with sorted keys, so that the committed bytes
 compare equal between runs and hubkit can detect "nothing to do" by hash.
@@ -7,7 +8,6 @@ compare equal between runs and hubkit can detect "nothing to do" by hash.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,15 +15,11 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 from hubkit import __version__
-from hubkit.secrets import redact
+from hubkit.layout import FileRecord, HubkitRecord, RunRecord, SourceRecord
 
-HUBKIT_JSON = "hubkit.json"
-FORMAT_VERSION = 1
-# The distributions whose versions matter for loading the weights again, per framework.
-FRAMEWORK_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "timm": ("torch", "timm", "safetensors", "huggingface_hub"),
-    "open_clip": ("torch", "open_clip_torch", "safetensors", "huggingface_hub"),
-}
+# The distributions whose versions matter for loading the weights again, besides the framework's own
+# (``hubkit.frameworks.Framework.distribution``).
+LOADING_DISTRIBUTIONS: tuple[str, ...] = ("torch", "safetensors", "huggingface_hub")
 # Metric columns that are bookkeeping, not results.
 NON_METRIC_KEYS = frozenset({"epoch", "lr", "step"})
 
@@ -35,8 +31,11 @@ def framework_versions(framework: str) -> dict[str, str]:
         >>> sorted(framework_versions("timm"))
         ['huggingface_hub', 'safetensors', 'timm', 'torch']
     """
+    from hubkit import frameworks
+
+    own = frameworks.get(framework).distribution
     versions: dict[str, str] = {}
-    for dist in FRAMEWORK_DISTRIBUTIONS.get(framework, ("torch", "safetensors", "huggingface_hub")):
+    for dist in (*LOADING_DISTRIBUTIONS, *((own,) if own else ())):
         try:
             versions[dist] = importlib_metadata.version(dist)
         except importlib_metadata.PackageNotFoundError:
@@ -90,41 +89,44 @@ class RevisionFacts:
 
 
 def hubkit_json(facts: RevisionFacts) -> bytes:
-    """Serialise ``facts`` as the deterministic ``hubkit.json`` bytes.
+    """Serialise ``facts`` as the deterministic ``hubkit.json`` bytes (:class:`hubkit.layout.HubkitRecord`).
 
     Example:
         >>> json.loads(hubkit_json(facts))["epoch"]  # doctest: +SKIP
         4
     """
-    record: dict[str, Any] = {
-        "format": FORMAT_VERSION,
-        "hubkit_version": __version__,
-        "revision": facts.revision,
-        "run": {
-            "name": facts.run_name,
-            "framework": facts.framework,
-            "architecture": facts.architecture,
-            "epochs": facts.epochs,
-            "epoch_base": facts.epoch_base,
-            "primary_metric": facts.primary_metric,
-        },
-        "epoch": facts.epoch,
-        "step": facts.step,
-        "metrics": dict(facts.metrics),
-        "lr": facts.lr,
-        "weights": facts.weights,
-        "num_parameters": facts.num_parameters,
-        "source_checkpoint": {
-            "file": facts.source_file,
-            "sha256": facts.source_sha256,
-            "size": facts.source_size,
-        },
-        "files": {path: {"size": size, "sha256": sha} for path, (size, sha) in sorted(facts.files.items())},
-        "hyperparameters": _jsonable(facts.hyperparameters),
-        "framework_versions": framework_versions(facts.framework),
-    }
-    text = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-    return (redact(text) + "\n").encode("utf-8")
+    return record_of(facts).to_json()
+
+
+def record_of(facts: RevisionFacts) -> HubkitRecord:
+    """The ``hubkit.json`` record of ``facts`` (library versions read from the installed distributions).
+
+    Example:
+        >>> record_of(facts).run.framework  # doctest: +SKIP
+        'timm'
+    """
+    return HubkitRecord(
+        revision=facts.revision,
+        run=RunRecord(
+            name=facts.run_name,
+            framework=facts.framework,
+            architecture=facts.architecture,
+            epochs=facts.epochs,
+            epoch_base=facts.epoch_base,
+            primary_metric=facts.primary_metric,
+        ),
+        epoch=facts.epoch,
+        weights=facts.weights,
+        hubkit_version=__version__,
+        source=SourceRecord(file=facts.source_file, sha256=facts.source_sha256, size=facts.source_size),
+        files={path: FileRecord(size=size, sha256=sha) for path, (size, sha) in sorted(facts.files.items())},
+        metrics=dict(facts.metrics),
+        lr=facts.lr,
+        step=facts.step,
+        num_parameters=facts.num_parameters,
+        hyperparameters=_jsonable(facts.hyperparameters),
+        framework_versions=framework_versions(facts.framework),
+    )
 
 
 def _jsonable(value: Any) -> Any:

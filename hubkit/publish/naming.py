@@ -173,13 +173,6 @@ def load_line(framework: str, repo_id: str, revision: str | None) -> str:
         >>> load_line("timm", "org/name", "epoch-004")
         'timm.create_model("hf-hub:org/name@epoch-004", pretrained=True)'
     """
-    pinned = revision not in (None, "main")
-    if framework == "open_clip":
-        if not pinned:
-            return f'open_clip.create_model_and_transforms("hf-hub:{repo_id}")'
-        # OpenCLIP's hf-hub: schema cannot pin a revision; a downloaded snapshot can.
-        return (
-            f'open_clip.create_model_and_transforms("local-dir:" + '
-            f'huggingface_hub.snapshot_download("{repo_id}", revision="{revision}"))'
-        )
-    return f'timm.create_model("hf-hub:{repo_id}{"@" + str(revision) if pinned else ""}", pretrained=True)'
+    from hubkit import frameworks
+
+    return frameworks.get(framework).load_line(repo_id, revision)

@@ -10,58 +10,94 @@ Planning reads the run and the remote repo (read-only calls only) and decides, p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from hubkit.errors import InputError
+from hubkit.layout import GITATTRIBUTES, HUBKIT_FILES, README
 from hubkit.publish.files import LocalFile, RemoteFile, human_size
+from hubkit.publish.options import MainMode
 
 if TYPE_CHECKING:
     from hubkit.publish.content import Content
+    from hubkit.publish.remote import Refs
     from hubkit.runs import SelectedCheckpoint, TrainingRun
 
 Action = Literal["publish", "unchanged", "update", "replace"]
-MainMode = Literal["last", "best", "none"]
 # Files that are the Hub's, not hubkit's: never compared, never deleted.
-HUB_FILES = frozenset({".gitattributes"})
-# Files hubkit may remove from ``main`` when they are no longer expected (it never removes others there).
-MAIN_MANAGED = frozenset(
-    {
-        "model.safetensors",
-        "config.json",
-        "open_clip_model.safetensors",
-        "open_clip_config.json",
-        "hubkit.json",
-        "verification.json",
-        "training_curves.png",
-    }
-)
+HUB_FILES = frozenset({GITATTRIBUTES})
 
 
-@dataclass
-class RevisionState:
-    """One revision as it moves through planning and execution (mutable working state)."""
+def release_weights_files() -> frozenset[str]:
+    """The weights file names of every known framework (``model.safetensors``, …)."""
+    from hubkit import frameworks
+
+    return frozenset(f.weights_file for f in frameworks.all_frameworks())
+
+
+def main_managed() -> frozenset[str]:
+    """Files hubkit may remove from ``main`` when no longer expected (it never removes others there):
+    its own records, cards and curves, and every known framework's weights and config.
+
+    Example:
+        >>> "model.safetensors" in main_managed()
+        True
+    """
+    from hubkit import frameworks
+
+    configs = {f.config_file for f in frameworks.all_frameworks()}
+    return frozenset(HUBKIT_FILES - {README} | release_weights_files() | configs)
+
+
+@dataclass(frozen=True)
+class RevisionPlan:
+    """What a publish will do with one revision, and everything it learnt while deciding."""
 
     name: str  # "epoch-004"
     item: SelectedCheckpoint  # the checkpoint and why it was selected
-    metrics: dict[str, float]  # results recorded for its epoch
+    metrics: Mapping[str, float]  # results recorded for its epoch
     key: str  # input key of the plan record (see hubkit.publish.cache.input_key)
-    remote_commit: str | None = None  # where the branch points now; None when missing
-    remote_files: dict[str, RemoteFile] | None = None  # files at remote_commit
     action: Action = "publish"
-    note: str = ""  # one line for --dry-run: "branch exists with identical files"
-    content: Content | None = None  # converted weights + config (hashes at least)
-    verification: bytes | None = None  # verification.json to keep (reused from the branch)
-    files: tuple[LocalFile, ...] = ()  # the revision's files once known
-    commit: str | None = None  # final commit of the branch
-    bytes_uploaded: int = 0
-    verified: bool | None = None
-    known_objects: set[str] = field(default_factory=set)  # sha256s the server already stores
+    note: str = ""  # one line for --dry-run: "new branch", "identical files on the Hub"
+    remote_commit: str | None = None  # where the branch points now; None when missing
+    remote_files: Mapping[str, RemoteFile] | None = None  # files at remote_commit
+    content: Content | None = None  # converted weights + config (hashes at least), when known
+    verification: bytes | None = None  # the branch's verification.json, kept when the weights are the same
+    files: tuple[LocalFile, ...] = ()  # the revision's files as far as known (sizes for --dry-run)
+    verified: bool | None = None  # what the kept verification says
+    known_objects: frozenset[str] = frozenset()  # sha256s the branch already holds (never uploaded again)
 
     @property
     def epoch(self) -> int:
         return self.item.epoch
+
+    @property
+    def commit(self) -> str | None:
+        """The branch's commit when nothing is to be done with it (None otherwise)."""
+        return self.remote_commit if self.action == "unchanged" else None
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    """Everything a publish will do, decided from local facts and read-only remote calls."""
+
+    repo_id: str  # "local/timm-digits"
+    run: TrainingRun
+    revisions: tuple[RevisionPlan, ...]  # ascending epoch
+    main_epoch: int | None  # the epoch main will hold; None with --main none
+    refs: Refs | None  # the repo's branches and tags when planned; None: the repo does not exist yet
+
+    @property
+    def todo(self) -> tuple[RevisionPlan, ...]:
+        """The revisions with something to do, in order."""
+        return tuple(r for r in self.revisions if r.action != "unchanged")
+
+    @property
+    def staged(self) -> tuple[RevisionPlan, ...]:
+        """The revisions that get a new (staged, then verified) commit."""
+        return tuple(r for r in self.revisions if r.action in ("publish", "replace"))
 
 
 def select(
@@ -121,7 +157,7 @@ def _main_epoch(run: TrainingRun, main: MainMode) -> int | None:
 
 
 def extra_remote(
-    expected: tuple[LocalFile, ...], remote: dict[str, RemoteFile], managed: frozenset[str] | None
+    expected: tuple[LocalFile, ...], remote: Mapping[str, RemoteFile], managed: frozenset[str] | None
 ) -> list[str]:
     """Remote paths that should go: not expected, not the Hub's own, and (on main) managed by hubkit."""
     wanted = {f.path for f in expected}
@@ -132,7 +168,7 @@ def extra_remote(
     )
 
 
-def describe(state: RevisionState) -> str:
+def describe(state: RevisionPlan) -> str:
     """The one-line plan of a revision for ``--dry-run``.
 
     Example:

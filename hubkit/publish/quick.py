@@ -22,7 +22,7 @@ from hubkit.publish.naming import STAGING_PREFIX
 from hubkit.publish.report import FileReport, MainReport, PublishReport, RevisionReport
 
 if TYPE_CHECKING:
-    from hubkit.publish.publisher import PublishOptions
+    from hubkit.publish.options import PublishOptions
     from hubkit.publish.remote import Remote
 
 # Where run files live: the run dir itself and OpenCLIP's checkpoints/ folder (not the data folders).

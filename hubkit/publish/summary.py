@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from hubkit import frameworks
 from hubkit.publish.files import human_size
-from hubkit.publish.naming import load_line
 from hubkit.publish.report import PublishReport, RevisionReport
 
 _VERB = {
@@ -24,11 +24,7 @@ def epochs_phrase(framework: str, epoch: int) -> str:
         >>> epochs_phrase("timm", 3), epochs_phrase("open_clip", 3)
         ('after 4 epochs (timm epoch 3)', 'after 3 epochs')
     """
-    from hubkit.cards.runfacts import completed_epochs
-
-    done = completed_epochs(framework, epoch)
-    text = f"after {done} epoch{'s' if done != 1 else ''}"
-    return f"{text} (timm epoch {epoch})" if framework == "timm" else text
+    return frameworks.get(framework).epochs_phrase(epoch)
 
 
 def _revision_line(rev: RevisionReport, framework: str) -> str:
@@ -77,12 +73,11 @@ def render(report: PublishReport, *, embedded: bool) -> str:
     lines.append("")
     lines.append("Load a revision:")
     prefix = f"HF_ENDPOINT={report.endpoint} " if embedded or "huggingface.co" not in report.endpoint else ""
-    imports = "import open_clip, huggingface_hub" if report.framework == "open_clip" else "import timm"
+    framework = frameworks.get(report.framework)
     shown = [r.revision for r in report.revisions[:1]] + (["main"] if report.main is not None else [])
     for revision in shown:
-        lines.append(
-            f"  {prefix}python -c '{imports}; {load_line(report.framework, report.repo_id, revision)}'"
-        )
+        line = framework.load_line(report.repo_id, revision)
+        lines.append(f"  {prefix}python -c '{framework.load_imports}; {line}'")
     if embedded:
         lines.append("")
         lines.append(f"This was hubkit's local hub at {report.endpoint}; it stopped with this command.")

@@ -6,15 +6,16 @@ files must be byte-identical on re-runs), labelled with the branch the commit is
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hubkit.errors import RecordError
+from hubkit.layout import VerificationRecord
+
 if TYPE_CHECKING:
     from hubkit.runs import TrainingRun
-
-VERIFICATION_JSON = "verification.json"
 
 
 @dataclass(frozen=True)
@@ -52,26 +53,20 @@ def verify_commit(
 
     options = VerifyOptions(eval_data=eval_data, device=device or "auto")
     result = verify_revision(repo_id, commit, endpoint=endpoint, token=token, run=run, options=options)
-    record = result.to_dict()
-    record.pop("timings", None)
-    record["revision"] = revision
-    record["commit"] = commit
-    text = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    from hubkit.secrets import redact
-
-    return Verified(passed=result.passed, data=redact(text).encode("utf-8"), failures=tuple(result.failures))
+    record = dataclasses.replace(result.to_record(timings=False), revision=revision, commit=commit)
+    return Verified(passed=result.passed, data=record.to_json(), failures=tuple(result.failures))
 
 
 def passed(data: bytes | None) -> bool | None:
     """Whether a stored ``verification.json`` says the revision passed (None when there is none).
 
     Example:
-        >>> passed(b'{"passed": true}')
+        >>> passed(b'{"format": 1, "passed": true}')
         True
     """
     if not data:
         return None
     try:
-        return bool(json.loads(data).get("passed"))
-    except ValueError:
-        return False
+        return VerificationRecord.from_json(data).passed
+    except RecordError:
+        return False  # unreadable or from a newer hubkit: verify again rather than trust it

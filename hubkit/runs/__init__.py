@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubkit.runs.hashing import sha256_bytes, sha256_file
+from hubkit.hashing import sha256_bytes, sha256_file
 from hubkit.runs.model import (
     CheckpointInfo,
     ConvertedCheckpoint,

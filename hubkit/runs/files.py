@@ -1,6 +1,7 @@
-"""Careful access to the files of a run dir: stay inside it, refuse huge or malformed files, parse values.
+"""Careful access to the files of a run dir: stay inside it, refuse huge or malformed files, parse values,
+merge checkpoint files and their aliases.
 
-Shared by the timm and OpenCLIP readers. Every error names the file and says what to do.
+Shared by the run-dir readers of every framework. Every error names the file and says what to do.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hubkit.errors import RunDirError, RunFileError
+from hubkit.runs.model import CheckpointInfo, EpochMetrics
 
 # Size limits: an args file of a real run is a few KiB; the metrics files grow with epochs.
 MAX_ARGS_BYTES = 1 * 1024 * 1024  # args.yaml / params.txt / model config JSON
@@ -140,3 +142,65 @@ def as_floats(value: Any) -> tuple[float, ...] | None:
     if isinstance(value, list | tuple) and value and all(as_float(v) is not None for v in value):
         return tuple(float(v) for v in value)
     return None
+
+
+def _peek_epoch(path: Path) -> int | None:
+    """The 'epoch' stored in a checkpoint (memory-mapped, allowlisted); None if it cannot be read."""
+    from hubkit.errors import HubkitError
+    from hubkit.runs.safeload import peek_epoch
+
+    try:
+        return peek_epoch(path)
+    except HubkitError:
+        return None
+
+
+def find_checkpoints(
+    run_dir: Path,
+    files: list[Path],
+    numbered: dict[int, Path],
+    aliases: dict[str, int | None],
+    epochs: tuple[EpochMetrics, ...],
+    notes: list[str],
+) -> tuple[CheckpointInfo, ...]:
+    """Merge numbered checkpoints and alias files (last/best/latest) into one CheckpointInfo per epoch.
+
+    ``aliases`` maps an alias file name to the epoch it should hold when it is not a hard link (inferred
+    from the metrics); the epoch stored in the file wins when it can be read.
+    """
+    metrics = {m.epoch: m for m in epochs}
+    by_epoch: dict[int, dict[str, Any]] = {
+        epoch: {"path": path, "aliases": [], "source": "name"} for epoch, path in numbered.items()
+    }
+    inode_to_epoch = {(p.stat().st_dev, p.stat().st_ino): e for e, p in numbered.items()}
+    for alias_path in files:
+        name = alias_path.name
+        if name not in aliases:
+            continue
+        stat = alias_path.stat()
+        linked = inode_to_epoch.get((stat.st_dev, stat.st_ino))
+        if linked is not None:
+            by_epoch[linked]["aliases"].append(name)
+            continue
+        epoch = _peek_epoch(alias_path)
+        source = "file"
+        if epoch is None:
+            epoch, source = aliases[name], "inferred"
+            notes.append(f"{name}: epoch could not be read from the file; assumed {epoch} from the metrics")
+        if epoch is None:
+            continue
+        if epoch in by_epoch:
+            by_epoch[epoch]["aliases"].append(name)
+        else:
+            by_epoch[epoch] = {"path": alias_path, "aliases": [], "source": source}
+    return tuple(
+        CheckpointInfo(
+            epoch=epoch,
+            path=entry["path"],
+            size=entry["path"].stat().st_size,
+            metrics=metrics.get(epoch),
+            aliases=tuple(sorted(entry["aliases"])),
+            epoch_source=entry["source"],
+        )
+        for epoch, entry in sorted(by_epoch.items())
+    )

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Framework = Literal["timm", "open_clip"]
 WeightsKind = Literal["raw", "ema"]
 
 
@@ -114,7 +113,7 @@ class CheckpointInfo:
 class TrainingRun:
     """Everything hubkit knows about one training run dir."""
 
-    framework: Framework  # "timm" | "open_clip"
+    framework: str  # "timm": the name of the framework that wrote it (hubkit.frameworks.get(name))
     path: Path  # Path("runs/timm-digits") — the run dir
     name: str  # "timm-digits" (OpenCLIP --name, else the run dir's name)
     architecture: str  # "resnet50" (timm --model) / "ViT-B-32" (OpenCLIP --model)
@@ -227,7 +226,7 @@ class ConvertedCheckpoint:
     source_sha256: str  # hex digest of the source checkpoint file
     weights: WeightsKind  # "ema" | "raw"
     epoch: int  # 7 (as stored inside the checkpoint)
-    framework: Framework  # "timm" | "open_clip"
+    framework: str  # "timm" (hubkit.frameworks name)
     architecture: str  # "resnet50" / "ViT-B-32"
     num_parameters: int  # 25_557_032 (elements in the written state dict)
     weights_file: str  # "model.safetensors" / "open_clip_model.safetensors"

@@ -17,6 +17,7 @@ from hubkit.runs.files import (
     as_floats,
     as_int,
     as_str,
+    find_checkpoints,
     finite,
     inside,
     literal,
@@ -24,7 +25,6 @@ from hubkit.runs.files import (
     typed_args,
 )
 from hubkit.runs.model import EpochMetrics, EvalTransform, Hyperparams, TrainingRun
-from hubkit.runs.read_timm import find_checkpoints
 
 # common name -> open_clip_train argument (source: open_clip_train/params.py, https://github.com/mlfoundations/open_clip)
 HPARAM_KEYS: dict[str, str] = {

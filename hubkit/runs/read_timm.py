@@ -24,12 +24,13 @@ from hubkit.runs.files import (
     as_floats,
     as_int,
     as_str,
+    find_checkpoints,
     finite,
     inside,
     read_text,
     typed_args,
 )
-from hubkit.runs.model import CheckpointInfo, EpochMetrics, EvalTransform, Hyperparams, TrainingRun
+from hubkit.runs.model import EpochMetrics, EvalTransform, Hyperparams, TrainingRun
 
 # common name -> train.py argument (source: timm train.py argparse, https://github.com/huggingface/pytorch-image-models)
 HPARAM_KEYS: dict[str, str] = {
@@ -208,68 +209,6 @@ def _val_data(run_dir: Path, args: dict[str, Any]) -> str | None:
         if (root / name).is_dir():
             return str(root / name)
     return str(root / split)
-
-
-def _peek_epoch(path: Path) -> int | None:
-    """The 'epoch' stored in a checkpoint (memory-mapped, allowlisted); None if it cannot be read."""
-    from hubkit.errors import HubkitError
-    from hubkit.runs.safeload import peek_epoch
-
-    try:
-        return peek_epoch(path)
-    except HubkitError:
-        return None
-
-
-def find_checkpoints(
-    run_dir: Path,
-    files: list[Path],
-    numbered: dict[int, Path],
-    aliases: dict[str, int | None],
-    epochs: tuple[EpochMetrics, ...],
-    notes: list[str],
-) -> tuple[CheckpointInfo, ...]:
-    """Merge numbered checkpoints and alias files (last/best/latest) into one CheckpointInfo per epoch.
-
-    ``aliases`` maps an alias file name to the epoch it should hold when it is not a hard link (inferred
-    from the metrics); the epoch stored in the file wins when it can be read.
-    """
-    metrics = {m.epoch: m for m in epochs}
-    by_epoch: dict[int, dict[str, Any]] = {
-        epoch: {"path": path, "aliases": [], "source": "name"} for epoch, path in numbered.items()
-    }
-    inode_to_epoch = {(p.stat().st_dev, p.stat().st_ino): e for e, p in numbered.items()}
-    for alias_path in files:
-        name = alias_path.name
-        if name not in aliases:
-            continue
-        stat = alias_path.stat()
-        linked = inode_to_epoch.get((stat.st_dev, stat.st_ino))
-        if linked is not None:
-            by_epoch[linked]["aliases"].append(name)
-            continue
-        epoch = _peek_epoch(alias_path)
-        source = "file"
-        if epoch is None:
-            epoch, source = aliases[name], "inferred"
-            notes.append(f"{name}: epoch could not be read from the file; assumed {epoch} from the metrics")
-        if epoch is None:
-            continue
-        if epoch in by_epoch:
-            by_epoch[epoch]["aliases"].append(name)
-        else:
-            by_epoch[epoch] = {"path": alias_path, "aliases": [], "source": source}
-    return tuple(
-        CheckpointInfo(
-            epoch=epoch,
-            path=entry["path"],
-            size=entry["path"].stat().st_size,
-            metrics=metrics.get(epoch),
-            aliases=tuple(sorted(entry["aliases"])),
-            epoch_source=entry["source"],
-        )
-        for epoch, entry in sorted(by_epoch.items())
-    )
 
 
 def read_timm_run(run_dir: Path) -> TrainingRun:

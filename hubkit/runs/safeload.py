@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hubkit.errors import CheckpointError, UnsafeCheckpointError
-from hubkit.runs.hashing import THREAD_CHUNK_SIZE, sha256_file
+from hubkit.hashing import THREAD_CHUNK_SIZE, sha256_file
 
 # (dotted name, why it is harmless and where real checkpoints carry it). Names that do not import in the
 # installed numpy are skipped (numpy 2 moved ``numpy.core`` to ``numpy._core``).

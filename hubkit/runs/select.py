@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 
+from hubkit import frameworks
 from hubkit.errors import InputError
 from hubkit.runs.model import CheckpointInfo, SelectedCheckpoint, Selection, TrainingRun
 
@@ -35,7 +36,7 @@ _SPEC_RE = re.compile(r"^(all|last|best|key|every|uniform|log|epochs)(?::(.*))?$
 
 
 def _bad_spec(spec: str, why: str) -> InputError:
-    forms = "; ".join(f"{form} ({meaning})" for form, meaning in SELECT_FORMS.items())
+    forms = "; ".join(f"{kind} ({meaning})" for kind, meaning in SELECT_FORMS.items())
     return InputError(f"invalid --select spec {spec!r}: {why}", hint=f"Valid forms: {forms}")
 
 
@@ -50,7 +51,7 @@ def _positive_int(spec: str, text: str | None, lo: int = 1, hi: int = 100_000) -
 
 def _completed(run: TrainingRun, epoch: int) -> int:
     """Completed-epoch count of a framework epoch number (timm counts from 0, OpenCLIP from 1)."""
-    return epoch + 1 if run.framework == "timm" else epoch
+    return frameworks.get(run.framework).completed_epochs(epoch)
 
 
 def _fmt(value: float) -> str:
@@ -144,6 +145,44 @@ def _key(run: TrainingRun, picker: _Picker, k: int) -> None:
                 )
 
 
+def parse_select_spec(spec: str) -> tuple[str, str | None]:
+    """Check a ``--select`` spec's form and argument without a run; returns ``(form, argument)``.
+
+    Raises:
+        InputError: the spec is malformed (the message lists the valid forms).
+
+    Example:
+        >>> parse_select_spec("key:6")
+        ('key', '6')
+    """
+    text = spec.strip().lower().replace(" ", "")
+    match = _SPEC_RE.match(text)
+    if not match:
+        raise _bad_spec(spec, "unknown form")
+    kind, arg = match.group(1), match.group(2)
+    if kind in ("all", "last", "best") and arg is not None:
+        raise _bad_spec(spec, f"'{kind}' takes no ':' argument")
+    if kind == "key":
+        _positive_int(spec, arg, KEY_MIN, KEY_MAX)
+    elif kind in ("every", "uniform", "log"):
+        _positive_int(spec, arg)
+    elif kind == "epochs":
+        _epoch_list(spec, arg)
+    return kind, arg
+
+
+def _epoch_list(spec: str, arg: str | None) -> list[int]:
+    if not arg:
+        raise _bad_spec(spec, "expected a comma-separated list of epochs, e.g. epochs:1,5,10")
+    try:
+        wanted = sorted({int(part) for part in arg.split(",") if part != ""})
+    except ValueError:
+        raise _bad_spec(spec, "epochs must be whole numbers separated by commas") from None
+    if not wanted:
+        raise _bad_spec(spec, "no epochs given")
+    return wanted
+
+
 def select_checkpoints(run: TrainingRun, spec: str | None = None) -> Selection:
     """Choose checkpoints of ``run`` by a ``--select`` spec (see :data:`SELECT_FORMS`).
 
@@ -165,13 +204,7 @@ def select_checkpoints(run: TrainingRun, spec: str | None = None) -> Selection:
         [(0, 'first epoch with a checkpoint')]
     """
     raw = DEFAULT_SELECT if spec is None else spec
-    text = raw.strip().lower().replace(" ", "")
-    match = _SPEC_RE.match(text)
-    if not match:
-        raise _bad_spec(raw, "unknown form")
-    form, arg = match.group(1), match.group(2)
-    if form in ("all", "last", "best") and arg is not None:
-        raise _bad_spec(raw, f"'{form}' takes no ':' argument")
+    kind, arg = parse_select_spec(raw)
     if not run.checkpoints:
         raise InputError(
             f"{run.path} has no checkpoints to select from", hint="Point hubkit at a run with checkpoints."
@@ -179,14 +212,14 @@ def select_checkpoints(run: TrainingRun, spec: str | None = None) -> Selection:
 
     picker = _Picker(run)
     ckpts = run.checkpoints
-    if form == "all":
+    if kind == "all":
         for c in ckpts:
             picker.add(c, "all checkpoints")
         return picker.result("all")
-    if form == "last":
+    if kind == "last":
         picker.add(ckpts[-1], "last epoch with a checkpoint")
         return picker.result("last")
-    if form == "best":
+    if kind == "best":
         best = _best_checkpoint(run)
         if best is None:
             raise InputError(
@@ -195,11 +228,11 @@ def select_checkpoints(run: TrainingRun, spec: str | None = None) -> Selection:
             )
         picker.add(best[0], f"best {run.primary_metric} = {_fmt(best[1])}")
         return picker.result("best")
-    if form == "key":
+    if kind == "key":
         k = _positive_int(raw, arg, KEY_MIN, KEY_MAX)
         _key(run, picker, k)
         return picker.result(f"key:{k}")
-    if form == "every":
+    if kind == "every":
         k = _positive_int(raw, arg)
         have = {c.epoch for c in ckpts}
         all_epochs = sorted({m.epoch for m in run.epochs} | have)
@@ -209,29 +242,22 @@ def select_checkpoints(run: TrainingRun, spec: str | None = None) -> Selection:
                 picker.add(c, f"every {k} epochs (completed epoch {_completed(run, c.epoch)})")
         missing = tuple(e for e in wanted if e not in have)
         return picker.result(f"every:{k}", missing)
-    if form in ("uniform", "log"):
+    if kind in ("uniform", "log"):
         k = _positive_int(raw, arg)
         lo, hi = ckpts[0].epoch, ckpts[-1].epoch
         if k == 1:
             targets = [float(hi)]
-        elif form == "uniform":
+        elif kind == "uniform":
             targets = [lo + (hi - lo) * i / (k - 1) for i in range(k)]
         else:
             # log spacing over completed epochs (>= 1), mapped back to framework numbering
             shift = _completed(run, lo) - lo
             a, b = math.log(max(lo + shift, 1)), math.log(max(hi + shift, 1))
             targets = [math.exp(a + (b - a) * i / (k - 1)) - shift for i in range(k)]
-        _spaced(run, picker, k, targets, "uniformly spaced" if form == "uniform" else "log-spaced")
-        return picker.result(f"{form}:{k}")
+        _spaced(run, picker, k, targets, "uniformly spaced" if kind == "uniform" else "log-spaced")
+        return picker.result(f"{kind}:{k}")
     # epochs:A,B,...
-    if not arg:
-        raise _bad_spec(raw, "expected a comma-separated list of epochs, e.g. epochs:1,5,10")
-    try:
-        wanted_list = sorted({int(part) for part in arg.split(",") if part != ""})
-    except ValueError:
-        raise _bad_spec(raw, "epochs must be whole numbers separated by commas") from None
-    if not wanted_list:
-        raise _bad_spec(raw, "no epochs given")
+    wanted_list = _epoch_list(raw, arg)
     have_map = {c.epoch: c for c in ckpts}
     absent = [e for e in wanted_list if e not in have_map]
     if absent:

@@ -10,14 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hubkit.errors import TagError
 from hubkit.tags.model import Conflict, Fact, FactValue, ModelTag
-
-_TIMM_FIELDS = (
-    "license", "paper_ids", "input_size", "test_input_size", "crop_pct", "test_crop_pct", "num_classes",
-    "mean", "std", "interpolation", "hf_hub_id", "origin_url",
-)  # fmt: skip
-_OPENCLIP_FIELDS = ("hf_hub", "url", "mean", "std", "interpolation", "resize_mode", "quick_gelu")
 
 
 def _value(raw: Any) -> FactValue:
@@ -26,33 +19,6 @@ def _value(raw: Any) -> FactValue:
     if raw is None or isinstance(raw, str | int | float | bool):
         return raw
     return str(raw)
-
-
-def _timm_cfg(tag: ModelTag) -> dict[str, Any]:
-    from timm.models import get_pretrained_cfg  # heavy: imports torch
-
-    try:
-        cfg = get_pretrained_cfg(tag.raw)
-    except RuntimeError:  # timm raises for a known architecture with an unknown tag
-        cfg = None
-    if cfg is None:
-        raise TagError(
-            f"the installed timm has no pretrained config for {tag.raw!r}",
-            hint="check the name with timm.list_pretrained(), or decode without --enrich",
-        )
-    return dict(cfg.to_dict())
-
-
-def _openclip_cfg(tag: ModelTag) -> dict[str, Any]:
-    import open_clip  # heavy: imports torch
-
-    cfg = open_clip.get_pretrained_cfg(tag.architecture.name, tag.pretrained) if tag.pretrained else {}
-    if not cfg:
-        raise TagError(
-            f"the installed OpenCLIP registry has no pretrained weights {tag.raw!r}",
-            hint="check the pair with open_clip.list_pretrained(), or decode without --enrich",
-        )
-    return dict(cfg)
 
 
 def _conflicts(tag: ModelTag, facts: dict[str, Fact]) -> list[Conflict]:
@@ -101,13 +67,14 @@ def enrich(tag: ModelTag) -> ModelTag:
         >>> enrich(decode("resnet50.a1_in1k")).eval_resolution.value
         288
     """
-    timm_form = tag.form == "timm"
-    cfg = _timm_cfg(tag) if timm_form else _openclip_cfg(tag)
-    source = "registry:timm" if timm_form else "registry:openclip"
-    fields = _TIMM_FIELDS if timm_form else _OPENCLIP_FIELDS
+    from hubkit import frameworks
+
+    framework = frameworks.by_tag_form(tag.form)
+    cfg = framework.registry_config(tag)
+    source = f"registry:{tag.form}"
     facts = {
         name: Fact(_value(cfg[name]), None, "registry", source, name)
-        for name in fields
+        for name in framework.registry_fields
         if cfg.get(name) not in (None, "", ())
     }
     papers = list(tag.papers)

@@ -79,7 +79,7 @@ def decode_openclip(model: str, pretrained: str) -> ModelTag:
         pretrained: ``"laion2b_s34b_b79k"`` (may be ``""`` for the architecture alone).
 
     Returns:
-        The decoded :class:`ModelTag` with ``form == "openclip"``.
+        The decoded :class:`ModelTag` with ``form="openclip"``.
 
     Raises:
         TagError: either part is malformed.

@@ -88,11 +88,10 @@ def _explain_invalid(tag: str) -> str:
 
 def family_of(name: str, vocab: Vocab, form: Form) -> FamilyRule | None:
     """Return the first family rule of ``form`` matching ``name`` (None when no rule does)."""
-    timm_form = form == "timm"
-    m = (vocab.timm_family_index if timm_form else vocab.openclip_family_index).match(name)
+    m = vocab.family_indexes[form].match(name)
     if m is None or m.lastgroup is None:
         return None
-    return (vocab.timm_families if timm_form else vocab.openclip_families)[int(m.lastgroup[1:])]
+    return vocab.families[form][int(m.lastgroup[1:])]
 
 
 def family_fact(name: str, rule: FamilyRule | None) -> Fact:

@@ -60,6 +60,10 @@ class Vocab:
     openclip_families: tuple[FamilyRule, ...]
     timm_family_index: FamilyIndex  # the timm rules as alternations bucketed by first character
     openclip_family_index: FamilyIndex
+    families: dict[
+        str, tuple[FamilyRule, ...]
+    ]  # tag form ("timm", "openclip") -> its rules (architectures.yaml)
+    family_indexes: dict[str, FamilyIndex]  # tag form -> its rules' index
     arch_words: dict[str, dict[str, Any]]  # size words / name parts ("base", "distilled", "clip")
     papers: dict[str, Paper]
     references: dict[str, Reference]
@@ -216,7 +220,9 @@ def load() -> Vocab:
     references = {
         rid: Reference(id=rid, title=r["title"], url=r["url"]) for rid, r in pap["references"].items()
     }
-    timm_families, openclip_families = _families(arch["timm"]), _families(arch["openclip"])
+    # architectures.yaml: a list of family rules per tag form (the decoders' "timm", "openclip"), and "words"
+    families = {form: _families(rules) for form, rules in arch.items() if isinstance(rules, list)}
+    indexes = {form: _family_index(rules) for form, rules in families.items()}
     return Vocab(
         tokens=tokens,
         phrase_len=_phrase_lengths(tokens),
@@ -224,10 +230,12 @@ def load() -> Vocab:
         patterns=patterns,
         datasets=ds,
         recipes=recipes,
-        timm_families=timm_families,
-        openclip_families=openclip_families,
-        timm_family_index=_family_index(timm_families),
-        openclip_family_index=_family_index(openclip_families),
+        timm_families=families["timm"],
+        openclip_families=families["openclip"],
+        timm_family_index=indexes["timm"],
+        openclip_family_index=indexes["openclip"],
+        families=families,
+        family_indexes=indexes,
         arch_words=arch["words"],
         papers=papers,
         references=references,

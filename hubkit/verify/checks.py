@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hubkit import frameworks
 from hubkit.errors import HubkitError
 from hubkit.verify.integrity import compare_state_dicts, loaded_state, logits_max_abs_diff
 from hubkit.verify.result import IntegrityReport
-from hubkit.verify.sources import build_source_model, source_state_dict
+from hubkit.verify.sources import build_source_model
 
 if TYPE_CHECKING:
     import torch
 
     from hubkit.runs import TrainingRun
     from hubkit.verify.loader import LoadedModel
-    from hubkit.verify.verifier import VerifyOptions
+    from hubkit.verify.options import VerifyOptions
 
 SYNTHETIC_BATCH = 4  # images in the fixed batch when no evaluation batch is available
 LOGITS_BATCH = 4  # eval samples compared by two extra forwards (another network shows on one)
@@ -49,15 +50,16 @@ def check_integrity(
         return None, [f"the run {run.name} has no checkpoint of epoch {epoch} to compare with"]
     failures: list[str] = []
     notes: list[str] = []
-    if run.framework == "timm" and run.hyperparams.ema:
-        notes.append("timm train.py records the EMA model's metrics when --model-ema is on")
+    framework = frameworks.get(run.framework)
+    if framework.ema_metrics_note and run.hyperparams.ema:
+        notes.append(framework.ema_metrics_note)
         if weights == "raw":
             failures.append(
                 f"the revision holds the raw weights of epoch {epoch}, but the run recorded the metrics of its "
-                "EMA weights (timm --model-ema): publish the EMA weights"
+                f"EMA weights ({framework.name} {framework.ema_flag}): publish the EMA weights"
             )
     try:
-        source = source_state_dict(load_checkpoint(info.path), weights)
+        source = framework.source_state_dict(load_checkpoint(info.path), weights)
     except (HubkitError, KeyError) as exc:
         return None, [*failures, f"cannot read the {weights} weights of {info.path.name}: {exc}"]
     label = f"source checkpoint {info.path.name} ({weights})"
@@ -113,14 +115,4 @@ def _forward(model: torch.nn.Module, batch: Any) -> Any:
 
 def _synthetic_batch(loaded: LoadedModel, device: torch.device) -> Any:
     """A seeded random batch of the model's input size (used only when nothing was evaluated)."""
-    import torch
-
-    generator = torch.Generator().manual_seed(0)
-    if loaded.library == "timm":
-        size = tuple(loaded.model.pretrained_cfg.get("input_size", (3, 224, 224)))
-        return torch.randn((SYNTHETIC_BATCH, *size), generator=generator).to(device)
-    image_size = loaded.model.visual.image_size
-    size = image_size if isinstance(image_size, tuple) else (image_size, image_size)
-    images = torch.randn((SYNTHETIC_BATCH, 3, *size), generator=generator).to(device)
-    texts = loaded.tokenizer([f"sample {i}" for i in range(SYNTHETIC_BATCH)]).to(device)
-    return images, texts
+    return frameworks.get(loaded.library).synthetic_batch(loaded, device, SYNTHETIC_BATCH)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
@@ -16,13 +17,12 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
+_DEVICE_RE = re.compile(r"auto|cpu|cuda(:[0-9]{1,2})?")
 
-# Distribution names whose versions a verification report records (distribution, key in the report).
-VERSIONED_PACKAGES: tuple[tuple[str, str], ...] = (
-    ("hubkit", "hubkit"),
-    ("torch", "torch"),
-    ("timm", "timm"),
-    ("open_clip_torch", "open_clip"),
+# Distributions whose versions a verification report records (distribution, key in the report), around
+# those of the frameworks (each framework's ``distribution``, keyed by its name).
+VERSIONED_BEFORE: tuple[tuple[str, str], ...] = (("hubkit", "hubkit"), ("torch", "torch"))
+VERSIONED_AFTER: tuple[tuple[str, str], ...] = (
     ("huggingface_hub", "huggingface_hub"),
     ("safetensors", "safetensors"),
 )
@@ -57,19 +57,41 @@ def resolve_device(spec: str = "auto") -> torch.device:
     """
     import torch
 
-    spec = (spec or "auto").strip().lower()
+    spec = check_device_spec(spec, available=True)
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec == "cpu":
-        return torch.device("cpu")
-    if spec == "cuda" or spec.startswith("cuda:"):
+    return torch.device(spec)
+
+
+def check_device_spec(spec: str | None, *, available: bool = False) -> str:
+    """Check a ``--device`` value and return it normalised (``auto``, ``cpu``, ``cuda`` or ``cuda:N``).
+
+    Args:
+        spec: the value as given; None means ``auto``.
+        available: also check that a CUDA device asked for exists here (imports torch only then).
+
+    Raises:
+        InputError: an unknown device, or CUDA asked for on a machine without it.
+
+    Example:
+        >>> check_device_spec(" CPU ")
+        'cpu'
+    """
+    text = (spec or "auto").strip().lower()
+    if not _DEVICE_RE.fullmatch(text):
+        raise InputError(
+            f"unknown device {spec!r}",
+            hint=f"use one of: {', '.join(DEVICE_CHOICES)} (or cuda:N for the N-th GPU)",
+        )
+    if available and text.startswith("cuda"):
+        import torch
+
         if not torch.cuda.is_available():
             raise InputError(
-                f"--device {spec} was asked for, but torch sees no CUDA device on this machine",
+                f"--device {text} was asked for, but torch sees no CUDA device on this machine",
                 hint="use --device auto (falls back to CPU) or --device cpu",
             )
-        return torch.device(spec)
-    raise InputError(f"unknown device {spec!r}", hint=f"use one of: {', '.join(DEVICE_CHOICES)}")
+    return text
 
 
 def describe_device(device: torch.device, dtype: torch.dtype | None = None) -> DeviceInfo:
@@ -99,8 +121,11 @@ def library_versions() -> dict[str, str]:
         >>> sorted(library_versions())[:2]
         ['huggingface_hub', 'hubkit']
     """
+    from hubkit import frameworks
+
     versions = {}
-    for dist, key in VERSIONED_PACKAGES:
+    known = tuple((f.distribution, f.name) for f in frameworks.all_frameworks() if f.distribution)
+    for dist, key in (*VERSIONED_BEFORE, *known, *VERSIONED_AFTER):
         try:
             versions[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubkit.hashing import file_digests
+
 if TYPE_CHECKING:
     import torch
 
@@ -124,24 +126,6 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     if not (a.is_floating_point() or a.is_complex()):
         a, b = a.long(), b.to(a.device).long()
     return float((a - b.to(a.device)).abs().max().item()) if a.numel() else 0.0
-
-
-def file_digests(path: Path) -> tuple[str, str]:
-    """(sha256, git blob sha1) of a file, read once: the ids the Hub lists for LFS and regular files.
-
-    Example:
-        >>> file_digests(Path("config.json"))[0][:8]
-        '25554d5f'
-    """
-    import hashlib
-
-    sha256 = hashlib.sha256()
-    git = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 22):
-            sha256.update(chunk)
-            git.update(chunk)
-    return sha256.hexdigest(), git.hexdigest()
 
 
 def check_files(snapshot: Path, hub_files: Sequence[Any], record: Mapping[str, Any] | None) -> list[str]:

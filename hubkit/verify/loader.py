@@ -1,68 +1,32 @@
 """Load any published revision of a timm or OpenCLIP repo, the way a user of that library would.
 
 :func:`load_revision` downloads the revision into a cache of its own (never the files that were uploaded,
-never the user's HF cache), then reloads it through the library's own loader:
-
-- timm: ``timm.create_model("hf-hub:ORG/NAME@REV", pretrained=True)``: timm resolves ``config.json`` and
-  ``model.safetensors`` itself, through :func:`hubkit.verify.hubenv.hub_session` so that its endpoint-less
-  ``hf_hub_download`` calls reach the Hub being verified. The model is built directly on the device.
-- OpenCLIP: from the downloaded snapshot (``local-dir:``), because open_clip's ``hf-hub:`` loader has no
-  revision argument; the weights go straight to the device with ``open_clip.load_checkpoint(device=...)``.
+never the user's HF cache), recognises its framework by the files it carries
+(:func:`hubkit.frameworks.detect_revision`), then reloads it through that framework's loader
+(:meth:`hubkit.frameworks.Framework.load`; timm: ``timm.create_model("hf-hub:ORG/NAME@REV")``,
+OpenCLIP: the downloaded snapshot through ``local-dir:``).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from hubkit import frameworks
 from hubkit.errors import HubError, VerificationError
+from hubkit.frameworks.base import Framework, quiet_root_warnings
 from hubkit.hub.client import with_retries
+from hubkit.layout import HUBKIT_JSON
 from hubkit.verify.device import synchronize
-from hubkit.verify.hubenv import hub_session
+from hubkit.verify.loaded import LoadedModel
 
 if TYPE_CHECKING:
     import torch
 
-Library = Literal["timm", "open_clip"]
-
-# Which library a snapshot belongs to, recognised by the config file each library's Hub loader reads.
-# Source: timm/models/_hub.py (config.json + model.safetensors), open_clip/factory.py (open_clip_config.json).
-LIBRARY_FILES: dict[Library, tuple[str, str]] = {
-    "open_clip": ("open_clip_config.json", "open_clip_model.safetensors"),
-    "timm": ("config.json", "model.safetensors"),
-}
-HUBKIT_RECORD = "hubkit.json"
-_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A revision reloaded through its library, on a device, with what is needed to evaluate it."""
-
-    repo_id: str  # "org/resnet-digits"
-    revision: str  # "epoch-3" (as asked for: branch, tag or commit)
-    commit: str  # "3f2a9c1e…" (40 hex digits the revision resolved to)
-    library: Library  # "timm" | "open_clip"
-    model: Any = field(repr=False)  # torch.nn.Module in eval mode on ``device``
-    transform: Any = field(repr=False)  # eval image transform (PIL image -> tensor)
-    tokenizer: Any = field(repr=False)  # OpenCLIP tokenizer; None for timm
-    config: dict[str, Any] = field(repr=False)  # config.json / open_clip_config.json as published
-    snapshot_path: Path = Path()  # <cache>/models--org--name/snapshots/<commit>
-    weights_file: str = ""  # "model.safetensors" / "open_clip_model.safetensors"
-    device: str = "cpu"  # "cuda:0" / "cpu"
-    record: dict[str, Any] | None = field(default=None, repr=False)  # hubkit.json when the revision has one
-    timings: dict[str, float] = field(default_factory=dict)  # {"download_s": 0.4, "load_s": 1.2}
-
-    @property
-    def weights_path(self) -> Path:
-        return self.snapshot_path / self.weights_file
+__all__ = ["LoadedModel", "detect_library", "download_revision", "load_revision", "quiet_root_warnings"]
 
 
 def load_revision(
@@ -102,29 +66,17 @@ def load_revision(
     snapshot = download_revision(repo_id, revision, endpoint=endpoint, token=token, cache_dir=cache)
     download_s = time.perf_counter() - started
     commit = snapshot.name
-    library = detect_library(snapshot, repo_id, revision)
-    config_file, weights_file = LIBRARY_FILES[library]
-    config = _read_json(snapshot / config_file)
-    record_path = snapshot / HUBKIT_RECORD
+    framework = detect_library(snapshot, repo_id, revision)
+    library, weights_file = framework.name, framework.weights_file
+    config = _read_json(snapshot / framework.config_file)
+    record_path = snapshot / HUBKIT_JSON
     record = _read_json(record_path) if record_path.is_file() else None
 
     started = time.perf_counter()
     try:
-        if library == "timm":
-            # timm asks the Hub again (HEAD per file): a transient 5xx there is retried, not a failed load.
-            model, transform, tokenizer = with_retries(
-                _load_timm,
-                repo_id,
-                revision,
-                endpoint,
-                token,
-                cache,
-                device,
-                what=f"loading {repo_id}@{revision}",
-            )
-            _check_same_commit(cache, repo_id, revision, commit)
-        else:
-            model, transform, tokenizer = _load_open_clip(snapshot, weights_file, device)
+        model, transform, tokenizer = framework.load(
+            repo_id, revision, snapshot, endpoint=endpoint, token=token, cache=cache, device=device
+        )
     except VerificationError:
         raise
     except Exception as exc:  # any loader failure is a verification finding, with its cause
@@ -195,78 +147,29 @@ def _silent_tqdm() -> Any:
     return Silent
 
 
-def detect_library(snapshot: Path, repo_id: str = "", revision: str = "") -> Library:
-    """Tell which library a downloaded revision is for, from the config file it carries.
+def detect_library(snapshot: Path, repo_id: str = "", revision: str = "") -> Framework:
+    """Tell which framework a downloaded revision is for, from the release files it carries.
 
     Example:
-        >>> detect_library(Path("snapshots/3f2a"))
+        >>> detect_library(Path("snapshots/3f2a")).name
         'timm'
     """
-    for library, (config_file, weights_file) in LIBRARY_FILES.items():
-        if (snapshot / config_file).is_file():
-            if not (snapshot / weights_file).is_file():
-                raise VerificationError(
-                    f"{repo_id}@{revision} has {config_file} but no {weights_file}",
-                    hint="publish the safetensors weights next to the config (hubkit publish does)",
-                )
-            return library
+    framework = frameworks.detect_revision(snapshot)
+    if framework is not None:
+        if not (snapshot / framework.weights_file).is_file():
+            raise VerificationError(
+                f"{repo_id}@{revision} has {framework.config_file} but no {framework.weights_file}",
+                hint="publish the safetensors weights next to the config (hubkit publish does)",
+            )
+        return framework
     names = sorted(p.name for p in snapshot.iterdir())
+    known = frameworks.all_frameworks()
+    which = " nor ".join(f.display_name for f in known)
+    needs = "; ".join(f"{f.display_name} needs {f.config_file} + {f.weights_file}" for f in known)
     raise VerificationError(
-        f"{repo_id}@{revision} is neither a timm nor an OpenCLIP model repo (files: {names})",
-        hint="a timm revision needs config.json + model.safetensors; OpenCLIP needs open_clip_config.json",
+        f"{repo_id}@{revision} is neither a {which} model repo (files: {names})",
+        hint=f"a revision of {needs}",
     )
-
-
-def _load_timm(
-    repo_id: str, revision: str, endpoint: str | None, token: str | None, cache: Path, device: torch.device
-) -> tuple[Any, Any, None]:
-    import timm
-    import torch
-    from timm.data import create_transform, resolve_data_config
-
-    # Built under the device context: parameters are created on the device, and timm copies the weights
-    # it read from model.safetensors straight into them.
-    with hub_session(endpoint, token, cache), torch.device(device):
-        model = timm.create_model(f"hf-hub:{repo_id}@{revision}", pretrained=True, cache_dir=str(cache))
-    model = model.to(device)
-    data_config = resolve_data_config({}, model=model)
-    return model, create_transform(**data_config, is_training=False), None
-
-
-def _load_open_clip(snapshot: Path, weights_file: str, device: torch.device) -> tuple[Any, Any, Any]:
-    import open_clip
-
-    name = f"local-dir:{snapshot}"
-    # open_clip warns "initialized randomly" because the weights are loaded on the next line; hide that.
-    with quiet_root_warnings():
-        model, _, transform = open_clip.create_model_and_transforms(name, load_weights=False, device=device)
-    open_clip.load_checkpoint(model, str(snapshot / weights_file), strict=True, device=str(device))
-    return model, transform, open_clip.get_tokenizer(name)
-
-
-@contextmanager
-def quiet_root_warnings() -> Iterator[None]:
-    """Silence root-logger warnings for a block (open_clip logs through the root logger)."""
-    import logging
-
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        yield
-    finally:
-        logging.disable(previous)
-
-
-def _check_same_commit(cache: Path, repo_id: str, revision: str, commit: str) -> None:
-    """Fail when the branch moved between the download and timm's own resolution of it."""
-    if _COMMIT_RE.match(revision):
-        return
-    ref = cache / f"models--{repo_id.replace('/', '--')}" / "refs" / revision
-    if ref.is_file() and ref.read_text().strip() != commit:
-        raise VerificationError(
-            f"{repo_id}@{revision} moved to {ref.read_text().strip()[:12]} while commit {commit[:12]} was verified",
-            hint="re-run the verification once publishing to this revision has finished",
-        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Turn verification results into text for the terminal, ``verification.json`` commits and card data.
 
-The card side is data only: :func:`verification_facts` and :func:`verification_results` return the
-``hubkit.cards.context`` types the cards engine renders into the "Verified" section and ``model-index``.
+The card side is data only: :func:`verification_results` returns the ``hubkit.cards.context`` rows the cards
+engine renders into ``model-index``; the "Verification" section is read from the committed
+``verification.json`` (:func:`hubkit.publish.card.verification_facts`).
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hubkit.layout import VERIFICATION_JSON
 from hubkit.secrets import redact
-from hubkit.verify.result import VERIFICATION_JSON, RevisionResult
+from hubkit.verify.result import RevisionResult
 
 if TYPE_CHECKING:
-    from hubkit.cards.context import ResultRow, VerificationFacts
+    from hubkit.cards.context import ResultRow
 
 # Card rows for measured metrics: name -> (task, metric type, metric name shown on the Hub).
 CARD_METRICS: dict[str, tuple[str, str, str]] = {
@@ -101,41 +103,6 @@ def record_result(result: RevisionResult, *, endpoint: str | None, token: str | 
     return str(info.oid)
 
 
-def verification_facts(result: RevisionResult) -> VerificationFacts:
-    """The card's "Verified" section data (``hubkit.cards.context.VerificationFacts``).
-
-    Example:
-        >>> verification_facts(result).passed
-        True
-    """
-    from hubkit.cards.context import MetricCheck as CardCheck
-    from hubkit.cards.context import VerificationFacts
-
-    checks = tuple(
-        CardCheck(c.name, c.recorded, c.measured, c.tolerance, c.passed)  # type: ignore[arg-type]
-        for c in result.checks
-        if c.checked
-    )
-    notes = [
-        f"reloaded on {_device_text(result)} from a fresh download of commit {(result.commit or '')[:12]}"
-    ]
-    if result.integrity is not None and result.integrity.passed:
-        notes.append(
-            f"all {result.integrity.tensors_compared} tensors are bit-identical to the {result.integrity.weights} "
-            f"weights of {result.integrity.source}"
-        )
-    notes.extend(result.notes)
-    dataset = f"{result.eval_data}, {result.num_samples} samples" if result.eval_data else ""
-    return VerificationFacts(
-        passed=result.passed,
-        revision=result.revision,
-        commit=(result.commit or "")[:12],
-        checks=checks,
-        dataset=dataset,
-        notes=tuple(notes),
-    )
-
-
 def verification_results(
     result: RevisionResult, *, dataset_name: str, dataset_type: str
 ) -> tuple[ResultRow, ...]:
@@ -168,14 +135,6 @@ def verification_results(
             )
         )
     return tuple(rows)
-
-
-def _device_text(result: RevisionResult) -> str:
-    if result.device is None:
-        return "an unknown device"
-    d = result.device
-    memory = f", {d.memory_gib} GiB" if d.memory_gib else ""
-    return f"{d.type} ({d.name}{memory}, {d.dtype})"
 
 
 def results_json(results: Sequence[RevisionResult]) -> list[dict[str, Any]]:

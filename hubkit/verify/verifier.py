@@ -10,42 +10,26 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubkit import frameworks
 from hubkit.errors import HubError, HubkitError, VerificationError
 from hubkit.hub.client import with_retries
 from hubkit.verify.datasets import EvalData, eval_data_from_path
 from hubkit.verify.device import describe_device, library_versions, resolve_device, synchronize
-from hubkit.verify.evaluate import DEFAULT_ZERO_SHOT_TEMPLATES, EvalOutcome
+from hubkit.verify.evaluate import EvalOutcome
 from hubkit.verify.loader import LoadedModel, load_revision
+from hubkit.verify.options import DEFAULT_BATCH_SIZE, DEFAULT_TOLERANCE, VerifyOptions
 from hubkit.verify.result import IntegrityReport, MetricCheck, RevisionResult
-from hubkit.verify.sources import RECORDED_NAMES, Recorded, recorded_metrics
+from hubkit.verify.sources import Recorded, recorded_metrics
 
 if TYPE_CHECKING:
     import torch
 
     from hubkit.runs import TrainingRun
-
-DEFAULT_BATCH_SIZE = 64
-DEFAULT_TOLERANCE = 0.5  # percent points
-
-
-@dataclass(frozen=True)
-class VerifyOptions:
-    """How to verify (shared by every revision of one call)."""
-
-    eval_data: str | Path | None = None  # image folder or CSV; None: the run's own validation data
-    device: str = "auto"  # "auto" | "cuda" | "cpu"
-    batch_size: int | None = None  # None: 64 (OpenCLIP retrieval: the run's batch size, for clip_val_loss)
-    limit: int | None = None  # evaluate an evenly spread subset of N samples (metrics then not checked)
-    tolerance: float = DEFAULT_TOLERANCE  # largest accepted |measured − recorded|, percent points
-    workers: int = 2  # DataLoader workers (0–2)
-    logits_tolerance: float = 1e-4  # published vs source model outputs on one batch
-    zero_shot_templates: tuple[str, ...] = DEFAULT_ZERO_SHOT_TEMPLATES  # "{}" is the class name
-    class_names: tuple[str, ...] | None = None  # zero-shot names in label order; None: the folder names
 
 
 def verify_revision(
@@ -168,7 +152,7 @@ def _check_loaded(
     notes: list[str] = []
     weights = str(record["weights"])
     recorded = recorded_metrics(record, run)
-    if run is not None and run.framework != loaded.library:
+    if run is not None and frameworks.get(run.framework) is not frameworks.get(loaded.library):
         failures.append(
             f"{label}: the revision is a {loaded.library} model but --run is a {run.framework} run"
         )
@@ -255,41 +239,8 @@ def _evaluate(
     options: VerifyOptions,
     device: torch.device,
 ) -> tuple[EvalOutcome, int]:
-    """Run the quick-eval that fits the library and the data; return it with the data set's size."""
-    from hubkit.verify import datasets, evaluate
-
-    batch_size = options.batch_size or DEFAULT_BATCH_SIZE
-    if loaded.library == "timm":
-        if data.kind != "image-folder":
-            raise VerificationError(f"timm quick-eval needs an image folder, got the file {data.path}")
-        dataset = datasets.image_folder_dataset(data.path, loaded.transform)
-        loader = datasets.make_loader(
-            dataset, batch_size=batch_size, workers=options.workers, device=device, limit=options.limit
-        )
-        return evaluate.evaluate_classifier(loaded.model, loader, device), len(dataset)  # type: ignore[arg-type]
-    if data.kind == "image-folder":
-        dataset = datasets.image_folder_dataset(data.path, loaded.transform)
-        loader = datasets.make_loader(
-            dataset, batch_size=batch_size, workers=options.workers, device=device, limit=options.limit
-        )
-        names = list(options.class_names or datasets.class_names(dataset))
-        outcome = evaluate.evaluate_zero_shot(
-            loaded.model, loaded.tokenizer, loader, names, device, options.zero_shot_templates
-        )
-        return outcome, len(dataset)  # type: ignore[arg-type]
-    # clip_val_loss is averaged per batch: use the run's batch size so that it is comparable.
-    run_batch = _run_arg(run, record, "batch_size")
-    if options.batch_size is None and isinstance(run_batch, int) and run_batch > 0:
-        batch_size = run_batch
-    csv_dataset = datasets.CaptionCsvDataset(data, loaded.transform, loaded.tokenizer)
-    loader = datasets.make_loader(
-        csv_dataset,  # type: ignore[arg-type]
-        batch_size=batch_size,
-        workers=options.workers,
-        device=device,
-        limit=options.limit,
-    )
-    return evaluate.evaluate_retrieval(loaded.model, loader, device), len(csv_dataset)
+    """Run the framework's quick-eval on the data; return it with the data set's size."""
+    return frameworks.get(loaded.library).quick_eval(loaded, data, run, record, options, device)
 
 
 def _metric_checks(
@@ -297,7 +248,7 @@ def _metric_checks(
 ) -> tuple[MetricCheck, ...]:
     checks = []
     for name, value in measured.items():
-        mapping = RECORDED_NAMES.get(library, {}).get(name)
+        mapping = frameworks.get(library).recorded_metrics.get(name)
         if mapping is None:
             continue
         recorded_name, factor, gated = mapping
@@ -360,11 +311,9 @@ def _run_eval_data(run: TrainingRun | None, record: dict[str, Any], library: str
     hyper = record.get("hyperparameters")
     if not isinstance(hyper, dict):
         hyper = {}
-    if library == "open_clip" and hyper.get("val_data"):
-        candidates.append((str(hyper["val_data"]), "hubkit.json args"))
-    if library == "timm" and hyper.get("data_dir"):
-        split = str(hyper.get("val_split") or "validation")
-        candidates.append((str(Path(str(hyper["data_dir"])) / split), "hubkit.json args"))
+    candidates.extend(
+        (path, "hubkit.json args") for path in frameworks.get(library).eval_data_candidates(hyper)
+    )
     for raw_path, origin in candidates:
         paths = [Path(raw_path)]
         if run is not None and not Path(raw_path).is_absolute():
@@ -383,13 +332,19 @@ def _run_eval_data(run: TrainingRun | None, record: dict[str, Any], library: str
 def _csv_keys(run: TrainingRun | None, record: dict[str, Any]) -> dict[str, str]:
     keys = {}
     for arg in ("csv_img_key", "csv_caption_key", "csv_separator"):
-        value = _run_arg(run, record, arg)
+        value = run_arg(run, record, arg)
         if isinstance(value, str) and value:
             keys[arg] = value
     return keys
 
 
-def _run_arg(run: TrainingRun | None, record: dict[str, Any], name: str) -> Any:
+def run_arg(run: TrainingRun | None, record: Mapping[str, Any], name: str) -> Any:
+    """Argument ``name`` as the run recorded it, else as ``hubkit.json`` recorded it (None: neither).
+
+    Example:
+        >>> run_arg(None, {"hyperparameters": {"batch_size": 32}}, "batch_size")
+        32
+    """
     if run is not None and name in run.hyperparams.raw:
         return run.hyperparams.raw[name]
     hyper = record.get("hyperparameters")

@@ -1,0 +1,114 @@
+"""The files a publish writes next to the converted weights: cards and ``hubkit.json``, per revision.
+
+Every card of one publish is rendered from one base context (run facts, model statistics), built on first
+use. A dry run builds it without writing any cache (:func:`hubkit.paths.no_cache_writes`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hubkit import paths
+from hubkit.layout import README, VERIFICATION_JSON
+from hubkit.publish import card as cards
+from hubkit.publish.content import Content, metadata_file
+from hubkit.publish.files import LocalFile
+
+if TYPE_CHECKING:
+    from hubkit.cards.context import CardContext
+    from hubkit.runs import SelectedCheckpoint, TrainingRun
+
+# (revision, commit, epoch, metrics, note): one row of main's revisions table
+MainRow = tuple[str, str, int, Mapping[str, float], str]
+
+
+class ReleaseFiles:
+    """Builds the card and record files of the revisions of one run published to one repo."""
+
+    def __init__(
+        self,
+        run: TrainingRun,
+        repo_id: str,
+        *,
+        template_dir: Path | None,
+        license: str | None,
+        has_main: bool,
+        dry_run: bool,
+    ) -> None:
+        self.run = run
+        self.repo_id = repo_id
+        self.template_dir = template_dir
+        self.license = license
+        self.has_main = has_main
+        self.dry_run = dry_run
+
+    @functools.cached_property
+    def base(self) -> CardContext:
+        """The card context shared by every card of this publish (computed once)."""
+        if self.dry_run:  # the model statistics cache is read, not written
+            with paths.no_cache_writes():
+                return cards.base_context(self.run, self.repo_id, self.template_dir, license=self.license)
+        return cards.base_context(self.run, self.repo_id, self.template_dir, license=self.license)
+
+    def readme(
+        self,
+        name: str,
+        item: SelectedCheckpoint,
+        metrics: Mapping[str, float],
+        weights: str,
+        verification: bytes | None,
+    ) -> LocalFile:
+        """The card of revision ``name`` (with its verification, once there is one)."""
+        data = cards.checkpoint_card(
+            self.base,
+            self.run,
+            item,
+            revision=name,
+            weights=weights,
+            metrics=dict(metrics),
+            verification=verification,
+            main_revision="main" if self.has_main else None,
+            template_dir=self.template_dir,
+        )
+        return LocalFile.from_bytes(README, data)
+
+    def expected(
+        self,
+        name: str,
+        item: SelectedCheckpoint,
+        metrics: Mapping[str, float],
+        content: Content,
+        verification: bytes | None,
+    ) -> tuple[LocalFile, ...]:
+        """Revision ``name``'s final files: weights, config, hubkit.json, verification.json, card."""
+        files = [*content.files, metadata_file(self.run, item, content, name)]
+        if verification is not None:
+            files.append(LocalFile.from_bytes(VERIFICATION_JSON, verification))
+        files.append(self.readme(name, item, metrics, content.record.weights, verification))
+        return tuple(files)
+
+    def main_readme(
+        self,
+        item: SelectedCheckpoint,
+        metrics: Mapping[str, float],
+        rows: list[MainRow],
+        *,
+        curve_image: str | None = None,
+        verification: bytes | None = None,
+        weights: str | None = None,
+    ) -> bytes:
+        """Main's card for ``item`` with the revisions table ``rows``."""
+        return cards.main_card(
+            self.base,
+            self.run,
+            item,
+            metrics=dict(metrics),
+            rows=rows,
+            curve_image=curve_image,
+            verification=verification,
+            template_dir=self.template_dir,
+            weights=weights,
+        )
