@@ -49,10 +49,12 @@ rss0 = vm("VmRSS")
 start = time.perf_counter()
 read = 0
 if variant == "read":
+    from hubkit import frameworks
     from hubkit.dynamics.weights import CheckpointWeights
+    timm_framework = frameworks.get("timm")
     buffer = torch.empty(0, dtype=torch.uint8)
     for path in sorted(Path(run_dir).glob("checkpoint-*.pth.tar")):
-        source = CheckpointWeights(path, "ema")
+        source = CheckpointWeights(path, "ema", timm_framework)
         for key in source.metadata():
             tensor = source.tensor(key)
             flat = tensor.reshape(-1).view(torch.uint8)

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from hubkit import frameworks
 from hubkit.dynamics import CheckpointRef, Grouping, LayerGroup, build_report
 from hubkit.dynamics.check import flag_jumps
-from hubkit.dynamics.groups import groups_mmpretrain, groups_open_clip, groups_timm, mmpretrain_stage_style
-from hubkit.dynamics.locks import lock_plan_mmpretrain, lock_plan_open_clip
+from hubkit.dynamics.groups import groups_by_module, groups_mmpretrain, mmpretrain_stage_style
+from hubkit.dynamics.locks import lock_plan_mmpretrain
 from hubkit.dynamics.measure import CHUNK, measure
 from hubkit.dynamics.model import KindSeries, Step
 from hubkit.dynamics.weights import CheckpointWeights, MemoryWeights, SafetensorsWeights
@@ -145,9 +146,9 @@ def test_timm_groups_follow_group_matcher() -> None:
 
     with torch.device("meta"):
         model = timm.create_model("resnet18", num_classes=10)
-    coarse = groups_timm(model)
+    coarse = frameworks.get("timm").layer_groups(model)
     assert [g.name for g in coarse.groups] == ["conv1+bn1", "layer1", "layer2", "layer3", "layer4", "fc"]
-    fine = groups_timm(model, fine=True)
+    fine = frameworks.get("timm").layer_groups(model, fine=True)
     assert [g.name for g in fine.groups][1:4] == ["layer1.0", "layer1.1", "layer2.0"]
     layer1 = coarse.groups[1]
     assert all(k.endswith(("weight", "bias")) for k in layer1.params)
@@ -161,7 +162,7 @@ def test_timm_groups_follow_group_matcher() -> None:
 
 
 def test_open_clip_groups_mirror_lock_for_both_towers() -> None:
-    vit = groups_open_clip(_meta_clip())
+    vit = frameworks.get("open_clip").layer_groups(_meta_clip())
     assert [(g.name, g.tower) for g in vit.groups] == [
         ("visual.embed", "image"), ("visual.blocks.0", "image"), ("visual.blocks.1", "image"),
         ("visual.blocks.2+norm", "image"), ("visual.proj", "image"),
@@ -172,7 +173,7 @@ def test_open_clip_groups_mirror_lock_for_both_towers() -> None:
         "visual.conv1.weight", "visual.class_embedding", "visual.positional_embedding",
         "visual.ln_pre.weight", "visual.ln_pre.bias",
     }  # fmt: skip
-    tower = groups_open_clip(
+    tower = frameworks.get("open_clip").layer_groups(
         _meta_clip(
             timm_model_name="resnet18", timm_model_pretrained=False, timm_pool="avg", timm_proj="linear"
         )
@@ -199,8 +200,10 @@ def test_open_clip_lock_plan_is_what_open_clip_lock_freezes(
     locks: tuple[str, ...], unlocked: dict[str, int], expected: list[str]
 ) -> None:
     model = _meta_clip()
-    grouping = groups_open_clip(model)
-    plan = lock_plan_open_clip(model, Hyperparams(locked_towers=locks, unlocked_groups=unlocked, raw={}))
+    grouping = frameworks.get("open_clip").layer_groups(model)
+    plan = frameworks.get("open_clip").lock_plan(
+        model, Hyperparams(locked_towers=locks, unlocked_groups=unlocked, raw={})
+    )
     frozen = [g.name for g, e in zip(grouping.groups, plan.expectations(grouping), strict=True) if e.frozen]
     assert frozen == expected
     assert all(p.requires_grad for p in model.parameters())  # the caller's model is untouched
@@ -253,7 +256,9 @@ def _report(states: list[dict[str, torch.Tensor]]) -> object:
         model = timm.create_model("test_resnet", num_classes=4)
     refs = [CheckpointRef(f"epoch {i}", i, f"c{i}") for i in range(len(states))]
     raw = {"lock": True, "lock_unlocked_groups": 1, "lock_freeze_bn_stats": True}
-    return build_report("mem", "timm", "test_resnet", model, Hyperparams(raw=raw), refs, _sources(states))
+    return build_report(
+        "mem", frameworks.get("timm"), "test_resnet", model, Hyperparams(raw=raw), refs, _sources(states)
+    )
 
 
 def test_report_json_picture_and_claims_on_a_locked_timm_model() -> None:
@@ -288,7 +293,7 @@ def test_report_json_picture_and_claims_on_a_locked_timm_model() -> None:
 def test_released_checkpoint_pages_read_back_the_same(tmp_path: Path) -> None:
     state = {"w": torch.randn(512, 1024), "b": torch.randn(1024)}
     torch.save({"epoch": 0, "state_dict": state}, tmp_path / "c.pt")
-    source = CheckpointWeights(tmp_path / "c.pt", "raw")
+    source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"))
     assert source._pages.spans  # the file is mapped privately; released pages are dropped from it
     tensor = source.tensor("w")
     assert torch.equal(tensor, state["w"])
@@ -310,3 +315,13 @@ def test_safetensors_views_read_the_file_and_survive_release(tmp_path: Path) -> 
         source.release(tensor)
         assert torch.equal(source.tensor(key), value)
     source.close()
+
+
+def test_a_framework_without_its_own_grouping_gets_top_level_modules() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    grouping = groups_by_module(model)
+    assert [(g.name, len(g.params), len(g.buffers)) for g in grouping.groups] == [
+        ("0", 2, 0),
+        ("1", 2, 3),
+        ("2", 2, 0),
+    ]

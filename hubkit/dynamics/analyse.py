@@ -1,78 +1,39 @@
 """Analyse a training run dir or a published repo: checkpoints → groups → measures → checks → report.
 
-Framework knowledge (how to build the meta model, group layers and read lock settings) is looked up in
-the small tables below, one entry per framework, never by comparing names in the flow.
+Framework knowledge (the meta model, layer groups, lock settings, which weights) comes from the run's or
+revision's framework object (``hubkit.frameworks``).
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubkit import frameworks
 from hubkit.dynamics.check import flag_jumps, frozen_findings
-from hubkit.dynamics.groups import groups_open_clip, groups_timm
-from hubkit.dynamics.locks import LockPlan, lock_plan_open_clip, lock_plan_timm
 from hubkit.dynamics.measure import measure
-from hubkit.dynamics.model import CheckpointRef, DynamicsReport, GroupDynamics, Grouping
+from hubkit.dynamics.model import CheckpointRef, DynamicsReport, GroupDynamics
 from hubkit.dynamics.weights import CheckpointWeights, SafetensorsWeights, WeightSource
 from hubkit.errors import InputError
 
 if TYPE_CHECKING:
     import torch
 
+    from hubkit.frameworks import Framework
     from hubkit.runs.model import Hyperparams, TrainingRun
 
 
-@dataclass(frozen=True)
-class FrameworkDynamics:
-    """What the analysis needs from one framework (moves into hubkit/frameworks once that layer exists)."""
-
-    groups: Callable[[Any, bool], Grouping]  # (meta model, fine) -> groups
-    lock_plan: Callable[[Any, Hyperparams], LockPlan]  # (meta model, hyperparams) -> what the run froze
-
-
-def _timm_groups(model: Any, fine: bool) -> Grouping:
-    return groups_timm(model, fine=fine)
-
-
-def _open_clip_groups(model: Any, fine: bool) -> Grouping:
-    return groups_open_clip(model)
-
-
-FRAMEWORKS: dict[str, FrameworkDynamics] = {
-    "timm": FrameworkDynamics(_timm_groups, lock_plan_timm),
-    "open_clip": FrameworkDynamics(_open_clip_groups, lock_plan_open_clip),
-}
-
-
-def _framework(name: str) -> FrameworkDynamics:
-    try:
-        return FRAMEWORKS[name]
-    except KeyError:
-        raise InputError(
-            f"no training-dynamics support for framework {name!r}",
-            hint=f"supported: {', '.join(FRAMEWORKS)}",
-        ) from None
-
-
-def _run_meta_model(run: TrainingRun) -> torch.nn.Module:
-    """The run's model on the meta device, built as conversion builds it."""
-    from hubkit.runs import convert
-
-    if run.model_config is None:
-        return convert._timm_meta_model(run)
+def _run_meta_model(framework: Framework, run: TrainingRun) -> torch.nn.Module:
+    """The run's model on the meta device, as conversion builds it."""
     with tempfile.TemporaryDirectory(prefix="hubkit-dynamics-") as tmp:
-        (Path(tmp) / convert.OPENCLIP_CONFIG).write_bytes(convert._openclip_config(run))
-        return convert._openclip_meta_model(run, Path(tmp))
+        return framework.architecture(run, Path(tmp))[1]
 
 
 def build_report(
     subject: str,
-    framework: str,
+    framework: Framework,
     architecture: str,
     model: Any,
     hyperparams: Hyperparams,
@@ -84,11 +45,10 @@ def build_report(
     """Group, measure, check: the report for checkpoints ``sources`` (oldest first) of one model.
 
     Example:
-        >>> report = build_report("runs/x", "timm", "resnet50", meta, run.hyperparams, refs, sources)
+        >>> report = build_report("runs/x", frameworks.get("timm"), "resnet50", meta, hyperparams, refs, sources)
     """
-    fw = _framework(framework)
-    grouping = fw.groups(model, fine)
-    plan = fw.lock_plan(model, hyperparams)
+    grouping = framework.layer_groups(model, fine=fine)
+    plan = framework.lock_plan(model, hyperparams)
     expectations = plan.expectations(grouping)
     try:
         measured = measure(sources, grouping)
@@ -114,7 +74,7 @@ def build_report(
         notes.append(f"{len(measured.ungrouped)} tensors in no group (not measured): {shown}")
     return DynamicsReport(
         subject=subject,
-        framework=framework,
+        framework=framework.name,
         architecture=architecture,
         scheme=grouping.scheme,
         checkpoints=tuple(refs),
@@ -155,11 +115,12 @@ def analyse_run(
     from hubkit.runs import read_run, select_checkpoints
 
     run = read_run(path, model_config=model_config)
+    framework = frameworks.get(run.framework)
     selection = select_checkpoints(run, select)
-    kind = weights or ("ema" if run.hyperparams.ema else "raw")
+    kind = weights or framework.default_weights(run)
     if kind not in ("raw", "ema"):
         raise InputError(f"weights must be 'raw' or 'ema', not {kind!r}", hint="Use --weights raw|ema.")
-    model = _run_meta_model(run)
+    model = _run_meta_model(framework, run)
     refs = [
         CheckpointRef(f"epoch {item.epoch}", item.epoch, item.checkpoint.path.name)
         for item in selection.items
@@ -167,29 +128,14 @@ def analyse_run(
     sources: list[WeightSource] = []
     try:
         for item in selection.items:
-            sources.append(CheckpointWeights(item.checkpoint.path, kind))
+            sources.append(CheckpointWeights(item.checkpoint.path, kind, framework))
     except BaseException:
         for source in sources:
             source.close()
         raise
     return build_report(
-        str(run.path), run.framework, run.architecture, model, run.hyperparams, refs, sources, fine=fine
+        str(run.path), framework, run.architecture, model, run.hyperparams, refs, sources, fine=fine
     )
-
-
-def _hub_meta_model(library: str, snapshot: Path) -> torch.nn.Module:
-    import torch
-
-    from hubkit.runs.convert import _openclip_meta_model
-
-    if library == "open_clip":
-        return _openclip_meta_model(None, snapshot)  # type: ignore[arg-type]
-    import timm
-
-    config = json.loads((snapshot / "config.json").read_text(encoding="utf-8"))
-    kwargs = {"num_classes": config.get("num_classes"), **config.get("model_args", {})}
-    with torch.device("meta"):
-        return timm.create_model(config["architecture"], pretrained=False, **kwargs)
 
 
 def analyse_repo(
@@ -215,10 +161,9 @@ def analyse_repo(
         >>> analyse_repo("local/timm-digits", endpoint=url, token=None, cache_dir=tmp).checkpoints[0].label
         'epoch-000'
     """
+    from hubkit.layout import HUBKIT_JSON, HubkitRecord
     from hubkit.publish.naming import STAGING_PREFIX
-    from hubkit.runs.model import Hyperparams
-    from hubkit.runs.read_openclip import _hyperparams as openclip_hyperparams
-    from hubkit.verify.loader import LIBRARY_FILES, detect_library, download_revision
+    from hubkit.verify.loader import download_revision
     from hubkit.verify.verifier import list_revisions
 
     names = list(revisions) or [
@@ -233,22 +178,24 @@ def analyse_repo(
     found = []
     for name in names:
         snapshot = download_revision(repo_id, name, endpoint=endpoint, token=token, cache_dir=cache_dir)
-        record_path = snapshot / "hubkit.json"
-        record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else {}
-        found.append((record.get("epoch"), name, snapshot, record))
+        record_path = snapshot / HUBKIT_JSON
+        record = HubkitRecord.from_json(record_path.read_bytes()) if record_path.is_file() else None
+        found.append((record.epoch if record else None, name, snapshot, record))
     if not revisions:
         found.sort(key=lambda item: (item[0] is None, item[0] if item[0] is not None else 0, item[1]))
     _, last_name, last_snapshot, last_record = found[-1]
-    library = detect_library(last_snapshot, repo_id, last_name)
-    weights_file = LIBRARY_FILES[library][1]
-    raw = dict(last_record.get("hyperparameters") or {})
-    hyperparams = (
-        openclip_hyperparams({"model": "", **raw}) if library == "open_clip" else Hyperparams(raw=raw)
-    )
-    model = _hub_meta_model(library, last_snapshot)
+    framework = frameworks.detect_revision(last_snapshot)
+    if framework is None:
+        raise InputError(
+            f"{repo_id}@{last_name} is not a release of any framework hubkit knows "
+            f"(files: {sorted(p.name for p in last_snapshot.iterdir())})",
+            hint=f"known frameworks: {', '.join(frameworks.names())}",
+        )
+    hyperparams = framework.record_hyperparams(last_record.hyperparameters if last_record else {})
+    model = framework.revision_model(last_snapshot)
     refs = [CheckpointRef(name, epoch, f"{repo_id}@{name}") for epoch, name, _, _ in found]
     sources: list[WeightSource] = [
-        SafetensorsWeights(snapshot / weights_file, name=name) for _, name, snapshot, _ in found
+        SafetensorsWeights(snapshot / framework.weights_file, name=name) for _, name, snapshot, _ in found
     ]
-    architecture = (last_record.get("run") or {}).get("architecture") or ""
-    return build_report(repo_id, library, architecture, model, hyperparams, refs, sources, fine=fine)
+    architecture = last_record.run.architecture if last_record else ""
+    return build_report(repo_id, framework, architecture, model, hyperparams, refs, sources, fine=fine)

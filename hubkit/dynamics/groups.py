@@ -1,16 +1,15 @@
-"""Layer groups as each framework itself groups layers: one function per framework.
+"""Building blocks for layer groups; each framework groups its own layers (``Framework.layer_groups``).
 
-- timm: the model's own ``group_matcher`` (coarse: stem, each stage, head; fine: each block), applied
-  with timm's ``group_with_matcher`` — the grouping timm uses for layer-wise LR decay and OpenCLIP for
-  ``TimmModel.lock``.
-- OpenCLIP: the groups its ``lock()`` code unlocks one by one (read from the installed open_clip:
-  ``VisionTransformer.lock``: embeddings + ``ln_pre``, each block, last block + ``ln_post``, ``proj``;
-  ``lock_text_tower``: embeddings, each block, last block + ``ln_final``, projection; ``TimmModel.lock``:
-  the trunk's fine ``group_matcher`` groups; ``ModifiedResNet``: its stages), for both towers.
-- MMPreTrain: backbone stem / stages / neck / head by key prefix (no mmpretrain import needed).
+- timm (``hubkit/frameworks/timm.py``): the model's ``group_matcher`` through timm's ``group_with_matcher``
+  (:func:`matcher_groups`);
+- OpenCLIP (``hubkit/frameworks/open_clip.py``): the groups its ``lock()`` code unlocks, found by tensor
+  identity (:func:`groups_from_plan`, :func:`block_groups`);
+- MMPreTrain (no framework module yet): backbone stem / stages / neck / head by key prefix
+  (:func:`groups_mmpretrain`, no mmpretrain import needed);
+- any other framework: one group per top-level module (:func:`groups_by_module`).
 
-Each function takes the model built on the ``meta`` device (no memory) or, for MMPreTrain, the keys,
-and returns a :class:`Grouping` whose groups split the state dict's parameters and persistent buffers.
+Models are built on the ``meta`` device (no memory); groups split the state dict's parameters and
+persistent buffers.
 """
 
 from __future__ import annotations
@@ -37,14 +36,14 @@ MMPRETRAIN_STAGES: tuple[tuple[str, str], ...] = (
 BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 
 
-def _state_keys(model: torch.nn.Module) -> tuple[list[str], set[str]]:
+def state_keys(model: torch.nn.Module) -> tuple[list[str], set[str]]:
     """State-dict keys in order, and which of them are parameters."""
     keys = list(model.state_dict().keys())
     params = {name for name, _ in model.named_parameters()}
     return keys, params
 
 
-def _split(keys: Iterable[str], params: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def split_keys(keys: Iterable[str], params: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     keys = list(keys)
     return tuple(k for k in keys if k in params), tuple(k for k in keys if k not in params)
 
@@ -53,7 +52,7 @@ def _module(key: str) -> list[str]:
     return key.split(".")[:-1] or [key]
 
 
-def _label(keys: Sequence[str], others: Iterable[str] = ()) -> str:
+def label(keys: Sequence[str], others: Iterable[str] = ()) -> str:
     """A group's name from its keys: per top-level module, the shortest module path that holds its keys
     and no key of another group (``layer2``, ``blocks.5``), joined with ``+`` (``conv1+bn1``)."""
     other_modules = [_module(k) for k in others]
@@ -75,7 +74,7 @@ def _label(keys: Sequence[str], others: Iterable[str] = ()) -> str:
     return "+".join(names)
 
 
-def _unique(groups: list[LayerGroup]) -> tuple[LayerGroup, ...]:
+def unique(groups: list[LayerGroup]) -> tuple[LayerGroup, ...]:
     seen: dict[str, int] = {}
     out = []
     for group in groups:
@@ -86,7 +85,7 @@ def _unique(groups: list[LayerGroup]) -> tuple[LayerGroup, ...]:
     return tuple(out)
 
 
-def _matcher_groups(
+def matcher_groups(
     keys: Sequence[str], params: set[str], matcher: Any, *, prefix: str = "", tower: str | None = None
 ) -> list[LayerGroup]:
     """Group ``keys`` with timm's ``group_with_matcher`` (unmatched keys: timm's last group, the head)."""
@@ -97,30 +96,13 @@ def _matcher_groups(
     groups = []
     for lid in sorted(grouped):
         members = [prefix + k for k in grouped[lid]]
-        p, b = _split(members, params)
+        p, b = split_keys(members, params)
         others = [k for other, names in grouped.items() if other != lid for k in names]
-        groups.append(LayerGroup(prefix + _label(grouped[lid], others), p, b, tower))
+        groups.append(LayerGroup(prefix + label(grouped[lid], others), p, b, tower))
     return groups
 
 
-def groups_timm(model: torch.nn.Module, *, fine: bool = False) -> Grouping:
-    """Groups of a timm model from its ``group_matcher`` (coarse by default: stem, stages, head).
-
-    Args:
-        model: the timm model (build it on the ``meta`` device: only names are used).
-        fine: one group per block instead of per stage.
-
-    Example:
-        >>> [g.name for g in groups_timm(meta_resnet).groups]
-        ['conv1+bn1', 'layer1', 'layer2', 'layer3', 'layer4', 'fc']
-    """
-    keys, params = _state_keys(model)
-    matcher = model.group_matcher(coarse=not fine)  # type: ignore[operator]
-    scheme = f"timm group_matcher ({'fine' if fine else 'coarse'})"
-    return Grouping(scheme, _unique(_matcher_groups(keys, params, matcher)))
-
-
-def _tensor_names(model: torch.nn.Module, keys: set[str]) -> dict[int, str]:
+def tensor_names(model: torch.nn.Module, keys: set[str]) -> dict[int, str]:
     """id(tensor) -> state-dict key, for the tensors the state dict holds."""
     names: dict[int, str] = {}
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
@@ -129,7 +111,7 @@ def _tensor_names(model: torch.nn.Module, keys: set[str]) -> dict[int, str]:
     return names
 
 
-def _members(objects: Iterable[Any], names: dict[int, str]) -> list[str]:
+def members(objects: Iterable[Any], names: dict[int, str]) -> list[str]:
     """State-dict keys of parameters / modules, as open_clip's lock() collects them."""
     import torch
 
@@ -142,7 +124,7 @@ def _members(objects: Iterable[Any], names: dict[int, str]) -> list[str]:
     return out
 
 
-def _block_groups(
+def block_groups(
     tower: str, prefix: str, head: list[Any], blocks: Sequence[Any], tail: list[Any], last: list[Any]
 ) -> list[tuple[str, str, list[Any]]]:
     """lock()'s sequence: embeddings, each block but the last, last block + final norm, projection."""
@@ -155,77 +137,54 @@ def _block_groups(
     return out
 
 
-def _visual_plan(model: torch.nn.Module, keys: list[str], params: set[str]) -> list[Any]:
-    visual: Any = model.visual
-    if hasattr(visual, "trunk"):  # open_clip TimmModel: lock() groups the trunk with its fine matcher
-        trunk_keys = [k for k in keys if k.startswith("visual.trunk.")]
-        groups = _matcher_groups(
-            trunk_keys, params, visual.trunk.group_matcher(), prefix="visual.trunk.", tower="image"
-        )
-        return [*groups, ("visual.head", "image", [getattr(visual, "head", None)])]
-    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
-    if blocks is not None and hasattr(visual, "conv1"):  # open_clip VisionTransformer
-        head = [visual.conv1, visual.class_embedding, visual.positional_embedding, visual.ln_pre]
-        return _block_groups("image", "visual", head, list(blocks), [visual.ln_post], [visual.proj])
-    if hasattr(visual, "attnpool"):  # open_clip ModifiedResNet: stem convs, layer1-4, attention pool
-        stem = [getattr(visual, n, None) for n in ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3")]
-        stages = [
-            (f"visual.{n}", "image", [getattr(visual, n)]) for n in ("layer1", "layer2", "layer3", "layer4")
-        ]
-        return [("visual.stem", "image", stem), *stages, ("visual.attnpool", "image", [visual.attnpool])]
-    return [(f"visual.{name}", "image", [child]) for name, child in visual.named_children()]
-
-
-def _text_plan(model: torch.nn.Module) -> list[Any]:
-    text = model.text if hasattr(model, "text") else model  # as open_clip's lock_text_tower looks
-    prefix = "text" if hasattr(model, "text") else ""
-    blocks = getattr(getattr(text, "transformer", None), "resblocks", None)
-    if blocks is None:
-        return [("text", "text", [text])] if prefix else []
-    head = [getattr(text, n, None) for n in ("token_embedding", "positional_embedding", "cls_emb")]
-    tail = [getattr(text, "ln_final", None)]
-    return _block_groups("text", "text", head, list(blocks), tail, [getattr(text, "text_projection", None)])
-
-
-def groups_open_clip(model: torch.nn.Module) -> Grouping:
-    """Groups of an OpenCLIP model as its ``lock()`` code unlocks them, for both towers.
-
-    Keys of a tower outside lock()'s groups go to ``visual.other`` / ``text.other``; the rest of the
-    model (``logit_scale``, ``logit_bias``) to ``logit_scale``.
+def groups_from_plan(model: torch.nn.Module, plan: Sequence[Any], scheme: str) -> Grouping:
+    """Groups from a framework's plan: ``LayerGroup`` s, or ``(name, tower, [modules / parameters])`` whose
+    tensors are found by identity (as a ``lock()`` that walks modules sees them), in plan order; a key
+    already taken stays in its first group. Leftover keys of the towers go to ``visual.other`` /
+    ``text.other``, the rest to one last group (``logit_scale``).
 
     Example:
-        >>> [g.name for g in groups_open_clip(meta_clip).groups][:3]
-        ['visual.embed', 'visual.blocks.0', 'visual.blocks.1+norm']
+        >>> groups_from_plan(model, [("visual.proj", "image", [model.visual.proj])], "x").groups[0].params
+        ('visual.proj',)
     """
-    keys, params = _state_keys(model)
-    key_set = set(keys)
-    names = _tensor_names(model, key_set)
+    keys, params = state_keys(model)
+    names = tensor_names(model, set(keys))
     groups: list[LayerGroup] = []
     taken: set[str] = set()
-    for item in [*_visual_plan(model, keys, params), *_text_plan(model)]:
+    for item in plan:
         if isinstance(item, LayerGroup):
-            members = [*item.params, *item.buffers]
+            found = [*item.params, *item.buffers]
             name, tower = item.name, item.tower
         else:
             name, tower, objects = item
-            members = [k for k in _members(objects, names) if k not in taken]
-        if not members:
+            found = [k for k in members(objects, names) if k not in taken]
+        if not found:
             continue
-        taken.update(members)
-        ordered = [k for k in keys if k in set(members)]
-        p, b = _split(ordered, params)
+        taken.update(found)
+        chosen = set(found)
+        p, b = split_keys([k for k in keys if k in chosen], params)
         groups.append(LayerGroup(name, p, b, tower))
     for tower, prefix in (("image", "visual."), ("text", "text.")):
         rest = [k for k in keys if k.startswith(prefix) and k not in taken]
         if rest:
             taken.update(rest)
-            p, b = _split(rest, params)
+            p, b = split_keys(rest, params)
             groups.append(LayerGroup(f"{prefix}other", p, b, tower))
     rest = [k for k in keys if k not in taken]
     if rest:
-        p, b = _split(rest, params)
-        groups.append(LayerGroup(_label(rest, taken), p, b, None))
-    return Grouping("open_clip lock() groups", _unique(groups))
+        p, b = split_keys(rest, params)
+        groups.append(LayerGroup(label(rest, taken), p, b, None))
+    return Grouping(scheme, unique(groups))
+
+
+def groups_by_module(model: torch.nn.Module) -> Grouping:
+    """One group per top-level module, in order: the default of a framework without its own grouping.
+
+    Example:
+        >>> [g.name for g in groups_by_module(torch.nn.Sequential(torch.nn.Linear(2, 2))).groups]
+        ['0']
+    """
+    return groups_from_plan(model, [(n, None, [m]) for n, m in model.named_children()], "top-level modules")
 
 
 def mmpretrain_stage_style(keys: Iterable[str]) -> str | None:

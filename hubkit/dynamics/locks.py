@@ -1,19 +1,14 @@
 """Which parameters a run's own lock settings freeze: the expected side of the frozen-group check.
 
-- OpenCLIP: ``--lock-image`` / ``--lock-image-unlocked-groups N`` / ``--lock-image-freeze-bn-stats``,
-  ``--lock-text`` / ``--lock-text-unlocked-layers N`` (params.txt, parsed into
-  ``Hyperparams.locked_towers`` / ``unlocked_groups``). The model is built on the ``meta`` device and
-  open_clip's own ``lock_image_tower`` / ``lock_text_tower`` are called on it, so the expectation is
-  exactly what open_clip_train did; the parameters left with ``requires_grad=False`` are the frozen ones.
-- timm: ``train.py`` has no freezing option; runs record their lock in ``args.yaml`` under the names in
-  :data:`TIMM_LOCK_ARGS` (hubkit's timm example uses them), with ``TimmModel.lock``'s meaning: freeze the
-  model's ``group_matcher`` groups except the last N.
-- MMPreTrain: ``model.backbone.frozen_stages`` with each backbone's own meaning (:data:`MMPRETRAIN_FROZEN`).
+Each framework reads its own settings (``Framework.lock_plan``): OpenCLIP calls open_clip's own
+``lock_image_tower`` / ``lock_text_tower`` on a meta-device copy of the model with the run's
+``--lock-image*`` / ``--lock-text*`` (``Hyperparams.locked_towers`` / ``unlocked_groups``); timm reads a
+recorded ``--lock`` (``hubkit.frameworks.timm.LOCK_ARGS``). MMPreTrain's ``frozen_stages`` is here
+(:func:`lock_plan_mmpretrain`) until it has a framework module.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,15 +18,7 @@ from hubkit.dynamics.model import Expectation, Grouping
 if TYPE_CHECKING:
     import torch
 
-    from hubkit.runs.model import Hyperparams
 
-# args.yaml names a timm run records its lock under (source: examples/timm_digits/train.py --lock,
-# --lock-unlocked-groups, --lock-freeze-bn-stats, which mirror open_clip's TimmModel.lock arguments).
-TIMM_LOCK_ARGS: dict[str, str] = {
-    "lock": "freeze the model except its last groups (timm group_matcher, as open_clip TimmModel.lock)",
-    "lock_unlocked_groups": "number of last groups left trainable (0: the whole model is frozen)",
-    "lock_freeze_bn_stats": "BatchNorm layers of frozen groups kept in eval mode (statistics frozen)",
-}
 # MMPreTrain frozen_stages per stage style (source: mmpretrain/models/backbones resnet.py _freeze_stages:
 # >= 0 freezes the stem, then layer1..layerK; vision_transformer.py: K > 0 freezes patch_embed, cls_token,
 # pos_embed, pre_norm and layers 0..K-1, K = num_layers also the final norm; convnext.py: stages and
@@ -72,84 +59,28 @@ class LockPlan:
         return tuple(out)
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
+    """A recorded flag's truth (args.yaml / params.txt / hubkit.json spell them in several ways).
+
+    Example:
+        >>> truthy("False"), truthy(1)
+        (False, True)
+    """
     return value not in (None, False, 0, "", "False", "false", "None")
 
 
-def _int(value: Any) -> int:
+def as_int(value: Any) -> int:
+    """A recorded count, 0 when absent or not a number."""
     try:
         return int(value)
     except (TypeError, ValueError):
         return 0
 
 
-def _state_names(model: torch.nn.Module) -> dict[int, str]:
+def parameter_names(model: torch.nn.Module) -> dict[int, str]:
+    """id(parameter) -> state-dict key, for the parameters the state dict holds."""
     keys = set(model.state_dict().keys())
     return {id(p): n for n, p in model.named_parameters() if n in keys}
-
-
-def lock_plan_open_clip(model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
-    """What ``--lock-image*`` / ``--lock-text*`` freeze, by calling open_clip's own lock code on a copy.
-
-    Args:
-        model: the run's OpenCLIP model on the ``meta`` device (not modified).
-        hyperparams: the run's hyperparameters (``locked_towers``, ``unlocked_groups``, ``raw``).
-
-    Example:
-        >>> sorted(lock_plan_open_clip(meta_clip, run.hyperparams).settings)
-        ['--lock-image', '--lock-image-unlocked-groups 1']
-    """
-    raw = hyperparams.raw
-    frozen: dict[str, str] = {}
-    bn: set[str] = set()
-    settings: list[str] = []
-    for tower in hyperparams.locked_towers:
-        copy_ = copy.deepcopy(model)
-        names = _state_names(copy_)
-        unlocked = hyperparams.unlocked_groups.get(tower, 0)
-        if tower == "image":
-            freeze_bn = _truthy(raw.get("lock_image_freeze_bn_stats"))
-            # BatchNorm freezing swaps modules; only requires_grad matters here, the flag is kept apart
-            copy_.lock_image_tower(unlocked_groups=unlocked, freeze_bn_stats=False)  # type: ignore[operator]
-            parts = ["--lock-image"] + ([f"--lock-image-unlocked-groups {unlocked}"] if unlocked else [])
-            parts += ["--lock-image-freeze-bn-stats"] if freeze_bn else []
-            where = "open_clip lock_image_tower"
-        else:
-            freeze_bn = True  # the text towers have no BatchNorm
-            copy_.lock_text_tower(unlocked_layers=unlocked, freeze_layer_norm=True)  # type: ignore[operator]
-            parts = ["--lock-text"] + ([f"--lock-text-unlocked-layers {unlocked}"] if unlocked else [])
-            where = "open_clip lock_text_tower"
-        settings.extend(parts)
-        reason = f"{' '.join(parts)} ({where})"
-        for param in copy_.parameters():
-            if not param.requires_grad and id(param) in names and names[id(param)] not in frozen:
-                frozen[names[id(param)]] = reason
-                if freeze_bn:
-                    bn.add(names[id(param)])
-    return LockPlan(frozen, frozenset(bn), tuple(settings))
-
-
-def lock_plan_timm(model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
-    """What a timm run's recorded lock (:data:`TIMM_LOCK_ARGS`) freezes: all but the last N groups.
-
-    Example:
-        >>> lock_plan_timm(meta_resnet, run.hyperparams).settings
-        ('--lock', '--lock-unlocked-groups 1', '--lock-freeze-bn-stats')
-    """
-    from timm.models import group_parameters
-
-    raw = hyperparams.raw
-    if not _truthy(raw.get("lock")):
-        return LockPlan()
-    unlocked = _int(raw.get("lock_unlocked_groups"))
-    freeze_bn = _truthy(raw.get("lock_freeze_bn_stats"))
-    settings = ("--lock",) + ((f"--lock-unlocked-groups {unlocked}",) if unlocked else ())
-    settings += ("--lock-freeze-bn-stats",) if freeze_bn else ()
-    groups = group_parameters(model, model.group_matcher())  # type: ignore[operator]
-    last_frozen = max(groups) - unlocked
-    reason = f"{' '.join(settings)} (args.yaml)"
-    frozen = {name: reason for lid, names in groups.items() if lid <= last_frozen for name in names}
-    return LockPlan(frozen, frozenset(frozen) if freeze_bn else frozenset(), settings)
 
 
 def lock_plan_mmpretrain(grouping: Grouping, frozen_stages: int, style: str | None) -> LockPlan:

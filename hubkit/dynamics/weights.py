@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hubkit.errors import CheckpointError
-from hubkit.runs.convert import SAFETENSORS_DTYPES, WRAPPER_PREFIXES
+from hubkit.frameworks.checkpoints import strip_prefixes
+from hubkit.runs.convert import SAFETENSORS_DTYPES
 
 if TYPE_CHECKING:
     import torch
 
+    from hubkit.frameworks import Framework
 # safetensors dtype name -> torch dtype name (the conversion's table, read the other way)
 TORCH_DTYPES: dict[str, str] = {st: name for name, st in SAFETENSORS_DTYPES.items()}
 _MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", 4)
@@ -57,20 +59,6 @@ class WeightSource(Protocol):
     def close(self) -> None:
         """Drop the file."""
         ...
-
-
-def strip_prefixes(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Remove a wrapper prefix shared by every key (``module.``, ``_orig_mod.``).
-
-    Example:
-        >>> strip_prefixes({"module.fc.weight": 1})
-        {'fc.weight': 1}
-    """
-    out = dict(state)
-    for prefix in WRAPPER_PREFIXES:
-        if out and all(k.startswith(prefix) for k in out):
-            out = {k[len(prefix) :]: v for k, v in out.items()}
-    return out
 
 
 class _Pages:
@@ -110,35 +98,30 @@ class CheckpointWeights:
 
     Args:
         path: a ``.pth.tar`` / ``.pt`` checkpoint.
-        weights: ``"raw"`` (``state_dict``) or ``"ema"`` (``state_dict_ema``).
+        weights: ``"raw"`` or ``"ema"``.
+        framework: the run's framework (it picks the state dict of those weights).
 
     Example:
-        >>> src = CheckpointWeights(Path("runs/x/checkpoint-3.pth.tar"), "ema")
+        >>> src = CheckpointWeights(Path("runs/x/checkpoint-3.pth.tar"), "ema", frameworks.get("timm"))
         >>> sorted(src.metadata())[:1]
         ['conv1.weight']
     """
 
-    def __init__(self, path: Path, weights: str) -> None:
-        import torch
-
+    def __init__(self, path: Path, weights: str, framework: Framework) -> None:
         from hubkit.runs.safeload import load_checkpoint
 
         self.path = Path(path)
         self.name = self.path.name
         checkpoint = load_checkpoint(self.path)
-        key = "state_dict_ema" if weights == "ema" else "state_dict"
-        state = checkpoint.get(key)
-        if not isinstance(state, dict) or not state:
+        try:
+            state = framework.source_state_dict(checkpoint, weights)
+        except KeyError as exc:
             raise CheckpointError(
-                f"{self.path} has no '{key}' (keys: {', '.join(sorted(map(str, checkpoint))[:8])})",
-                hint="Expected a timm CheckpointSaver / open_clip_train checkpoint; "
-                "for EMA weights the run must have kept them (--weights raw otherwise).",
-            )
-        bad = [k for k, v in state.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
-        if bad:
-            raise CheckpointError(
-                f"{self.path}: '{key}' holds non-tensor entries ({bad[:3]})", hint="Re-save the weights."
-            )
+                f"{self.path}: {exc.args[0] if exc.args else exc}",
+                hint="For EMA weights the run must have kept them (--weights raw otherwise).",
+            ) from None
+        if not state:
+            raise CheckpointError(f"{self.path} holds no {weights} weights", hint="Pick another checkpoint.")
         self._state: dict[str, torch.Tensor] = strip_prefixes(state)
         self._pages = _Pages(self.path)
 
