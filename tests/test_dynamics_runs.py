@@ -177,16 +177,53 @@ def test_measures_agree_with_a_naive_reference_on_an_openclip_vit(openclip_run_d
     assert _check_against_reference(report, openclip_run_dir, "state_dict") > 9 * 3 * 5
 
 
-def test_a_published_repo_is_analysed_without_the_run(
-    finetune_factory: Callable[..., Path], session_hub: LocalHub, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def published_bn(finetune_factory: Callable[..., Path], session_hub: LocalHub) -> tuple[str, Path, str]:
+    """The BatchNorm run published with the default --frozen-check warn; (repo, run, publish output)."""
     run = finetune_factory(False)
     repo = "localuser/dynamics-bn"
-    common = ["--endpoint", session_hub.endpoint, "--token", HUB_TOKEN]
-    result = CliRunner().invoke(
-        cli, ["publish", str(run), "--repo", repo, "--select", "all", "--no-verify", *common]
-    )
+    args = ["publish", str(run), "--repo", repo, "--select", "all", "--no-verify", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--endpoint", session_hub.endpoint, "--token", HUB_TOKEN])
     assert result.exit_code == 0, result.output
+    return repo, run, result.output
+
+
+def test_publish_warns_on_a_frozen_mismatch_and_strict_stops_before_any_remote_change(
+    published_bn: tuple[str, Path, str], session_hub: LocalHub
+) -> None:
+    import json
+
+    _repo, run, output = published_bn
+    warnings = json.loads(output.strip().splitlines()[-1])["warnings"]
+    assert len(warnings) == 5 and warnings[1].startswith("frozen groups: group 'layer1' is frozen by --lock")
+    args = ["publish", str(run), "--repo", "localuser/dynamics-strict", "--frozen-check", "strict"]
+    result = CliRunner().invoke(cli, [*args, "--endpoint", session_hub.endpoint, "--token", HUB_TOKEN])
+    assert result.exit_code != 0 and "frozen-group check failed: group 'conv1+bn1'" in str(result.exception)
+    from huggingface_hub import HfApi
+
+    assert not HfApi(endpoint=session_hub.endpoint, token=HUB_TOKEN).repo_exists("localuser/dynamics-strict")
+
+
+def test_verify_with_the_run_fails_on_the_frozen_mismatch(
+    published_bn: tuple[str, Path, str], session_hub: LocalHub
+) -> None:
+    from hubkit.verify import verify_revisions
+
+    repo, run, _ = published_bn
+    results = verify_revisions(
+        repo, ["epoch-000", "epoch-001"], endpoint=session_hub.endpoint, token=HUB_TOKEN, run=run
+    )
+    assert results[0].passed, results[0].failures  # nothing moved yet at the first checkpoint
+    frozen = [f for f in results[1].failures if f.startswith("frozen groups: ")]
+    assert [f.split("'")[1] for f in frozen] == TRUNK and not results[1].passed
+    assert any(n.startswith("frozen groups: observed conv1+bn1, layer1") for n in results[1].notes)
+
+
+def test_a_published_repo_is_analysed_without_the_run(
+    published_bn: tuple[str, Path, str], session_hub: LocalHub, tmp_path: Path
+) -> None:
+    repo, run, _ = published_bn
+    common = ["--endpoint", session_hub.endpoint, "--token", HUB_TOKEN]
     published = analyse_repo(repo, endpoint=session_hub.endpoint, token=HUB_TOKEN, cache_dir=tmp_path)
     local = analyse_run(run)
     assert [c.label for c in published.checkpoints] == ["epoch-000", "epoch-001", "epoch-002"]
@@ -200,7 +237,6 @@ def test_a_published_repo_is_analysed_without_the_run(
                 assert [s.rel_change_prev for s in a.steps] == pytest.approx(
                     [s.rel_change_prev for s in b.steps]
                 )
-    result = CliRunner().invoke(
-        cli, ["dynamics", repo, "--revision", "epoch-000", "--revision", "epoch-002", *common]
-    )
+    args = ["dynamics", repo, "--revision", "epoch-000", "--revision", "epoch-002", *common]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0 and "MISMATCH: group 'layer1'" in result.output

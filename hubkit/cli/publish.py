@@ -70,6 +70,13 @@ from hubkit.secrets import redact, register_token
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="OpenCLIP model config JSON (when the model is not in OpenCLIP's registry).",
 )
+@click.option(
+    "--frozen-check",
+    type=click.Choice(["warn", "strict", "off"]),
+    default="warn",
+    show_default=True,
+    help="A group the run's lock settings freeze but whose weights moved: warn, or stop (strict).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, locally or remotely.")
 @json_option("one report")
 @click.option("--force", is_flag=True, help="Replace remote revisions that hold different weights.")
@@ -90,6 +97,7 @@ def command(
     eval_data: Path | None,
     device: str | None,
     model_config: Path | None,
+    frozen_check: str,
     dry_run: bool,
     as_json: bool,
     force: bool,
@@ -121,6 +129,7 @@ def command(
         eval_data=eval_data,
         device=device,
         model_config=model_config,
+        frozen_check=frozen_check,  # type: ignore[arg-type]
         dry_run=dry_run,
         force=force,
         license=license_id,

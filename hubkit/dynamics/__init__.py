@@ -10,7 +10,7 @@ Importing this package is cheap: torch, timm, open_clip and matplotlib are impor
 
 from __future__ import annotations
 
-from hubkit.dynamics.analyse import analyse_repo, analyse_run, build_report
+from hubkit.dynamics.analyse import analyse_run, build_report
 from hubkit.dynamics.model import (
     CheckpointRef,
     DynamicsReport,
@@ -22,6 +22,7 @@ from hubkit.dynamics.model import (
     LayerGroup,
     Step,
 )
+from hubkit.dynamics.published import analyse_repo
 
 __all__ = [
     "CheckpointRef",

@@ -1,4 +1,5 @@
-"""Analyse a training run dir or a published repo: checkpoints → groups → measures → checks → report.
+"""Analyse a training run dir: checkpoints → groups → measures → checks → report (published repos:
+:mod:`hubkit.dynamics.published`).
 
 Framework knowledge (the meta model, layer groups, lock settings, which weights) comes from the run's or
 revision's framework object (``hubkit.frameworks``).
@@ -15,12 +16,13 @@ from hubkit import frameworks
 from hubkit.dynamics.check import flag_jumps, frozen_findings
 from hubkit.dynamics.measure import measure
 from hubkit.dynamics.model import CheckpointRef, DynamicsReport, GroupDynamics
-from hubkit.dynamics.weights import CheckpointWeights, SafetensorsWeights, WeightSource
+from hubkit.dynamics.weights import CheckpointWeights, WeightSource
 from hubkit.errors import InputError
 
 if TYPE_CHECKING:
     import torch
 
+    from hubkit.dynamics.locks import LockPlan
     from hubkit.frameworks import Framework
     from hubkit.runs.model import Hyperparams, TrainingRun
 
@@ -29,6 +31,17 @@ def _run_meta_model(framework: Framework, run: TrainingRun) -> torch.nn.Module:
     """The run's model on the meta device, as conversion builds it."""
     with tempfile.TemporaryDirectory(prefix="hubkit-dynamics-") as tmp:
         return framework.architecture(run, Path(tmp))[1]
+
+
+def run_lock_plan(run: TrainingRun) -> LockPlan:
+    """What the run's recorded lock settings freeze (no checkpoint is read).
+
+    Example:
+        >>> run_lock_plan(read_run("runs/openclip-lit")).settings
+        ('--lock-image', '--lock-image-unlocked-groups 1')
+    """
+    framework = frameworks.get(run.framework)
+    return framework.lock_plan(_run_meta_model(framework, run), run.hyperparams)
 
 
 def build_report(
@@ -88,7 +101,7 @@ def build_report(
 
 
 def analyse_run(
-    path: str | Path,
+    path: str | Path | TrainingRun,
     *,
     select: str = "all",
     weights: str | None = None,
@@ -98,7 +111,7 @@ def analyse_run(
     """Training dynamics of a timm / OpenCLIP run dir, read from its memory-mapped checkpoints.
 
     Args:
-        path: the run dir.
+        path: the run dir (or the run, already read).
         select: which checkpoints (``all`` by default; any ``hubkit publish --select`` spec).
         weights: ``raw`` or ``ema`` (default: the weights hubkit publishes for the run).
         fine: timm runs: one group per block instead of per stage.
@@ -112,9 +125,9 @@ def analyse_run(
         >>> report.frozen_observed
         ('visual.embed', 'visual.blocks.0')
     """
-    from hubkit.runs import read_run, select_checkpoints
+    from hubkit.runs import TrainingRun, read_run, select_checkpoints
 
-    run = read_run(path, model_config=model_config)
+    run = path if isinstance(path, TrainingRun) else read_run(path, model_config=model_config)
     framework = frameworks.get(run.framework)
     selection = select_checkpoints(run, select)
     kind = weights or framework.default_weights(run)
@@ -136,66 +149,3 @@ def analyse_run(
     return build_report(
         str(run.path), framework, run.architecture, model, run.hyperparams, refs, sources, fine=fine
     )
-
-
-def analyse_repo(
-    repo_id: str,
-    revisions: Sequence[str] = (),
-    *,
-    endpoint: str | None,
-    token: str | None,
-    cache_dir: Path,
-    fine: bool = False,
-) -> DynamicsReport:
-    """Training dynamics of a published repo, from each revision's safetensors (no run needed).
-
-    Args:
-        repo_id: ``org/name``.
-        revisions: revisions to compare (default: every branch but ``main`` and staging branches, ordered
-            by the epoch their ``hubkit.json`` records).
-        endpoint / token: the Hub.
-        cache_dir: where revisions are downloaded.
-        fine: timm repos: one group per block.
-
-    Example:
-        >>> analyse_repo("local/timm-digits", endpoint=url, token=None, cache_dir=tmp).checkpoints[0].label
-        'epoch-000'
-    """
-    from hubkit.layout import HUBKIT_JSON, HubkitRecord
-    from hubkit.publish.naming import STAGING_PREFIX
-    from hubkit.verify.loader import download_revision
-    from hubkit.verify.verifier import list_revisions
-
-    names = list(revisions) or [
-        r for r in list_revisions(repo_id, endpoint=endpoint, token=token)
-        if r != "main" and not r.startswith(STAGING_PREFIX)
-    ]  # fmt: skip
-    if not names:
-        raise InputError(
-            f"{repo_id} has no revision besides main to compare",
-            hint="publish several checkpoints (hubkit publish --select) or name revisions with --revision",
-        )
-    found = []
-    for name in names:
-        snapshot = download_revision(repo_id, name, endpoint=endpoint, token=token, cache_dir=cache_dir)
-        record_path = snapshot / HUBKIT_JSON
-        record = HubkitRecord.from_json(record_path.read_bytes()) if record_path.is_file() else None
-        found.append((record.epoch if record else None, name, snapshot, record))
-    if not revisions:
-        found.sort(key=lambda item: (item[0] is None, item[0] if item[0] is not None else 0, item[1]))
-    _, last_name, last_snapshot, last_record = found[-1]
-    framework = frameworks.detect_revision(last_snapshot)
-    if framework is None:
-        raise InputError(
-            f"{repo_id}@{last_name} is not a release of any framework hubkit knows "
-            f"(files: {sorted(p.name for p in last_snapshot.iterdir())})",
-            hint=f"known frameworks: {', '.join(frameworks.names())}",
-        )
-    hyperparams = framework.record_hyperparams(last_record.hyperparameters if last_record else {})
-    model = framework.revision_model(last_snapshot)
-    refs = [CheckpointRef(name, epoch, f"{repo_id}@{name}") for epoch, name, _, _ in found]
-    sources: list[WeightSource] = [
-        SafetensorsWeights(snapshot / framework.weights_file, name=name) for _, name, snapshot, _ in found
-    ]
-    architecture = last_record.run.architecture if last_record else ""
-    return build_report(repo_id, framework, architecture, model, hyperparams, refs, sources, fine=fine)

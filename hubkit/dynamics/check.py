@@ -14,7 +14,15 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from hubkit.dynamics.model import CheckpointRef, Expectation, Finding, GroupDynamics, KindSeries, Step
+from hubkit.dynamics.model import (
+    CheckpointRef,
+    DynamicsReport,
+    Expectation,
+    Finding,
+    GroupDynamics,
+    KindSeries,
+    Step,
+)
 
 JUMP_FACTOR = 10.0  # a step's change per epoch this many times the group's median so far is a jump
 JUMP_FLOOR = 1e-4  # ... and at least this large (‖Δw‖/‖w‖), so that noise on a near-frozen group is not
@@ -31,9 +39,9 @@ def frozen_findings(groups: Sequence[GroupDynamics]) -> tuple[Finding, ...]:
     for group in groups:
         expected = group.expected
         if expected is not None and expected.frozen:
-            if group.params is not None and not group.params.frozen:
+            if group.params is not None and group.params.changed:
                 findings.append(Finding(group.name, "changed", True, _changed(group, expected.reason)))
-            elif group.buffers is not None and not group.buffers.frozen:
+            elif group.buffers is not None and group.buffers.changed:
                 findings.append(Finding(group.name, "buffers_moved", True, _buffers_moved(group, expected)))
         elif group.frozen and group.params is not None:
             why = expected.reason if expected is not None else "the run records no lock settings"
@@ -123,3 +131,28 @@ def flag_jumps(series: KindSeries, checkpoints: Sequence[CheckpointRef]) -> Kind
         if reason:
             steps[i] = dataclasses.replace(steps[i], jump=reason)
     return dataclasses.replace(series, steps=tuple(steps))
+
+
+def findings_until(report: DynamicsReport, epoch: int | None) -> tuple[Finding, ...]:
+    """The frozen-group findings of ``report`` counting only checkpoints up to ``epoch`` (all when None).
+
+    A revision published at epoch 3 answers for the run up to epoch 3: a lock that broke later is the
+    later revisions' failure.
+
+    Example:
+        >>> [f.group for f in findings_until(report, 3) if f.failed]
+        ['layer1']
+    """
+    keep = [
+        i
+        for i, ref in enumerate(report.checkpoints)
+        if epoch is None or ref.epoch is None or ref.epoch <= epoch
+    ]
+
+    def cut(series: KindSeries | None) -> KindSeries | None:
+        if series is None:
+            return None
+        return dataclasses.replace(series, steps=tuple(series.steps[i] for i in keep))
+
+    groups = [dataclasses.replace(g, params=cut(g.params), buffers=cut(g.buffers)) for g in report.groups]
+    return frozen_findings(groups)

@@ -104,6 +104,11 @@ class KindSeries:
         return bool(later) and all(s.unchanged_tensors == 1.0 for s in later)
 
     @property
+    def changed(self) -> bool:
+        """Some tensor differs bitwise from the previous checkpoint at some checkpoint (False with one)."""
+        return any(s.unchanged_tensors != 1.0 for s in self.steps[1:])
+
+    @property
     def max_rel_change(self) -> float:
         """The largest ‖Δw‖/‖w‖ from one checkpoint to the next (0 when frozen)."""
         values = [s.rel_change_prev for s in self.steps[1:] if s.rel_change_prev is not None]
