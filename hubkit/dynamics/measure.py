@@ -86,6 +86,20 @@ def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return bool(torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)))
 
 
+def _sq(x: torch.Tensor) -> float:
+    """‖x‖² in float64 through aten's reduction: BLAS dot calls spin their own threads, and on a busy
+    machine one took milliseconds instead of microseconds."""
+    import torch
+
+    return float(torch.linalg.vector_norm(x)) ** 2
+
+
+def _dot(x: torch.Tensor, y: torch.Tensor, scratch: torch.Tensor) -> float:
+    import torch
+
+    return float(torch.mul(x, y, out=scratch).sum())
+
+
 class _Chunks:
     """Float64 chunk buffers reused across every tensor (no allocation in the loop)."""
 
@@ -112,7 +126,7 @@ class _Chunks:
         f.copy_(parts[last])
         d = self.diff[:size]
         torch.sub(z, f, out=d)
-        current = [0.0, 0.0, float(torch.dot(d, d)), float(torch.dot(z, f)), float(torch.dot(z, z))]
+        current = [0.0, 0.0, _sq(d), _dot(z, f, d), _sq(z)]
         for j, value in enumerate(current):
             out[0][j] += value
         moved = [False] * len(parts)
@@ -128,12 +142,11 @@ class _Chunks:
                     c, spare = spare[:size], (self.b if spare is self.a else self.a)
                     c.copy_(parts[i])
                 torch.sub(c, prev, out=d)
-                current = [float(torch.dot(d, d))]
+                current = [_sq(d)]
                 torch.sub(c, z, out=d)
-                current.append(float(torch.dot(d, d)))
+                current.append(_sq(d))
                 torch.sub(c, f, out=d)
-                current.append(float(torch.dot(d, d)))
-                current += [float(torch.dot(c, f)), float(torch.dot(c, c))]
+                current += [_sq(d), _dot(c, f, d), _sq(c)]
                 prev = c
             for j, value in enumerate(current):
                 out[i][j] += value
@@ -158,7 +171,6 @@ def measure(sources: Sequence[WeightSource], grouping: Grouping) -> Measured:
         >>> measured.series[0][0].steps[1].rel_change_prev
         0.0123
     """
-    import torch
 
     if not sources:
         raise CheckpointError("no checkpoints to analyse", hint="Select at least one checkpoint.")
@@ -169,14 +181,7 @@ def measure(sources: Sequence[WeightSource], grouping: Grouping) -> Measured:
     totals = _Totals(len(grouping.groups), count)
     chunks = _Chunks()
     ungrouped = tuple(k for k in meta if k not in index)
-    # One thread: the chunks are cache-sized, and BLAS threads on small vectors cost more than they save
-    # (under load, a threaded float64 dot of 1 MiB took milliseconds instead of 25 µs).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        bytes_read = _measure_all(sources, meta, index, count, totals, chunks)
-    finally:
-        torch.set_num_threads(threads)
+    bytes_read = _measure_all(sources, meta, index, count, totals, chunks)
     seconds = time.perf_counter() - start_time
     return Measured(_series(grouping, totals), bytes_read, seconds, ungrouped)
 
