@@ -24,9 +24,10 @@ README = "README.md"  # the model card (huggingface_hub's REPOCARD_NAME)
 HUBKIT_JSON = "hubkit.json"  # HubkitRecord
 VERIFICATION_JSON = "verification.json"  # VerificationRecord
 TRAINING_CURVES = "training_curves.png"  # main only: the run's metrics per epoch
+TRAINING_DYNAMICS = "training_dynamics.png"  # main only: per layer-group change between revisions
 GITATTRIBUTES = ".gitattributes"  # the Hub's (LFS rules), never hubkit's
 # Files hubkit writes into a revision besides the framework's weights and config.
-HUBKIT_FILES = frozenset({README, HUBKIT_JSON, VERIFICATION_JSON, TRAINING_CURVES})
+HUBKIT_FILES = frozenset({README, HUBKIT_JSON, VERIFICATION_JSON, TRAINING_CURVES, TRAINING_DYNAMICS})
 
 # The newest record format this hubkit writes and reads ("format" in both files). Version 1: hubkit 0.1.
 SCHEMA_VERSION = 1

@@ -240,3 +240,29 @@ def test_a_published_repo_is_analysed_without_the_run(
     args = ["dynamics", repo, "--revision", "epoch-000", "--revision", "epoch-002", *common]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0 and "MISMATCH: group 'layer1'" in result.output
+
+
+def test_main_card_shows_training_dynamics_with_its_picture(
+    published_bn: tuple[str, Path, str], session_hub: LocalHub, tmp_path: Path
+) -> None:
+    from huggingface_hub import HfApi, ModelCard, hf_hub_download
+
+    repo, _, _ = published_bn
+    api = HfApi(endpoint=session_hub.endpoint, token=HUB_TOKEN)
+    assert "training_dynamics.png" in api.list_repo_files(repo)
+    path = hf_hub_download(
+        repo, "README.md", endpoint=session_hub.endpoint, token=HUB_TOKEN, cache_dir=tmp_path
+    )
+    card = ModelCard.load(path)
+    text = card.text
+    section = text[text.index("## Training dynamics") :]
+    assert "![Training dynamics](training_dynamics.png)" in section
+    assert "expected from the run's lock settings (`--lock --lock-unlocked-groups 1`)" in section
+    assert (
+        "| `layer1` | frozen | frozen | **moved** |" in section
+        and "| `fc` | trains | changed, up to" in section
+    )
+    assert "- Mismatch: group 'layer1' is frozen by --lock --lock-unlocked-groups 1 (args.yaml)" in section
+    assert "bitwise unchanged from the previous revision: `epoch-001` " in section
+    png = hf_hub_download(repo, "training_dynamics.png", endpoint=session_hub.endpoint, cache_dir=tmp_path)
+    assert Path(png).read_bytes()[:4] == b"\x89PNG"

@@ -20,6 +20,8 @@ from hubkit.errors import RemoteConflictError, VerificationError
 from hubkit.layout import VERIFICATION_JSON
 from hubkit.publish.content import Content
 from hubkit.publish.curves import render_curves
+from hubkit.publish.dynamics import analyse_published
+from hubkit.publish.dynamics import prepare as prepare_dynamics
 from hubkit.publish.files import LocalFile, changed_files
 from hubkit.publish.mainrev import MainInputs, MainRevision, curve_data, preview_rows, publish_main
 from hubkit.publish.naming import staging_branch
@@ -29,6 +31,7 @@ from hubkit.publish.uploads import Uploads
 from hubkit.publish.verification import passed, verify_commit
 
 if TYPE_CHECKING:
+    from hubkit.dynamics.model import DynamicsReport
     from hubkit.publish.endpoint import Target
 
 
@@ -64,6 +67,7 @@ class Executor:
         self._converted: dict[str, Content] = {}
         self._uploads = Uploads(planner.remote, planner.converter, planner.progress)
         self._curves: Future[bytes] | None = None
+        self._dynamics: Future[DynamicsReport | None] | None = None
 
     def run(self) -> Outcome:
         """Publish every revision of the plan, then main and the tag."""
@@ -84,6 +88,9 @@ class Executor:
             if plan.main_epoch is not None:  # main's picture depends only on the plan: draw it meanwhile
                 data = curve_data(plan.run, tuple(r.epoch for r in plan.revisions), plan.main_epoch)
                 self._curves = drawing.submit(render_curves, data)
+                revisions = [(r.name, r.epoch) for r in plan.revisions]
+                prepare_dynamics()  # imports on this thread: the analysis must not import while verify forks
+                self._dynamics = drawing.submit(analyse_published, plan.run, revisions, self.options.weights)
             if plan.refs is None:
                 self.remote.ensure_repo(private=self.options.private)
             initial = self.remote.initial_commit() if plan.staged else None
@@ -261,6 +268,7 @@ class Executor:
             main_epoch=self.plan.main_epoch,
             revisions=tuple(revisions),
             curves=self._curves.result,
+            dynamics=self._dynamics.result if self._dynamics is not None else lambda: None,
         )
         return publish_main(inputs, self.planner.files, self.remote, self.progress)
 

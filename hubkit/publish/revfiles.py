@@ -18,7 +18,7 @@ from hubkit.publish.content import Content, metadata_file
 from hubkit.publish.files import LocalFile
 
 if TYPE_CHECKING:
-    from hubkit.cards.context import CardContext
+    from hubkit.cards.context import CardContext, DynamicsFacts
     from hubkit.runs import SelectedCheckpoint, TrainingRun
 
 # (revision, commit, epoch, metrics, note): one row of main's revisions table
@@ -99,6 +99,7 @@ class ReleaseFiles:
         curve_image: str | None = None,
         verification: bytes | None = None,
         weights: str | None = None,
+        dynamics: DynamicsFacts | None = None,
     ) -> bytes:
         """Main's card for ``item`` with the revisions table ``rows``."""
         return cards.main_card(
@@ -111,4 +112,5 @@ class ReleaseFiles:
             verification=verification,
             template_dir=self.template_dir,
             weights=weights,
+            dynamics=dynamics,
         )

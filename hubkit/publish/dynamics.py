@@ -1,0 +1,102 @@
+"""Main's "Training dynamics": how the published revisions' weights moved, as a picture and card facts.
+
+The analysis (``hubkit.dynamics``) reads the published checkpoints of the run once more, in the
+background while the revisions are uploaded and verified; the picture and the card section are made with
+main. The picture names the run, never a local path, so the same run gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from hubkit.layout import TRAINING_DYNAMICS
+
+if TYPE_CHECKING:
+    from hubkit.cards.context import DynamicsFacts
+    from hubkit.dynamics.model import DynamicsReport
+    from hubkit.runs.model import TrainingRun
+
+
+def prepare() -> None:
+    """Import what :func:`analyse_published` needs, on the calling thread.
+
+    The analysis runs in a thread while verification forks DataLoader workers; a fork during an import
+    in another thread leaves that module's lock held in the child. Everything heavy is imported here first.
+    """
+    import hubkit.dynamics.analyse
+    import hubkit.dynamics.check
+    import hubkit.dynamics.measure
+    import hubkit.dynamics.weights
+    import hubkit.runs.select  # noqa: F401
+
+
+def analyse_published(
+    run: TrainingRun, revisions: Sequence[tuple[str, int]], weights: str | None
+) -> DynamicsReport | None:
+    """The dynamics of the checkpoints of ``revisions`` (``(name, epoch)``), labelled by revision name.
+
+    Returns None with fewer than two revisions (nothing moved between them).
+
+    Example:
+        >>> analyse_published(run, [("epoch-000", 0), ("epoch-004", 4)], None).checkpoints[1].label
+        'epoch-004'
+    """
+    from hubkit.dynamics.analyse import analyse_run
+
+    names = {epoch: name for name, epoch in revisions}
+    if len(names) < 2:
+        return None
+    report = analyse_run(run, select="epochs:" + ",".join(str(e) for e in sorted(names)), weights=weights)
+    refs = tuple(
+        dataclasses.replace(ref, label=names[ref.epoch]) if ref.epoch in names else ref
+        for ref in report.checkpoints
+    )
+    return dataclasses.replace(report, subject=run.name, checkpoints=refs)
+
+
+def main_files(report: DynamicsReport) -> tuple[bytes, DynamicsFacts]:
+    """Main's picture (PNG bytes) and the facts of its card section.
+
+    Example:
+        >>> png, facts = main_files(report)
+        >>> facts.image
+        'training_dynamics.png'
+    """
+    from hubkit.cards.context import DynamicsFacts, DynamicsGroupRow
+    from hubkit.dynamics.plot import render_dynamics
+
+    rows = []
+    for group in report.groups:
+        series = group.params or group.buffers
+        if series is None:
+            continue
+        expected = group.expected is not None and group.expected.frozen
+        observed = "frozen" if series.frozen else f"changed, up to {series.max_rel_change:.2g}"
+        buffers = "" if group.buffers is None else ("frozen" if group.buffers.frozen else "moved")
+        moved = expected and group.buffers is not None and group.buffers.changed
+        rows.append(
+            DynamicsGroupRow(
+                group.name,
+                "frozen" if expected else "trains",
+                observed,
+                buffers,
+                expected and series.changed,
+                moved,
+            )
+        )
+    unchanged = tuple(
+        (ref.label, share)
+        for ref, share in zip(report.checkpoints, report.unchanged_share(), strict=True)
+        if share is not None
+    )
+    facts = DynamicsFacts(
+        image=TRAINING_DYNAMICS,
+        scheme=report.scheme,
+        lock_settings=" ".join(report.lock_settings),
+        groups=tuple(rows),
+        unchanged=unchanged,
+        mismatches=tuple(f.message for f in report.findings if f.failed),
+    )
+    return render_dynamics(report), facts
