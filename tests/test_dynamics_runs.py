@@ -266,3 +266,27 @@ def test_main_card_shows_training_dynamics_with_its_picture(
     assert "bitwise unchanged from the previous revision: `epoch-001` " in section
     png = hf_hub_download(repo, "training_dynamics.png", endpoint=session_hub.endpoint, cache_dir=tmp_path)
     assert Path(png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_each_revisions_hubkit_json_records_how_it_moved_since_the_previous(
+    published_bn: tuple[str, Path, str], session_hub: LocalHub, tmp_path: Path
+) -> None:
+    from huggingface_hub import hf_hub_download
+
+    from hubkit.layout import HubkitRecord
+
+    repo, _, _ = published_bn
+
+    def record(revision: str) -> HubkitRecord:
+        path = hf_hub_download(
+            repo, "hubkit.json", revision=revision, endpoint=session_hub.endpoint, cache_dir=tmp_path
+        )
+        return HubkitRecord.from_json(Path(path).read_bytes())
+
+    assert record("epoch-000").dynamics is None
+    second = record("epoch-001").dynamics
+    assert second is not None and second.previous == "epoch-000"
+    assert second.frozen_groups == tuple(TRUNK) and second.buffers_moved == tuple(TRUNK)
+    assert second.rel_change["layer1"] == 0.0 and (second.rel_change["fc"] or 0.0) > 0.0
+    assert second.unchanged_share is not None and 0.9 < second.unchanged_share < 1.0
+    assert record("main").dynamics == record("epoch-002").dynamics  # main holds the last revision's files

@@ -8,6 +8,7 @@ main. The picture names the run, never a local path, so the same run gives the s
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from hubkit.layout import TRAINING_DYNAMICS
 if TYPE_CHECKING:
     from hubkit.cards.context import DynamicsFacts
     from hubkit.dynamics.model import DynamicsReport
+    from hubkit.layout import DynamicsRecord
     from hubkit.runs.model import TrainingRun
 
 
@@ -54,6 +56,42 @@ def analyse_published(
         for ref in report.checkpoints
     )
     return dataclasses.replace(report, subject=run.name, checkpoints=refs)
+
+
+def revision_record(report: DynamicsReport | None, revision: str) -> DynamicsRecord | None:
+    """``hubkit.json``'s figures for ``revision``: its change from the previous revision of ``report``.
+
+    Example:
+        >>> revision_record(report, "epoch-004").unchanged_share
+        0.62
+    """
+    from hubkit.layout import DynamicsRecord
+
+    if report is None:
+        return None
+    labels = [ref.label for ref in report.checkpoints]
+    if revision not in labels or labels.index(revision) == 0:
+        return None
+    i = labels.index(revision)
+    changes: dict[str, float | None] = {}
+    frozen, moved = [], []
+    for group in report.groups:
+        if group.params is not None:
+            step = group.params.steps[i]
+            value = step.rel_change_prev
+            changes[group.name] = value if value is not None and math.isfinite(value) else None
+            if step.unchanged_tensors == 1.0:
+                frozen.append(group.name)
+        if group.buffers is not None and group.buffers.steps[i].unchanged_tensors != 1.0:
+            moved.append(group.name)
+    return DynamicsRecord(
+        previous=labels[i - 1],
+        scheme=report.scheme,
+        unchanged_share=report.unchanged_share()[i],
+        rel_change=changes,
+        frozen_groups=tuple(frozen),
+        buffers_moved=tuple(moved),
+    )
 
 
 def main_files(report: DynamicsReport) -> tuple[bytes, DynamicsFacts]:

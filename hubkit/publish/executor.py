@@ -20,7 +20,6 @@ from hubkit.errors import RemoteConflictError, VerificationError
 from hubkit.layout import VERIFICATION_JSON
 from hubkit.publish.content import Content
 from hubkit.publish.curves import render_curves
-from hubkit.publish.dynamics import analyse_published
 from hubkit.publish.dynamics import prepare as prepare_dynamics
 from hubkit.publish.files import LocalFile, changed_files
 from hubkit.publish.mainrev import MainInputs, MainRevision, curve_data, preview_rows, publish_main
@@ -88,9 +87,10 @@ class Executor:
             if plan.main_epoch is not None:  # main's picture depends only on the plan: draw it meanwhile
                 data = curve_data(plan.run, tuple(r.epoch for r in plan.revisions), plan.main_epoch)
                 self._curves = drawing.submit(render_curves, data)
-                revisions = [(r.name, r.epoch) for r in plan.revisions]
-                prepare_dynamics()  # imports on this thread: the analysis must not import while verify forks
-                self._dynamics = drawing.submit(analyse_published, plan.run, revisions, self.options.weights)
+            # the revisions' dynamics (hubkit.json, main's card): analysed meanwhile, imports done here first,
+            # since an import in that thread while verification forks would hang the forked worker
+            prepare_dynamics()
+            self._dynamics = drawing.submit(self.planner.files.dynamics)
             if plan.refs is None:
                 self.remote.ensure_repo(private=self.options.private)
             initial = self.remote.initial_commit() if plan.staged else None

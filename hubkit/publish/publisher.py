@@ -94,6 +94,8 @@ def publish(
             license=options.license,
             has_main=main_epoch is not None,
             dry_run=options.dry_run,
+            revisions=[(stub.name, stub.epoch) for stub in stubs],
+            weights=options.weights,
         )
         with (
             tempfile.TemporaryDirectory(prefix="hubkit-publish-") as work,
