@@ -87,11 +87,19 @@ def test_openclip_lock_image_with_one_unlocked_group(openclip_run_factory: Calla
     assert report.passed
 
 
-def test_openclip_lock_text(openclip_run_factory: Callable[..., Path]) -> None:
-    report = analyse_run(openclip_run_factory(lock_text=True))
+def test_openclip_lock_text(openclip_run_factory: Callable[..., Path], tmp_path: Path) -> None:
+    run = openclip_run_factory(lock_text=True)
+    report = analyse_run(run)
     frozen = ("text.embed", "text.blocks.0", "text.blocks.1+norm", "text.proj")
     assert report.frozen_observed == report.frozen_expected == frozen
     assert report.passed
+    result = CliRunner().invoke(cli, ["dynamics", str(run), "-o", str(tmp_path / "d.png")])
+    assert result.exit_code == 0, result.output
+    assert (
+        "frozen groups: observed text.embed, text.blocks.0, text.blocks.1+norm, text.proj; expected"
+        in result.output
+    )
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_params_txt_edited_to_claim_a_lock_fails_naming_the_group(

@@ -1,8 +1,8 @@
 """The training-dynamics picture: a heatmap of groups × checkpoints and per-group curves.
 
 Left: ‖Δw‖/‖w‖ from the previous checkpoint on a log colour scale; bitwise unchanged cells are grey and
-frozen groups are marked in the row label (``❄`` observed frozen, ``!`` claimed frozen but changed);
-jumps are boxed. Right: each group's relative change from the first checkpoint. Rendered like the
+frozen groups are marked in the row label (``❄`` observed frozen; red: the run claims the group frozen
+but its weights or BatchNorm statistics moved); jumps are boxed. Right: each group's relative change from the first checkpoint. Rendered like the
 training curves (matplotlib object API on the Agg canvas, no ``Software`` stamp), so the same report gives
 the same PNG bytes.
 """
@@ -17,11 +17,19 @@ from hubkit.dynamics.model import DynamicsReport, GroupDynamics
 DYNAMICS_FILENAME = "training_dynamics.png"
 
 
-def _row_label(group: GroupDynamics) -> str:
+def _row_label(group: GroupDynamics) -> tuple[str, str]:
+    """The heatmap row label and its colour: frozen groups marked, mismatches with the run's claims red."""
     expected = group.expected is not None and group.expected.frozen
+    bn_moved = group.buffers is not None and group.buffers.changed
+    if expected and not group.frozen:
+        return f"! {group.name} (claimed frozen)", "tab:red"
+    if expected and bn_moved:
+        return f"❄ {group.name} (BN statistics moved)", "tab:red"
     if group.frozen:
-        return f"❄ {group.name}" if expected or group.expected is None else f"❄ {group.name} (unclaimed)"
-    return f"! {group.name} (claimed frozen)" if expected else group.name
+        return (
+            f"❄ {group.name}" if expected or group.expected is None else f"❄ {group.name} (unclaimed)"
+        ), "tab:blue"
+    return group.name, "black"
 
 
 def render_dynamics(report: DynamicsReport, *, dpi: int = 100) -> bytes:
@@ -64,17 +72,15 @@ def render_dynamics(report: DynamicsReport, *, dpi: int = 100) -> bytes:
     heat.imshow(np.ones_like(values), cmap="Greys", vmin=0, vmax=6, aspect="auto")  # grey: unchanged
     masked = np.ma.masked_where(~(np.isfinite(values) & (values > 0)), values)
     image = heat.imshow(masked, cmap="viridis", norm=LogNorm(vmin=low, vmax=high), aspect="auto")
-    fig.colorbar(image, ax=heat, label="‖Δw‖/‖w‖ from the previous checkpoint")
-    heat.set_yticks(range(len(groups)), [_row_label(g) for g in groups], fontsize=8)
+    fig.colorbar(image, ax=heat, label="‖Δw‖/‖w‖ since the previous")
+    labels_colours = [_row_label(g) for g in groups]
+    heat.set_yticks(range(len(groups)), [text for text, _ in labels_colours], fontsize=8)
     heat.set_xticks(range(columns), labels[1:] or labels, rotation=45, ha="right", fontsize=8)
-    for tick, group in zip(heat.get_yticklabels(), groups, strict=True):
-        if group.expected is not None and group.expected.frozen and not group.frozen:
-            tick.set_color("tab:red")
-        elif group.frozen:
-            tick.set_color("tab:blue")
+    for tick, (_, colour) in zip(heat.get_yticklabels(), labels_colours, strict=True):
+        tick.set_color(colour)
     for r, c in jumps:
         heat.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="tab:red", lw=2))
-    heat.set_title("grey: bitwise unchanged · red box: jump", fontsize=9)
+    heat.set_title("❄ frozen · grey: bitwise unchanged · red: contradicts the lock · box: jump", fontsize=9)
 
     xs = list(range(len(labels)))
     for group in groups:
@@ -85,7 +91,7 @@ def render_dynamics(report: DynamicsReport, *, dpi: int = 100) -> bytes:
             curves.plot(xs, ys, marker="o", markersize=3, lw=1, label=group.name)
     curves.set_yscale("log")
     curves.set_xticks(xs, labels, rotation=45, ha="right", fontsize=8)
-    curves.set_ylabel("‖w − w₀‖/‖w₀‖ (relative change from the first)")
+    curves.set_ylabel("‖w − w₀‖/‖w₀‖ since the first")
     curves.grid(True, alpha=0.3)
     if curves.get_legend_handles_labels()[0]:
         curves.legend(fontsize=7, ncols=2 if len(groups) > 10 else 1)
