@@ -298,3 +298,34 @@ def test_each_revisions_hubkit_json_records_how_it_moved_since_the_previous(
     assert second.rel_change["layer1"] == 0.0 and (second.rel_change["fc"] or 0.0) > 0.0
     assert second.unchanged_share is not None and 0.9 < second.unchanged_share < 1.0
     assert record("main").dynamics == record("epoch-002").dynamics  # main holds the last revision's files
+
+
+def test_a_run_that_keeps_its_lock_publishes_without_warnings_and_no_dynamics_on_request(
+    finetune_factory: Callable[..., Path], session_hub: LocalHub, tmp_path: Path
+) -> None:
+    import json
+
+    from huggingface_hub import HfApi, hf_hub_download
+
+    from hubkit.layout import HubkitRecord
+
+    repo = "localuser/dynamics-ft"
+    args = [
+        "publish",
+        str(finetune_factory(True)),
+        "--repo",
+        repo,
+        "--select",
+        "all",
+        "--no-verify",
+        "--json",
+    ]
+    args += ["--no-dynamics", "--endpoint", session_hub.endpoint, "--token", HUB_TOKEN]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "warnings" not in json.loads(result.output.strip().splitlines()[-1])  # the lock held
+    assert "training_dynamics.png" not in HfApi(endpoint=session_hub.endpoint).list_repo_files(repo)
+    path = hf_hub_download(
+        repo, "hubkit.json", revision="epoch-001", endpoint=session_hub.endpoint, cache_dir=tmp_path
+    )
+    assert HubkitRecord.from_json(Path(path).read_bytes()).dynamics is None

@@ -77,6 +77,12 @@ from hubkit.secrets import redact, register_token
     show_default=True,
     help="A group the run's lock settings freeze but whose weights moved: warn, or stop (strict).",
 )
+@click.option(
+    "--dynamics/--no-dynamics",
+    default=True,
+    show_default=True,
+    help="Analyse how the weights moved between revisions (main's card, hubkit.json); reads them again.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, locally or remotely.")
 @json_option("one report")
 @click.option("--force", is_flag=True, help="Replace remote revisions that hold different weights.")
@@ -98,6 +104,7 @@ def command(
     device: str | None,
     model_config: Path | None,
     frozen_check: str,
+    dynamics: bool,
     dry_run: bool,
     as_json: bool,
     force: bool,
@@ -130,6 +137,7 @@ def command(
         device=device,
         model_config=model_config,
         frozen_check=frozen_check,  # type: ignore[arg-type]
+        dynamics=dynamics,
         dry_run=dry_run,
         force=force,
         license=license_id,

@@ -40,7 +40,11 @@ def run_lock_plan(run: TrainingRun) -> LockPlan:
         >>> run_lock_plan(read_run("runs/openclip-lit")).settings
         ('--lock-image', '--lock-image-unlocked-groups 1')
     """
+    from hubkit.dynamics.locks import LockPlan
+
     framework = frameworks.get(run.framework)
+    if not framework.lock_settings(run.hyperparams):
+        return LockPlan()  # no model to build
     return framework.lock_plan(_run_meta_model(framework, run), run.hyperparams)
 
 

@@ -151,6 +151,13 @@ class Framework:
 
         return groups_by_module(model)
 
+    def lock_settings(self, hyperparams: Hyperparams) -> tuple[str, ...]:
+        """The run's recorded lock settings as options (``("--lock-text",)``); () when it locks nothing.
+
+        Cheap (no model): callers skip everything else for a run that locks nothing.
+        """
+        return ()
+
     def lock_plan(self, model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
         """Which parameters the run's recorded lock settings freeze (default: none, the run locks nothing)."""
         from hubkit.dynamics.locks import LockPlan

@@ -157,6 +157,24 @@ class OpenClipFramework(Framework):
 
         return groups_from_plan(model, [*_visual_plan(model), *_text_plan(model)], "open_clip lock() groups")
 
+    def lock_settings(self, hyperparams: Hyperparams) -> tuple[str, ...]:
+        from hubkit.dynamics.locks import truthy
+
+        settings: list[str] = []
+        for tower in hyperparams.locked_towers:
+            unlocked = hyperparams.unlocked_groups.get(tower, 0)
+            if tower == "image":
+                settings += ["--lock-image"] + (
+                    [f"--lock-image-unlocked-groups {unlocked}"] if unlocked else []
+                )
+                bn = truthy(hyperparams.raw.get("lock_image_freeze_bn_stats"))
+                settings += ["--lock-image-freeze-bn-stats"] if bn else []
+            else:
+                settings += ["--lock-text"] + (
+                    [f"--lock-text-unlocked-layers {unlocked}"] if unlocked else []
+                )
+        return tuple(settings)
+
     def lock_plan(self, model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
         """What ``--lock-image*`` / ``--lock-text*`` froze: open_clip's own lock calls, run on a copy."""
         import copy

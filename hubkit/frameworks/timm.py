@@ -175,23 +175,31 @@ class TimmFramework(Framework):
         groups = matcher_groups(keys, params, model.group_matcher(coarse=not fine))  # type: ignore[operator]
         return Grouping(f"timm group_matcher ({'fine' if fine else 'coarse'})", unique(groups))
 
+    def lock_settings(self, hyperparams: Hyperparams) -> tuple[str, ...]:
+        from hubkit.dynamics.locks import as_int, truthy
+
+        raw = hyperparams.raw
+        if not truthy(raw.get("lock")):
+            return ()
+        unlocked = as_int(raw.get("lock_unlocked_groups"))
+        settings = ("--lock",) + ((f"--lock-unlocked-groups {unlocked}",) if unlocked else ())
+        return settings + (("--lock-freeze-bn-stats",) if truthy(raw.get("lock_freeze_bn_stats")) else ())
+
     def lock_plan(self, model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
         """A recorded ``--lock`` (:data:`LOCK_ARGS`): every ``group_matcher`` group but the last N frozen."""
         from timm.models import group_parameters
 
-        from hubkit.dynamics.locks import LockPlan, as_int, truthy
+        from hubkit.dynamics.locks import LockPlan, as_int
 
-        raw = hyperparams.raw
-        if not truthy(raw.get("lock")):
+        settings = self.lock_settings(hyperparams)
+        if not settings:
             return LockPlan()
-        unlocked = as_int(raw.get("lock_unlocked_groups"))
-        freeze_bn = truthy(raw.get("lock_freeze_bn_stats"))
-        settings = ("--lock",) + ((f"--lock-unlocked-groups {unlocked}",) if unlocked else ())
-        settings += ("--lock-freeze-bn-stats",) if freeze_bn else ()
+        unlocked = as_int(hyperparams.raw.get("lock_unlocked_groups"))
         groups = group_parameters(model, model.group_matcher())  # type: ignore[operator]
         last_frozen = max(groups) - unlocked
         reason = f"{' '.join(settings)} (args.yaml)"
         frozen = {name: reason for lid, names in groups.items() if lid <= last_frozen for name in names}
+        freeze_bn = "--lock-freeze-bn-stats" in settings
         return LockPlan(frozen, frozenset(frozen) if freeze_bn else frozenset(), settings)
 
     def revision_model(self, snapshot: Path) -> torch.nn.Module:

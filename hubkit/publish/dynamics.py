@@ -45,12 +45,22 @@ def analyse_published(
         >>> analyse_published(run, [("epoch-000", 0), ("epoch-004", 4)], None).checkpoints[1].label
         'epoch-004'
     """
+    import torch
+
     from hubkit.dynamics.analyse import analyse_run
 
     names = {epoch: name for name, epoch in revisions}
     if len(names) < 2:
         return None
-    report = analyse_run(run, select="epochs:" + ",".join(str(e) for e in sorted(names)), weights=weights)
+    # One intra-op thread for this (background) thread only: OpenMP's thread count is per calling thread,
+    # and a second team spinning beside the conversion and upload threads slowed a publish down by half.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        spec = "epochs:" + ",".join(str(e) for e in sorted(names))
+        report = analyse_run(run, select=spec, weights=weights)
+    finally:
+        torch.set_num_threads(threads)
     refs = tuple(
         dataclasses.replace(ref, label=names[ref.epoch]) if ref.epoch in names else ref
         for ref in report.checkpoints

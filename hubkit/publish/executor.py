@@ -81,16 +81,18 @@ class Executor:
         )
         ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-upload")
         drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-curves")
+        analysing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-dynamics")
         done: dict[str, RevisionOutcome] = {}
         try:
+            # The revisions' dynamics (hubkit.json from the second revision on, main's card): analysed from
+            # the start, beside the first revision. Its imports happen here first: an import in that thread
+            # while verification forks DataLoader workers would leave the forked worker hung.
+            prepare_dynamics()
+            self._dynamics = analysing.submit(self.planner.files.dynamics)
             self._preflight()
             if plan.main_epoch is not None:  # main's picture depends only on the plan: draw it meanwhile
                 data = curve_data(plan.run, tuple(r.epoch for r in plan.revisions), plan.main_epoch)
                 self._curves = drawing.submit(render_curves, data)
-            # the revisions' dynamics (hubkit.json, main's card): analysed meanwhile, imports done here first,
-            # since an import in that thread while verification forks would hang the forked worker
-            prepare_dynamics()
-            self._dynamics = drawing.submit(self.planner.files.dynamics)
             if plan.refs is None:
                 self.remote.ensure_repo(private=self.options.private)
             initial = self.remote.initial_commit() if plan.staged else None
@@ -113,6 +115,7 @@ class Executor:
             # On failure: uploads not started are dropped, a running one ends (its object stays unused).
             ahead.shutdown(wait=True, cancel_futures=True)
             drawing.shutdown(wait=True, cancel_futures=True)
+            analysing.shutdown(wait=True, cancel_futures=True)
             self.progress.stop()
         return Outcome(revisions=done, main_commit=main_commit, main_bytes_uploaded=main_bytes)
 

@@ -37,10 +37,11 @@ def frozen_warnings(
         >>> frozen_warnings(run, [0, 3, 7], "warn", None)
         ("frozen groups: group 'layer1' is frozen by --lock (args.yaml), but its BatchNorm ...",)
     """
-    from hubkit.dynamics.analyse import analyse_run, run_lock_plan
+    from hubkit import frameworks
+    from hubkit.dynamics.analyse import analyse_run
 
-    if mode == "off" or len(epochs) < 2 or not run_lock_plan(run).settings:
-        return ()
+    if mode == "off" or len(epochs) < 2 or not frameworks.get(run.framework).lock_settings(run.hyperparams):
+        return ()  # nothing claimed frozen: nothing to contradict, and nothing is read
     spec = "epochs:" + ",".join(str(e) for e in sorted(set(epochs)))
     report = analyse_run(run, select=spec, weights=weights)
     failed = [f for f in report.findings if f.failed]

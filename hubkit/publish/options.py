@@ -42,6 +42,7 @@ class PublishOptions:
     eval_data: Path | None = None  # verification data (default: the run's validation data)
     device: str | None = None  # verification device ("auto", "cpu", "cuda", "cuda:1")
     frozen_check: FrozenCheck = "warn"  # a lock the weights contradict: "warn", "strict" (stop), "off"
+    dynamics: bool = True  # main's "Training dynamics" section and each hubkit.json's figures
     # --- mode
     dry_run: bool = False  # print the plan, write nothing
     force: bool = False  # replace remote revisions whose weights differ

@@ -63,7 +63,9 @@ def revision_stubs(
                 "main": options.main,
                 "license": options.license,
                 "run": inputs,
-                "previous": [previous[i], cache.file_identity(items[i - 1].checkpoint.path) if i else None],
+                "previous": [previous[i], cache.file_identity(items[i - 1].checkpoint.path) if i else None]
+                if options.dynamics
+                else None,
             }
         )
         stubs.append(RevisionPlan(name=name, item=item, metrics=metrics, key=key))

@@ -94,7 +94,7 @@ def publish(
             license=options.license,
             has_main=main_epoch is not None,
             dry_run=options.dry_run,
-            revisions=[(stub.name, stub.epoch) for stub in stubs],
+            revisions=[(stub.name, stub.epoch) for stub in stubs] if options.dynamics else (),
             weights=options.weights,
         )
         with (
