@@ -33,8 +33,8 @@ update-goldens: setup
 	$(BIN)/python -m pytest -q tests/test_cards_golden.py --update-goldens
 
 lint: setup
-	$(BIN)/ruff check hubkit tests examples benchmarks action
-	$(BIN)/ruff format --check hubkit tests examples benchmarks action
+	$(BIN)/ruff check hubkit tests examples benchmarks action scripts
+	$(BIN)/ruff format --check hubkit tests examples benchmarks action scripts
 	$(BIN)/mypy
 
 clean:

@@ -42,6 +42,10 @@ class TagError(InputError):
     """A pretrained tag or OpenCLIP pair cannot be decoded (empty, malformed, unknown)."""
 
 
+class RecipeError(InputError):
+    """No reference recipe is known for a tag, or a recipe cannot be scaled as asked."""
+
+
 class RepoIdError(InputError):
     """A Hub repo id or revision/branch name is not valid."""
 

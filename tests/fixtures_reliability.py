@@ -199,14 +199,31 @@ def incomplete_branches(state: RepoState | None, clean: RepoState) -> list[str]:
 
 # --- the local hub's data dir, read directly ----------------------------------------------------------
 def store_fingerprint(data_dir: Path) -> dict[str, str]:
-    """sha256 of every file that makes up repos and objects (not ``tmp/``, locks or the URL-signing key)."""
+    """sha256 of every file that makes up repos, objects and the Xet CAS (not ``tmp/``, locks or the key)."""
     result = {}
-    for sub in ("repos", "objects"):
+    for sub in ("repos", "objects", "xet"):
         root = data_dir / sub
         for path in sorted(root.rglob("*")) if root.exists() else []:
-            if path.is_file() and path.name != "lock":
+            if path.is_file() and path.name != "lock" and "tmp" not in path.relative_to(root).parts:
                 result[str(path.relative_to(data_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return result
+
+
+def _xet_size(data_dir: Path, sha256: str) -> int | None:
+    """Size of a content stored in the hub's Xet CAS, if it is there whole (every xorb present)."""
+    xet = data_dir / "xet"
+    try:
+        file_hash = (xet / "sha256" / sha256[:2] / sha256).read_text().strip()
+        record = json.loads((xet / "files" / file_hash[:2] / f"{file_hash}.json").read_bytes())
+    except (OSError, ValueError):
+        return None
+    for xorb, *_ in record["terms"]:
+        if (
+            not (xet / "xorbs" / xorb[:2] / xorb).is_file()
+            or not (xet / "xorbs" / xorb[:2] / f"{xorb}.idx").is_file()
+        ):
+            return None
+    return int(record["size"])
 
 
 def store_problems(data_dir: Path) -> list[str]:
@@ -238,7 +255,9 @@ def store_problems(data_dir: Path) -> list[str]:
                 commit = json.loads(commit_file.read_text())
                 for path, (sha256, size, *_rest) in commit["files"].items():
                     obj = objects / sha256[:2] / sha256[2:]
-                    if not obj.is_file() or obj.stat().st_size != size:
+                    if (not obj.is_file() or obj.stat().st_size != size) and _xet_size(
+                        data_dir, sha256
+                    ) != size:
                         problems.append(f"{repo.name}@{name}: {path} has no complete object")
                 for parent in commit["parents"]:
                     if not (repo / "commits" / f"{parent}.json").is_file():

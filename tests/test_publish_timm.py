@@ -309,8 +309,9 @@ def test_weights_upload_ahead_of_their_commit_once_each(timm_run: Path, tmp_path
             ]["model.safetensors"]["sha256"]
             for r in ("epoch-000", "epoch-001", "epoch-002", "epoch-003")
         }
-    completes = [path.split("/")[2] for method, path in seen if path.endswith("/complete")]
-    assert len(completes) == len(set(completes))  # no object travelled twice
-    assert weights <= set(completes)  # each revision's weights went up (main's picture is the other one)
+    # hubkit uploads through Xet: no xorb travels twice, and each revision's weights are in the CAS.
+    xorbs = [path.rsplit("/", 1)[1] for method, path in seen if method == "POST" and "/v1/xorbs/" in path]
+    assert xorbs and len(xorbs) == len(set(xorbs))
+    assert all((hub.data_dir / "xet" / "sha256" / s[:2] / s).is_file() for s in weights)
     created = seen.index(("POST", "/api/repos/create"))
-    assert all(i > created for i, (_, path) in enumerate(seen) if path.startswith("/_lfs/"))
+    assert all(i > created for i, (_, path) in enumerate(seen) if path.startswith(("/_lfs/", "/_xet/")))

@@ -189,6 +189,7 @@ def test_json_report_has_the_contract_shape() -> None:
         "tag",
         "revisions",
         "uploaded_bytes",
+        "deduplicated_bytes",
         "commits",
         "durations",
     ]
@@ -199,6 +200,7 @@ def test_json_report_has_the_contract_shape() -> None:
         "commit",
         "status",
         "bytes_uploaded",
+        "bytes_deduplicated",
         "files",
         "metrics",
         "verified",

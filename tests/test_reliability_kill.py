@@ -66,8 +66,8 @@ KILL_POINTS = [
     KillPoint(
         "preupload", "upload: preupload of epoch-001's files", ("POST", "*/preupload/hubkit-staging-*")
     ),
-    KillPoint("lfs-part", "upload: weights part PUT, body in flight", ("PUT", "/_lfs/*/part/*")),
-    KillPoint("lfs-complete", "upload: multipart completion of the weights", ("POST", "/_lfs/*/complete*")),
+    KillPoint("xorb-upload", "upload: weights xorb POST (Xet), body in flight", ("POST", "/_xet/v1/xorbs/*")),
+    KillPoint("shard-upload", "upload: shard POST registering the weights (Xet)", ("POST", "/_xet/v1/shards")),
     KillPoint(
         "staging-commit", "commit: epoch-001's staged commit POST sent", ("POST", "*/commit/hubkit-staging-*")
     ),
@@ -82,9 +82,9 @@ KILL_POINTS = [
         not_yet="*/branch/hubkit-staging-epoch-004",
     ),
     KillPoint(
-        "second-lfs-part",
-        "upload: epoch-004's weights part PUT, epoch-001 already published",
-        ("PUT", "/_lfs/*/part/*"),
+        "second-xorb-upload",
+        "upload ahead: epoch-004's weights xorb POST (Xet), while epoch-001 is staged",
+        ("POST", "/_xet/v1/xorbs/*"),
         nth=2,
     ),
     KillPoint(

@@ -21,6 +21,9 @@ from hubkit.cards.context import (
     Link,
     ModelStats,
     PipelineTag,
+    PublishedResult,
+    PublishedResults,
+    PublishedZeroShot,
     ResultRow,
     RevisionRow,
     RunFacts,
@@ -28,6 +31,7 @@ from hubkit.cards.context import (
     VerificationFacts,
 )
 from hubkit.cards.registry import RegistryInfo
+from hubkit.recipes.cardfacts import card_dataset_names, card_papers
 
 if TYPE_CHECKING:
     from hubkit.tags.model import ModelTag
@@ -99,7 +103,77 @@ def _image_sizes(decoded: ModelTag, reg: RegistryInfo | None) -> tuple[Sourced, 
         sizes.append(Sourced("Test", f"{test.value} x {test.value}", test.kind, test.source))
     elif reg and reg.test_input_size:
         sizes.append(Sourced("Test", "{} x {}".format(*reg.test_input_size), "registry", reg.name))
+    if reg and reg.crop_pct is not None:  # the eval crop timm's registry gives, at each size
+        crop = f"{reg.crop_pct:g}"
+        if reg.test_crop_pct is not None and reg.test_input_size and reg.test_crop_pct != reg.crop_pct:
+            crop += f" at the train size, {reg.test_crop_pct:g} at the test size"
+        sizes.append(Sourced("Eval crop", crop, "registry", reg.name))
     return tuple(sizes)
+
+
+def _sizes(decoded: ModelTag, reg: RegistryInfo | None) -> tuple[int | None, int | None]:
+    """The train and test resolutions as numbers (tag first, then the registry), for the results rows."""
+    train = decoded.train_resolution.value if decoded.train_resolution else None
+    if train is None and reg and reg.input_size:
+        train = reg.input_size[0]
+    test = decoded.eval_resolution.value if decoded.eval_resolution else None
+    if test is None and reg and reg.test_input_size:
+        test = reg.test_input_size[0]
+    as_int = [int(v) if isinstance(v, int | float) else None for v in (train, test)]
+    return as_int[0], as_int[1] if as_int[1] is not None else as_int[0]
+
+
+def _published(decoded: ModelTag, reg: RegistryInfo | None) -> PublishedResults | None:
+    """The reference weights' ImageNet-1k results from the library's published table (hubkit.recipes)."""
+    from hubkit.recipes.cardfacts import results_section
+
+    train, test = _sizes(decoded, reg)
+    section = results_section(decoded.raw, train_size=train, test_size=test)
+    if section is None:
+        return None
+    rows = tuple(
+        PublishedResult(r.result.img_size, r.result.crop_pct, r.result.top1, r.result.top5, r.role)
+        for r in section.rows
+    )
+    return PublishedResults(
+        rows=rows,
+        source=section.source.short or section.source.id,
+        source_url=section.source.url,
+        train_size=section.train_size,
+        test_size=section.test_size,
+        test_gain=section.test_gain,
+    )
+
+
+def _zero_shot(decoded: ModelTag) -> PublishedZeroShot | None:
+    """OpenCLIP's published zero-shot results of the pair (hubkit.recipes data); None for other tags."""
+    from hubkit.recipes.results import openclip_results_for
+    from hubkit.recipes.sources import sources
+
+    found = openclip_results_for(decoded.architecture.name, decoded.pretrained)
+    if found is None:
+        return None
+    source = sources()[found.source]
+    return PublishedZeroShot(found.imagenet1k_top1, found.average_38, source.short or source.id, source.url)
+
+
+def _staged(decoded: ModelTag) -> tuple[Sourced, ...]:
+    """Staged training (resolutions, samples at each) where the weights' publisher states it."""
+    from hubkit.recipes.openclip import openclip_release
+    from hubkit.recipes.sources import sources
+
+    release = openclip_release(decoded.architecture.name, decoded.pretrained)
+    if release.staged_source is None:
+        return ()
+    source = sources()[release.staged_source]
+    return (Sourced("Staged training", release.staged, "publisher", source.id, source.url),)
+
+
+def _licence_source(reg: RegistryInfo | None) -> Sourced | None:
+    if reg is None or reg.license_source is None:
+        return None
+    source_id, url = reg.license_source
+    return Sourced("License", reg.license_stated, "publisher", source_id, url)
 
 
 def _stats(decoded: ModelTag) -> ModelStats | None:
@@ -157,6 +231,10 @@ def context_from_tag(
         repo_id=repo_id,
         revision=revision,
         license=reg.license if reg else None,
+        license_name=reg.license_name if reg else None,
+        license_link=reg.license_link if reg else None,
+        license_source=_licence_source(reg),
+        card_datasets=card_dataset_names(decoded),
         hub_tags=(library, pipeline),
         base_model=base.value if base else None,
         base_model_source=base,
@@ -164,9 +242,13 @@ def context_from_tag(
         stats=_stats(decoded) if compute_stats else None,
         image_sizes=_image_sizes(decoded, reg),
         lineage=lineage,
-        papers=tagfacts.papers(decoded, reg.paper_ids if reg else ()),
+        papers=tagfacts.papers(
+            dataclasses.replace(decoded, papers=card_papers(decoded)), reg.paper_ids if reg else ()
+        ),
         sources=_sources(decoded, reg),
-        training=tagfacts.training(decoded),
+        published_results=_published(decoded, reg) if enrich else None,
+        published_zero_shot=_zero_shot(decoded) if enrich else None,
+        training=tagfacts.training(decoded) + (_staged(decoded) if enrich else ()),
         notes=tagfacts.notes(decoded),
     )
 

@@ -24,7 +24,9 @@ from hubkit.layout import MetricCheck  # a recorded metric next to its re-measur
 # Where a statement comes from. "tag": decoded from the pretrained tag; "registry": the installed
 # timm / OpenCLIP pretrained config; "run": recorded in the training run dir; "computed": measured by
 # hubkit itself (parameter counts, GMACs); "verification": measured after publishing.
-SourceKind = Literal["tag", "registry", "run", "computed", "verification"]
+# "published": the framework's published results table (timm results-imagenet.csv); "publisher": what the
+# weights' publisher states (licence, training data).
+SourceKind = Literal["tag", "registry", "run", "computed", "verification", "published", "publisher"]
 PipelineTag = Literal["image-classification", "zero-shot-image-classification", "image-feature-extraction"]
 
 
@@ -219,6 +221,50 @@ class VerificationFacts:
 
 
 @dataclass(frozen=True)
+class PublishedResult:
+    """One evaluated resolution in a published results table of the reference weights."""
+
+    img_size: int  # 448
+    crop_pct: float  # 1.0
+    top1: float  # 84.352
+    top5: float  # 96.888
+    role: str = ""  # "train resolution" / "test resolution" / "train and test resolution" / ""
+
+
+@dataclass(frozen=True)
+class PublishedResults:
+    """ImageNet-1k results of the reference weights as their library publishes them (tag cards)."""
+
+    rows: tuple[PublishedResult, ...]  # ascending resolution
+    source: str  # "timm results/results-imagenet.csv (commit 4e5207c7)"
+    source_url: str  # the table's URL at that commit
+    train_size: int | None = None  # 384
+    test_size: int | None = None  # 448, when it differs from the train size
+    test_gain: float | None = None  # +0.356 top-1 at the test size over the train size
+
+
+@dataclass(frozen=True)
+class PublishedZeroShot:
+    """Zero-shot results of OpenCLIP weights as OpenCLIP publishes them (tag cards)."""
+
+    imagenet1k_top1: float  # 66.56 (percent)
+    average_38: float  # 56.94 (percent, mean over the 38 datasets of the DataComp suite)
+    source: str  # "open_clip openclip_results.csv @ v3.3.0"
+    source_url: str  # the table's URL at that version
+
+
+@dataclass(frozen=True)
+class ReferenceDifference:
+    """Where a run's recorded hyperparameters differ from a reference recipe (publish --reference)."""
+
+    reference: str  # "resnet50.a1_in1k"
+    recipe: str  # "ResNet Strikes Back A1"
+    rows: tuple[tuple[str, str, str, str], ...]  # (argument, this run, reference, source id)
+    not_compared: tuple[str, ...] = ()  # arguments the reference gives no value for
+    sources: tuple[Link, ...] = ()  # the reference's sources
+
+
+@dataclass(frozen=True)
 class CardContext:
     """Everything a card template may use. Required fields first; the rest optional.
 
@@ -240,6 +286,10 @@ class CardContext:
     repo_id: str | None = None  # "org/resnet50-digits"
     revision: str | None = None  # "epoch-12"
     license: str | None = None  # "apache-2.0"
+    license_name: str | None = None  # "apple-sample-code-license" (with license "other")
+    license_link: str | None = None  # the licence text's URL (with license "other")
+    license_source: Sourced | None = None  # who states the licence, when not the installed registry
+    card_datasets: tuple[str, ...] = ()  # front-matter datasets in timm's naming ("imagenet-1k", ...)
     hub_tags: tuple[str, ...] = ()  # ("image-classification", "timm", "transformers")
     base_model: str | None = None  # "timm/convnext_small.in12k" (Hub id of the weights fine-tuned from)
     base_model_source: Sourced | None = None  # why hubkit believes base_model
@@ -250,6 +300,8 @@ class CardContext:
     lineage: tuple[DatasetRow, ...] = ()  # pretraining first
     papers: tuple[PaperRef, ...] = ()
     sources: tuple[Link, ...] = ()  # original source of weights / code
+    published_results: PublishedResults | None = None  # the reference weights' published results
+    published_zero_shot: PublishedZeroShot | None = None  # OpenCLIP's published zero-shot results
     # --- training -----------------------------------------------------------------------------
     training: tuple[Sourced, ...] = ()  # recipe, optimizer, loss, schedule, epochs … with provenance
     notes: tuple[str, ...] = ()  # honest caveats: unknown tokens, decoded-vs-registry conflicts
@@ -262,6 +314,7 @@ class CardContext:
     revisions: tuple[RevisionRow, ...] = ()
     verification: VerificationFacts | None = None
     dynamics: DynamicsFacts | None = None
+    reference_difference: ReferenceDifference | None = None  # publish --reference TAG
 
     @property
     def model_index_name(self) -> str:

@@ -24,7 +24,12 @@ class RegistryInfo:
     origin_url: str | None = None  # "https://github.com/huggingface/pytorch-image-models"
     paper_ids: tuple[str, ...] = ()  # ("arXiv:2110.00476",)
     crop_pct: float | None = None  # 0.95
+    test_crop_pct: float | None = None  # 1.0 (the crop at test_input_size)
     interpolation: str | None = None  # "bicubic"
+    license_name: str | None = None  # "apple-sample-code-license" (with license "other")
+    license_link: str | None = None  # URL of the licence text (with license "other")
+    license_stated: str = ""  # '"Models are licensed under ..."' the publisher's words (quoted), and any note
+    license_source: tuple[str, str] | None = None  # (source id, URL) of that statement; None: the registry
 
 
 def _hw(size: object) -> tuple[int, int] | None:
@@ -68,6 +73,7 @@ def timm_registry(name: str) -> RegistryInfo | None:
         origin_url=cfg.origin_url or None,
         paper_ids=papers,
         crop_pct=cfg.crop_pct,
+        test_crop_pct=cfg.test_crop_pct,
         interpolation=cfg.interpolation or None,
     )
 
@@ -103,7 +109,7 @@ def openclip_registry(model: str, pretrained: str) -> RegistryInfo | None:
     image_size = (int(size), int(size)) if isinstance(size, int) else None
     cfg = open_clip.get_pretrained_cfg(model, pretrained) if pretrained else {}
     hub = (cfg.get("hf_hub") or "").strip("/") or None
-    return RegistryInfo(
+    info = RegistryInfo(
         name=f"open_clip:{model}/{pretrained}" if pretrained else f"open_clip:{model}",
         license=cfg.get("license") or None,
         input_size=image_size,
@@ -111,4 +117,27 @@ def openclip_registry(model: str, pretrained: str) -> RegistryInfo | None:
         origin_url="https://github.com/mlfoundations/open_clip",
         paper_ids=(),
         interpolation=cfg.get("interpolation"),
+    )
+    return info if info.license or not pretrained else _with_publisher_licence(info, model, pretrained)
+
+
+def _with_publisher_licence(info: RegistryInfo, model: str, pretrained: str) -> RegistryInfo:
+    """The licence the weights' publisher states (hubkit.recipes data, with its source), when any."""
+    from dataclasses import replace
+
+    from hubkit.recipes.openclip import openclip_release
+    from hubkit.recipes.sources import sources
+
+    release = openclip_release(model, pretrained)
+    if release.license is None or release.license_source is None:
+        return info
+    source = sources()[release.license_source]
+    return replace(
+        info,
+        license=release.license,
+        license_name=release.license_name,
+        license_link=release.license_link,
+        license_stated=f'"{release.license_stated}"'
+        + (f" ({release.license_note})" if release.license_note else ""),
+        license_source=(source.id, source.url),
     )

@@ -39,6 +39,8 @@ SOURCE_PHRASES: dict[str, str] = {
     "run": "recorded in the run",
     "computed": "computed by hubkit",
     "verification": "measured by hubkit verify",
+    "published": "published by the library",
+    "publisher": "stated by the weights' publisher",
 }
 
 

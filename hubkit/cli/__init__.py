@@ -24,6 +24,7 @@ from hubkit.secrets import install_log_redaction, redact, register_env_tokens
 COMMANDS: dict[str, tuple[str, str]] = {
     "decode": ("hubkit.cli.decode", "Explain a timm tag or OpenCLIP pair as structured metadata."),
     "card": ("hubkit.cli.card", "Render a Hub model card for a timm tag or OpenCLIP pair."),
+    "recipe": ("hubkit.cli.recipe", "Print a tag's reference training recipe, each value with its source."),
     "publish": ("hubkit.cli.publish", "Publish key checkpoints of a training run as Hub revisions."),
     "verify": ("hubkit.cli.verify", "Download, reload and quick-evaluate published revisions."),
     "dynamics": (

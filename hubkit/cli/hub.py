@@ -35,7 +35,14 @@ def command() -> None:
     help="Require this bearer token for writes (or set HUBKIT_HUB_TOKEN). Never printed.",
 )
 @click.option("--faults", default=None, help="Fault injection, e.g. 'rate=0.2,seed=7,kinds=500+drop'.")
-def serve(host: str, port: int, data_dir: Path | None, token: str | None, faults: str | None) -> None:
+@click.option(
+    "--xet/--no-xet",
+    default=True,
+    help="Serve the Xet CAS and send large files through it, as the Hub does [default: on].",
+)
+def serve(
+    host: str, port: int, data_dir: Path | None, token: str | None, faults: str | None, xet: bool
+) -> None:
     """Serve the local hub until interrupted; prints its endpoint (e.g. http://127.0.0.1:8765)."""
     from hubkit.hub.serve import default_data_dir, serve_forever
 
@@ -44,4 +51,4 @@ def serve(host: str, port: int, data_dir: Path | None, token: str | None, faults
         from hubkit.hub.faults import FaultSpec
 
         FaultSpec.parse(faults)  # bad specs fail here with an InputError, before binding
-    serve_forever(data_dir or default_data_dir(), host=host, port=port, token=token, faults=faults)
+    serve_forever(data_dir or default_data_dir(), host=host, port=port, token=token, faults=faults, xet=xet)

@@ -83,6 +83,12 @@ from hubkit.secrets import redact, register_token
     show_default=True,
     help="Analyse how the weights moved between revisions (main's card, hubkit.json); reads them again.",
 )
+@click.option(
+    "--reference",
+    metavar="TAG",
+    help="A pretrained tag (resnet50.a1_in1k): the main card lists where the run's hyperparameters differ "
+    "from its recipe (see `hubkit recipe TAG`).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, locally or remotely.")
 @json_option("one report")
 @click.option("--force", is_flag=True, help="Replace remote revisions that hold different weights.")
@@ -105,6 +111,7 @@ def command(
     model_config: Path | None,
     frozen_check: str,
     dynamics: bool,
+    reference: str | None,
     dry_run: bool,
     as_json: bool,
     force: bool,
@@ -141,6 +148,7 @@ def command(
         dry_run=dry_run,
         force=force,
         license=license_id,
+        reference=reference,
     )
     progress = Progress(show=wants_bars(as_json))
     with open_target(endpoint, token) as target:

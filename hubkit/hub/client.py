@@ -1,10 +1,11 @@
 """hubkit's side of the Hub client: an ``HfApi`` that identifies hubkit, and bounded-memory uploads.
 
 Large files go through :func:`streaming_add`: a ``CommitOperationAdd`` backed by an open file object.
-``huggingface_hub`` sends file objects through the legacy LFS batch path (multipart PUTs read from the
-file in slices), never loading the file, and the local hub answers ``"lfs"`` to clients whose
-user agent carries ``hubkit/`` (set here). See docs/local-hub.md for why plain clients cannot be
-steered that way.
+:class:`HubkitApi` uploads them through **Xet** when ``hf_xet`` is usable (the real Hub's path, with
+chunk-level deduplication; see :mod:`hubkit.hub.xet_upload`), reading each file by path in blocks, and
+records what each upload cost in :attr:`HubkitApi.transfers`. Without ``hf_xet`` (or with
+``HUBKIT_XET=0``) huggingface_hub sends the file objects through the legacy LFS batch path (multipart
+PUTs read from the file in slices), never loading the file either.
 
 :func:`with_retries` is the one place where hubkit retries Hub calls. ``huggingface_hub`` retries its LFS
 and preupload requests, but ``create_repo``, refs, branch, tag, tree, ``paths-info``, ``repo_info`` and the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -27,13 +29,15 @@ from huggingface_hub._commit_api import _validate_path_in_repo
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 import hubkit
+from hubkit.hub import xet_upload
+from hubkit.hub.xet_upload import TransferReport
 from hubkit.layout import GITATTRIBUTES
 
 logger = logging.getLogger("hubkit.hub.client")
 T = TypeVar("T")
 
 
-def hub_api(endpoint: str | None, token: str | None) -> HfApi:
+def hub_api(endpoint: str | None, token: str | None) -> HubkitApi:
     """An ``HfApi`` for ``endpoint`` (``None``: the client's default) that announces ``hubkit/<version>``.
 
     Args:
@@ -92,13 +96,13 @@ def streaming_add(
 ) -> CommitOperationAdd:
     """A commit operation that uploads ``local_path`` without reading it into memory.
 
-    Use it with ``hub_api(...).create_commit(...)``. huggingface_hub hashes the file in chunks and,
-    for file objects, uses the LFS batch path (no Xet), uploading multipart slices; the local hub
-    streams each part to disk. The file stays open until the operation is garbage-collected.
+    Use it with ``hub_api(...).create_commit(...)``: :class:`HubkitApi` uploads it through Xet (hf_xet
+    reads the file by path in blocks), or, without Xet, huggingface_hub sends the file object through
+    the LFS batch path in multipart slices. The file stays open until the operation is garbage-collected.
 
     When the caller already knows the file's sha256 (hubkit's conversion hashes while writing), pass it
     with ``size``: the file is then not read a second time to hash it. A wrong hash cannot slip through:
-    the Hub checks every LFS object against its declared sha256 and refuses a mismatch.
+    the Hub checks every upload against its declared sha256 and refuses a mismatch.
 
     Args:
         path_in_repo: destination path in the repo, e.g. ``"model.safetensors"``.
@@ -135,18 +139,114 @@ def _streaming(operations: Any) -> list[Any]:
 
 
 class HubkitApi(HfApi):
-    """``HfApi`` whose ``create_commit``/``upload_file``/``upload_folder`` send files as file objects.
+    """``HfApi`` whose ``create_commit``/``upload_file``/``upload_folder`` upload with bounded memory.
 
-    The local hub answers ``"lfs"`` to this client (``hubkit/`` user agent) for LFS-sized files; the
-    client must then take the legacy LFS path, which huggingface_hub only does for file objects (a
-    path would go to Xet, which the local hub does not serve). Converting every path-based add here
-    keeps all of hubkit's uploads on that bounded-memory path, whichever method the caller uses.
+    Every path-based add becomes a :func:`streaming_add`. LFS-mode files then go through Xet
+    (:mod:`hubkit.hub.xet_upload`) when it is enabled, else through the LFS batch path that
+    huggingface_hub takes for file objects. ``transfers`` maps the sha256 of each file sent through Xet
+    to its :class:`TransferReport` (its bytes, those the Hub already had, those sent).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.transfers: dict[str, TransferReport] = {}
+        self._transfers_lock = threading.Lock()
 
     def create_commit(self, repo_id: str, operations: Any, *args: Any, **kwargs: Any) -> Any:
         return super().create_commit(repo_id, _streaming(operations), *args, **kwargs)
 
-    def upload_folder(  # type: ignore[override]
+    def preupload_lfs_files(
+        self,
+        repo_id: str,
+        additions: Any,
+        *,
+        token: str | bool | None = None,
+        repo_type: str | None = None,
+        revision: str | None = None,
+        create_pr: bool | None = None,
+        num_threads: int = 5,
+        free_memory: bool = True,
+        gitignore_content: str | None = None,
+    ) -> None:
+        """Upload the LFS-mode files of ``additions`` (Xet first, when enabled), as HfApi's does."""
+        additions = list(additions)
+        if xet_upload.xet_enabled():
+            self._xet_preupload(
+                repo_id, additions, token, repo_type, revision, bool(create_pr), gitignore_content
+            )
+        super().preupload_lfs_files(
+            repo_id,
+            additions,
+            token=token,
+            repo_type=repo_type,
+            revision=revision,
+            create_pr=create_pr,
+            num_threads=num_threads,
+            free_memory=free_memory,
+            gitignore_content=gitignore_content,
+        )
+
+    def _xet_preupload(
+        self,
+        repo_id: str,
+        additions: list[Any],
+        token: str | bool | None,
+        repo_type: str | None,
+        revision: str | None,
+        create_pr: bool,
+        gitignore_content: str | None,
+    ) -> None:
+        from urllib.parse import quote
+
+        from huggingface_hub._commit_api import _fetch_upload_modes
+
+        repo_type = repo_type or "model"
+        quoted = quote(revision, safe="") if revision is not None else "main"
+        pending = [a for a in additions if not a._is_uploaded]
+        unknown = [a for a in pending if a._upload_mode is None]
+        if unknown:
+            _fetch_upload_modes(
+                additions=unknown,
+                repo_type=repo_type,
+                repo_id=repo_id,
+                headers=self._build_hf_headers(token=token),
+                revision=quoted,
+                endpoint=self.endpoint,
+                create_pr=create_pr,
+                gitignore_content=gitignore_content,
+            )
+        ops = [a for a in pending if a._upload_mode == "lfs" and not a._should_ignore and _local_path(a)]
+        with self._transfers_lock:
+            sent_before = [op for op in ops if op.upload_info.sha256.hex() in self.transfers]
+        for op in sent_before:  # e.g. weights uploaded ahead of their commit: the Hub holds them already
+            op._is_uploaded = True
+        ops = [op for op in ops if not op._is_uploaded]
+        if not ops:
+            return
+        reports = xet_upload.upload_files(
+            self,
+            repo_id,
+            [(_local_path(op) or "", op.upload_info.sha256.hex()) for op in ops],
+            repo_type=repo_type,
+            revision=quoted,
+            create_pr=create_pr,
+            token=token,
+        )
+        for op in ops:
+            op._is_uploaded = True
+        with self._transfers_lock:
+            self.transfers.update(reports)
+
+
+def _local_path(op: Any) -> str | None:
+    """The local file behind an add (a path, or a streaming add's open file), None for bytes."""
+    target = op.path_or_fileobj
+    if isinstance(target, str | Path):
+        return str(target)
+    name = getattr(target, "name", None)
+    return name if isinstance(name, str) and os.path.isfile(name) else None
+
+    def upload_folder(
         self,
         *,
         repo_id: str,

@@ -28,7 +28,7 @@ from hubkit.hub.validation import (
 )
 
 # First path segments that cannot be model namespaces (they name endpoints instead).
-RESERVED = frozenset({"api", "_lfs", *REPO_TYPES})
+RESERVED = frozenset({"api", "_lfs", "_xet", *REPO_TYPES})
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class HubConfig:
     user: str = "localuser"  # name returned by whoami, default namespace
     tree_page_size: int = 1000  # entries per /tree page (the Hub uses 1000)
     commits_page_size: int = 50  # entries per /commits page
+    xet: bool = True  # serve the Xet CAS and steer LFS-sized files to it (docs/local-hub.md, "Xet")
+    xet_token_ttl_s: int = 3600  # lifetime of the Xet access tokens handed out
 
 
 class Ctx:

@@ -17,6 +17,7 @@ from hubkit.hub import routes_files as files
 from hubkit.hub import routes_repo as repo_routes
 from hubkit.hub.request import RESERVED, Ctx, repo_from
 from hubkit.hub.validation import REPO_TYPES, HubHTTPError
+from hubkit.hub.xet import routes as xet_routes
 
 Handler = Callable[[Ctx], Awaitable[Response]]
 
@@ -30,12 +31,6 @@ def _pick(method: str, table: dict[str, Any], **kwargs: Any) -> Handler:
 
 async def _harnesses(ctx: Ctx) -> Response:
     return JSONResponse({"standardEnvVars": [], "harnesses": {}})
-
-
-async def _no_xet(ctx: Ctx) -> Response:
-    raise HubHTTPError(
-        404, "XetNotSupported", "This hub does not serve Xet storage; use regular or LFS uploads."
-    )
 
 
 def dispatch(method: str, seg: list[str]) -> Handler:
@@ -61,7 +56,7 @@ def dispatch(method: str, seg: list[str]) -> Handler:
                 return _pick(method, {"GET": repo_routes.repo_info}, repo=repo, rev=None)
             action, args = rest[0], rest[1:]
             if action.startswith("xet-"):
-                return _no_xet
+                return xet_routes.token_route(method, action, repo, args)
             if action == "refs" and not args:
                 return _pick(method, {"GET": repo_routes.list_refs}, repo=repo)
             if action == "tree" and args:
@@ -79,6 +74,10 @@ def dispatch(method: str, seg: list[str]) -> Handler:
                 if action in table:
                     return _pick(method, table[action], repo=repo, rev=args[0])
         raise HubHTTPError(404, "NotFound", f"No such API endpoint: /{'/'.join(seg)}")
+    if n >= 2 and seg[0] == xet_routes.CAS_PREFIX:
+        return xet_routes.dispatch(method, seg[1:])
+    if seg == ["v1", "telemetry"] and method == "POST":  # hf_xet posts it to the CAS URL's origin
+        return xet_routes.dispatch(method, seg)
     if n >= 2 and seg[0] == "_lfs":
         oid, rest = seg[1], seg[2:]
         if not rest:

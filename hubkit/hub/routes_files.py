@@ -14,6 +14,7 @@ from hubkit.hub.lfs import batch_response, check_signature
 from hubkit.hub.request import Ctx, header_safe
 from hubkit.hub.storage import Commit, FileEntry, RepoRef, is_lfs_file, lfs_pointer
 from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_revision, check_sha256
+from hubkit.hub.xet import routes as xet_routes
 
 MAX_PREUPLOAD_FILES = 1000
 
@@ -107,6 +108,7 @@ async def tree(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
         if recursive or len(rel) == 1:
             items.append(_file_item(entry))
     items += [_dir_item(d, commit.files) for d in sorted(dirs)]
+    xet_routes.add_xet_hashes(ctx, items, commit.files)
     if ctx.flag("expand"):
         _with_last_commit(ctx, repo, commit, items)
     return _page(ctx, items, ctx.hub.config.tree_page_size if not ctx.flag("expand") else 50)
@@ -122,6 +124,7 @@ async def paths_info(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
             items.append(_file_item(commit.files[path]))
         elif any(p.startswith(path + "/") for p in commit.files):
             items.append(_dir_item(path, commit.files))
+    xet_routes.add_xet_hashes(ctx, items, commit.files)
     if (form.get("expand") or ["false"])[0].lower() == "true":
         _with_last_commit(ctx, repo, commit, items)
     return JSONResponse(items)
@@ -145,10 +148,13 @@ async def list_commits(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
 
 
 def wants_lfs(ctx: Ctx) -> bool:
-    """hubkit's own client (``hubkit/`` in the user agent, set by :func:`hubkit.hub.client.hub_api`)
-    uploads LFS-sized files as file objects through the legacy LFS path; plain clients get "regular"
-    because their default (Xet) path cannot be steered to LFS by the server (docs/local-hub.md)."""
-    return "hubkit/" in ctx.request.headers.get("user-agent", "")
+    """Whether LFS-sized files get "lfs" (Xet for clients with hf_xet, the LFS batch API otherwise).
+
+    With Xet on (the default) every client does, as on the real Hub. With Xet off only hubkit's own
+    client (``hubkit/`` in the user agent), which sends file objects through the LFS batch API; plain
+    clients then get "regular" because their default (Xet) path cannot be steered to LFS by the
+    server (docs/local-hub.md)."""
+    return ctx.hub.config.xet or "hubkit/" in ctx.request.headers.get("user-agent", "")
 
 
 async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
@@ -222,11 +228,15 @@ async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
     headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
     if entry.lfs:
         headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": str(entry.size)})
+    stored = xet_routes.stored_file(ctx, entry)
+    headers.update(xet_routes.download_headers(ctx, repo, commit.id, stored))
     name = path.rsplit("/", 1)[-1]
     ascii_name = header_safe(name).replace('"', "_")
     headers["Content-Disposition"] = f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)};"
     obj = ctx.store.object_path(entry.sha256)
     if not obj.is_file():
+        if stored is not None:
+            return xet_routes.stream_file(ctx, stored, headers)
         raise HubHTTPError(404, "EntryNotFound", f"Stored object for {path} is missing.")
     return _BlobResponse(obj, headers=headers, media_type="application/octet-stream")
 

@@ -59,6 +59,7 @@ class LocalHub:
         port: 0 picks a free port.
         token: when set, writes need ``Authorization: Bearer <token>``.
         faults: a :class:`FaultSpec` or its string form (see :mod:`hubkit.hub.faults`).
+        xet: serve the Xet CAS and steer LFS-sized files to it (``False``: the pre-Xet behaviour).
 
     Example:
         >>> with LocalHub(tmp_path, token="t") as hub:
@@ -74,11 +75,13 @@ class LocalHub:
         port: int = 0,
         token: str | None = None,
         faults: str | FaultSpec | None = None,
+        xet: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
         self.token = token
+        self.xet = xet
         self._faults = _as_spec(faults)
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -104,7 +107,7 @@ class LocalHub:
                 f"Cannot use {self.data_dir} as the local hub's data dir: {exc.strerror}.",
                 hint="Pass --data with a writable directory.",
             ) from None
-        self._app = HubApp(store, HubConfig(token=self.token), self._faults)
+        self._app = HubApp(store, HubConfig(token=self.token, xet=self.xet), self._faults)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it every
         # keep-alive response waited ~40 ms (Nagle holding the body until the client's delayed ACK).
@@ -164,6 +167,13 @@ class LocalHub:
         self._app.state.observer = callback
 
     @property
+    def xet_stats(self) -> Any:
+        """Byte counters of the Xet CAS since start (:class:`hubkit.hub.xet.cas.XetStats`)."""
+        if self._app is None:
+            raise LocalHubError("xet_stats needs a started hub.")
+        return self._app.state.store.xet.stats
+
+    @property
     def injected_faults(self) -> list[tuple[str, str, str]]:
         """Faults injected so far as ``(kind, method, raw path)``."""
         return list(self._app.state.faults.injected) if self._app is not None else []
@@ -219,9 +229,11 @@ class LocalHubProcess:
         token: str | None = None,
         faults: str | FaultSpec | None = None,
         env: dict[str, str] | None = None,
+        xet: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host, self.port, self.token = host, port, token
+        self.xet = xet
         self.faults = faults if isinstance(faults, str | None) else _spec_text(faults)
         self.env = env
         self.endpoint = ""
@@ -247,6 +259,8 @@ class LocalHubProcess:
         ]
         if self.faults:
             cmd += ["--faults", self.faults]
+        if not self.xet:
+            cmd.append("--no-xet")
         env = dict(os.environ if self.env is None else self.env)
         env.pop("HUBKIT_HUB_TOKEN", None)
         if self.token:
@@ -316,11 +330,13 @@ def _spec_text(spec: FaultSpec | None) -> str | None:
     return ",".join(parts)
 
 
-def serve_forever(data_dir: Path, *, host: str, port: int, token: str | None, faults: str | None) -> None:
+def serve_forever(
+    data_dir: Path, *, host: str, port: int, token: str | None, faults: str | None, xet: bool = True
+) -> None:
     """Run a hub in the foreground until Ctrl-C/SIGTERM; prints the endpoint (never the token)."""
     import signal
 
-    hub = LocalHub(data_dir, host=host, port=port, token=token, faults=faults)
+    hub = LocalHub(data_dir, host=host, port=port, token=token, faults=faults, xet=xet)
     hub.start()
     print(f"hubkit local hub serving at {hub.endpoint} (data: {hub.data_dir})", flush=True)
     if token:

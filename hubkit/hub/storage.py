@@ -10,7 +10,8 @@ Layout under the data dir (stable: tests and tools may read it)::
         commits/<40-hex>.json   {"id", "parents", "title", "message", "date", "author", "files", "digest"}
         lock                    flock target serialising commits of this repo
     tmp/                        uploads in progress (never visible in a repo)
-    secret                      key signing LFS upload URLs
+    xet/                        the Xet CAS: xorbs, file reconstructions (see hubkit/hub/xet/cas.py)
+    secret                      key signing LFS upload URLs and Xet tokens
 
 Every write is a temp file + fsync + ``os.replace``, so a crash leaves either the old or the new state.
 A commit becomes visible only when ``refs.json`` is replaced, after its objects and commit file exist.
@@ -34,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from hubkit import layout
-from hubkit.hashing import git_blob_sha1, git_blob_sha1_file, sha256_bytes
+from hubkit.hashing import git_blob_hasher, git_blob_sha1, git_blob_sha1_file, sha256_bytes
 from hubkit.hub.validation import URL_PREFIXES, HubHTTPError, is_commit_id
+from hubkit.hub.xet.cas import XetStore
 
 DEFAULT_BRANCH = "main"
 
@@ -192,6 +194,7 @@ class Store:
         self._locks: dict[Path, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.secret = self._load_secret()
+        self.xet = XetStore(self.root / "xet")  # contents uploaded through Xet live there, by sha256
 
     def _load_secret(self) -> bytes:
         path = self.root / "secret"
@@ -214,10 +217,22 @@ class Store:
         return self.object_path(sha256).is_file()
 
     def object_size(self, sha256: str) -> int | None:
+        """Size of the content with that sha256, stored as an object or in the Xet CAS."""
         try:
             return self.object_path(sha256).stat().st_size
         except OSError:
-            return None
+            stored = self.xet.file_for_sha256(sha256)
+            return stored.size if stored is not None else None
+
+    def iter_content(self, sha256: str) -> Iterator[bytes]:
+        """The bytes of a stored content, from the object store or reconstructed from the Xet CAS."""
+        path = self.object_path(sha256)
+        if not path.is_file() and (stored := self.xet.file_for_sha256(sha256)) is not None:
+            yield from self.xet.iter_file(stored)
+            return
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
 
     def temp_path(self, prefix: str = "up-") -> Path:
         """A fresh path under ``tmp/`` for an upload in progress."""
@@ -242,7 +257,16 @@ class Store:
         cache = self.object_path(sha256).with_name(self.object_path(sha256).name + ".gitsha1")
         with contextlib.suppress(OSError):
             return cache.read_text().strip()
-        sha1 = git_blob_sha1_file(self.object_path(sha256))
+        if self.object_path(sha256).is_file():
+            sha1 = git_blob_sha1_file(self.object_path(sha256))
+        else:  # content uploaded through Xet: hash it while reconstructing
+            size = self.object_size(sha256)
+            if size is None:
+                raise FileNotFoundError(f"no stored content with sha256 {sha256}")
+            h = git_blob_hasher(size)
+            for chunk in self.iter_content(sha256):
+                h.update(chunk)
+            sha1 = h.hexdigest()
         atomic_write(cache, sha1.encode())
         return sha1
 
@@ -407,7 +431,9 @@ class Store:
 
         For tests of "a blob changed on the server": refs, commit and tree metadata still announce the
         old sha256/size, but downloads now serve ``new_bytes``. The object is content-addressed, so every
-        repo file sharing that content changes too. Returns the object path.
+        repo file sharing that content changes too. Content stored in the Xet CAS gets a plain object
+        too, which then wins: the hub stops advertising Xet for it, so every client gets the new bytes.
+        Returns the object path.
         """
         commit_id, _ = self.resolve(repo, revision)
         entry = self.read_commit(repo, commit_id).files.get(path)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         DynamicsFacts,
         EpochTable,
         PipelineTag,
+        ReferenceDifference,
         RunFacts,
         VerificationFacts,
     )
@@ -32,7 +33,12 @@ CHECKPOINT_TEMPLATE = "checkpoint_card.md.j2"
 
 
 def base_context(
-    run: TrainingRun, repo_id: str, template_dir: Path | None = None, *, license: str | None = None
+    run: TrainingRun,
+    repo_id: str,
+    template_dir: Path | None = None,
+    *,
+    license: str | None = None,
+    reference: str | None = None,
 ) -> CardContext:
     """The card context of the run's model, before any revision-specific part.
 
@@ -44,6 +50,8 @@ def base_context(
         repo_id: the repo the card is for.
         template_dir: unused (kept for callers); templates are chosen when rendering.
         license: the Hub license id given with ``hubkit publish --license``; None: the card says none was given.
+        reference: a pretrained tag (``hubkit publish --reference``): the card lists where the run's
+            recorded hyperparameters differ from that tag's recipe.
 
     Example:
         >>> base_context(run, "local/timm-digits").library  # doctest: +SKIP
@@ -73,6 +81,26 @@ def base_context(
         stats=runfacts.stats(run),
         image_sizes=runfacts.image_sizes(run),
         sources=runfacts.sources(run),
+        reference_difference=_reference_difference(run, reference) if reference else None,
+    )
+
+
+def _reference_difference(run: TrainingRun, reference: str) -> ReferenceDifference:
+    """Where the run's recorded hyperparameters differ from the recipe of ``reference`` (hubkit.recipes)."""
+    from hubkit.cards.context import Link, ReferenceDifference
+    from hubkit.recipes import diff_hyperparams, recipe_for
+
+    recipe = recipe_for(reference)
+    rows = tuple(
+        (d.name, "not recorded" if d.run is None else str(d.run), d.reference_text, d.source)
+        for d in diff_hyperparams(run.hyperparams, recipe)
+    )
+    return ReferenceDifference(
+        reference=recipe.tag,
+        recipe=recipe.name,
+        rows=rows,
+        not_compared=tuple(recipe.unknown),
+        sources=tuple(Link(f"{s.id}: {s.cite}", s.url) for s in recipe.sources),
     )
 
 

@@ -42,6 +42,7 @@ class RevisionOutcome:
     files: tuple[LocalFile, ...]  # its files
     verified: bool | None  # what its verification.json says; None without one
     bytes_uploaded: int  # bytes sent for it (objects the Hub did not hold yet)
+    bytes_deduplicated: int = 0  # of those, bytes Xet found already stored as chunks (not sent)
 
 
 @dataclass(frozen=True)
@@ -198,22 +199,26 @@ class Executor:
         self.remote.create_branch(staging, initial)
         self._uploads.wait(rev)
         what = f"epoch {rev.epoch} ({rev.name})"
-        commit, sent = self._uploads.commit(known, staging, files, f"hubkit: {what}", initial)
+        commit, sent, dedup = self._uploads.commit(known, staging, files, f"hubkit: {what}", initial)
         self.progress.advance("upload")
         verification = None
         if self.options.verify:
             verification = self._verify(rev, commit)
             files = self._expected(rev, content, verification)
             added = [LocalFile.from_bytes(VERIFICATION_JSON, verification), files[-1]]  # + the verified card
-            commit, more = self._uploads.commit(known, staging, added, f"hubkit: verified {what}", commit)
-            sent += more
+            commit, more, more_dedup = self._uploads.commit(
+                known, staging, added, f"hubkit: verified {what}", commit
+            )
+            sent, dedup = sent + more, dedup + more_dedup
         if rev.action == "replace":
             self.remote.delete_branch(rev.name)
         self.remote.create_branch(rev.name, commit)
         self.remote.delete_branch(staging)
         verified = passed(verification)
         remember(rev.key, files, verified)
-        return RevisionOutcome(commit=commit, files=files, verified=verified, bytes_uploaded=sent)
+        return RevisionOutcome(
+            commit=commit, files=files, verified=verified, bytes_uploaded=sent, bytes_deduplicated=dedup
+        )
 
     def _update(self, rev: RevisionPlan) -> RevisionOutcome:
         assert rev.remote_commit is not None and rev.remote_files is not None
@@ -229,13 +234,15 @@ class Executor:
             changed = changed_files(expected, rev.remote_files)
         deletes = extra_remote(expected, rev.remote_files, None)
         message = f"hubkit: update epoch {rev.epoch} ({rev.name})"
-        commit, sent = self._uploads.commit(
+        commit, sent, dedup = self._uploads.commit(
             set(rev.known_objects), rev.name, changed, message, rev.remote_commit, deletes
         )
         self.progress.advance("upload")
         verified = passed(verification)
         remember(rev.key, expected, verified)
-        return RevisionOutcome(commit=commit, files=expected, verified=verified, bytes_uploaded=sent)
+        return RevisionOutcome(
+            commit=commit, files=expected, verified=verified, bytes_uploaded=sent, bytes_deduplicated=dedup
+        )
 
     # --- after the revisions -------------------------------------------------------------------------
     def _cleanup_staging(self) -> None:

@@ -37,6 +37,7 @@ class PublishOptions:
     tag: str | None = None  # "v1"
     template_dir: Path | None = None  # Path("my-templates"): user template overrides
     license: str | None = None  # "apache-2.0" (a Hub license id); None: the cards say none was given
+    reference: str | None = None  # "resnet50.a1_in1k": the main card compares the run with this recipe
     # --- checks
     verify: bool = True  # download, reload and evaluate each revision before its branch appears
     eval_data: Path | None = None  # verification data (default: the run's validation data)
@@ -53,7 +54,7 @@ def validate(options: PublishOptions) -> PublishOptions:
 
     Raises:
         InputError: a bad repo id, select spec, weights kind, main mode, branch format, tag, license,
-            device, or a missing eval data / model config path (each message names the option).
+            device, reference tag, or a missing eval data / model config path (each message names the option).
         TemplateError: the template dir is missing or one of its templates does not parse.
 
     Example:
@@ -82,6 +83,10 @@ def validate(options: PublishOptions) -> PublishOptions:
     _exists("--model-config", options.model_config, file=True)
     if options.template_dir is not None:
         check_templates(options.template_dir)
+    if options.reference is not None:  # an unknown tag or a tag without a recipe stops here
+        from hubkit.recipes import recipe_for
+
+        recipe_for(options.reference)
     return replace(options, license=license_id, device=device)
 
 

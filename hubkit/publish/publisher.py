@@ -92,6 +92,7 @@ def publish(
             repo_id,
             template_dir=options.template_dir,
             license=options.license,
+            reference=options.reference,
             has_main=main_epoch is not None,
             dry_run=options.dry_run,
             revisions=[(stub.name, stub.epoch) for stub in stubs] if options.dynamics else (),
@@ -135,6 +136,7 @@ def report_of(
                 metrics=dict(r.metrics),
                 verified=verified if verified is not None else passed(r.verification),
                 reasons=r.item.reasons,
+                bytes_deduplicated=done.bytes_deduplicated if done else 0,
             )
         )
     main = None

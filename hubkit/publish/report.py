@@ -40,6 +40,7 @@ class RevisionReport:
     verified: bool | None  # True/False: verification result; None: not verified (and none on record)
     reasons: tuple[str, ...]  # why this epoch was selected: ("best eval_top1", "last epoch")
     note: str = ""  # what the plan found, for people (not in JSON): "branch exists with identical files"
+    bytes_deduplicated: int = 0  # of bytes_uploaded, what Xet found already stored as chunks (not sent)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class RevisionReport:
             "commit": self.commit,
             "status": self.status,
             "bytes_uploaded": self.bytes_uploaded,
+            "bytes_deduplicated": self.bytes_deduplicated,
             "files": [f.to_json() for f in self.files],
             "metrics": dict(self.metrics),
             "verified": self.verified,
@@ -92,6 +94,11 @@ class PublishReport:
         """Bytes sent in commits, over every revision and ``main``."""
         return sum(r.bytes_uploaded for r in self.revisions) + self.main_bytes_uploaded
 
+    @property
+    def deduplicated_bytes(self) -> int:
+        """Of :attr:`uploaded_bytes`, what Xet found already stored as chunks and did not send."""
+        return sum(r.bytes_deduplicated for r in self.revisions)
+
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object, keys in contract order.
 
@@ -108,6 +115,7 @@ class PublishReport:
             "tag": self.tag,
             "revisions": [r.to_json() for r in self.revisions],
             "uploaded_bytes": self.uploaded_bytes,
+            "deduplicated_bytes": self.deduplicated_bytes,
             "commits": self.commits,
             "durations": {k: round(v, 3) for k, v in self.durations.items()},
         } | ({"warnings": list(self.warnings)} if self.warnings else {})

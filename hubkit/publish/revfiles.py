@@ -42,11 +42,13 @@ class ReleaseFiles:
         dry_run: bool,
         revisions: Sequence[tuple[str, int]] = (),
         weights: str | None = None,
+        reference: str | None = None,
     ) -> None:
         self.run = run
         self.repo_id = repo_id
         self.template_dir = template_dir
         self.license = license
+        self.reference = reference
         self.has_main = has_main
         self.dry_run = dry_run
         self.revisions = tuple(revisions)  # (("epoch-000", 0), ...): every revision of this publish
@@ -70,8 +72,13 @@ class ReleaseFiles:
         """The card context shared by every card of this publish (computed once)."""
         if self.dry_run:  # the model statistics cache is read, not written
             with paths.no_cache_writes():
-                return cards.base_context(self.run, self.repo_id, self.template_dir, license=self.license)
-        return cards.base_context(self.run, self.repo_id, self.template_dir, license=self.license)
+                return self._base()
+        return self._base()
+
+    def _base(self) -> CardContext:
+        return cards.base_context(
+            self.run, self.repo_id, self.template_dir, license=self.license, reference=self.reference
+        )
 
     def readme(
         self,

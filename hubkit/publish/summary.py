@@ -34,8 +34,9 @@ def _revision_line(rev: RevisionReport, framework: str) -> str:
     head = (
         f"  {rev.revision:<16}{commit:<8} {epochs_phrase(framework, rev.epoch):<30} {_VERB[rev.status]:<13}"
     )
+    dedup = f", {human_size(rev.bytes_deduplicated)} deduplicated" if rev.bytes_deduplicated else ""
     detail = (
-        f"{len(rev.files)} files, {human_size(size)}{verified}"
+        f"{len(rev.files)} files, {human_size(size)}{dedup}{verified}"
         if rev.files
         else "files known after conversion"
     )
@@ -70,7 +71,13 @@ def render(report: PublishReport, *, embedded: bool) -> str:
     lines.extend(f"  warning: {w}" for w in report.warnings)
     if report.dry_run:
         return "\n".join(lines)
-    lines.append(f"{report.commits} commit(s), {human_size(report.uploaded_bytes)} uploaded")
+    sent = f"{report.commits} commit(s), {human_size(report.uploaded_bytes)} uploaded"
+    if report.deduplicated_bytes:
+        sent += (
+            f" ({human_size(report.deduplicated_bytes)} of it already on the Hub as chunks: Xet sent "
+            f"{human_size(report.uploaded_bytes - report.deduplicated_bytes)})"
+        )
+    lines.append(sent)
     lines.append("")
     lines.append("Load a revision:")
     prefix = f"HF_ENDPOINT={report.endpoint} " if embedded or "huggingface.co" not in report.endpoint else ""

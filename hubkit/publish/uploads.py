@@ -60,9 +60,11 @@ class Uploads:
         message: str,
         parent: str,
         deletes: list[str] | tuple[str, ...] = (),
-    ) -> tuple[str, int]:
-        """Commit ``files`` (and ``deletes``) onto ``branch``; returns the commit and the bytes sent.
+    ) -> tuple[str, int, int]:
+        """Commit ``files`` (and ``deletes``) onto ``branch``.
 
+        Returns the commit, the bytes of the objects the Hub did not hold as whole files, and how many of
+        those bytes Xet found already stored as chunks (not sent again).
         ``known``: sha256s the Hub already holds for this revision (updated with what this commit sends).
         """
         from huggingface_hub import CommitOperationAdd, CommitOperationDelete
@@ -71,6 +73,7 @@ class Uploads:
 
         ops: list[Any] = []
         sent = 0
+        new: list[str] = []
         for f in files:
             if f.data is not None:
                 ops.append(CommitOperationAdd(path_in_repo=f.path, path_or_fileobj=f.data))
@@ -80,7 +83,14 @@ class Uploads:
                 ops.append(streaming_add(f.path, f.local_path, sha256=f.sha256, size=f.size))
             if f.sha256 not in known:
                 sent += f.size
+                new.append(f.sha256)
                 known.add(f.sha256)
         ops += [CommitOperationDelete(path_in_repo=p) for p in deletes]
         with self.progress.timed("upload"):
-            return self.remote.commit(branch, ops, message, parent=parent), sent
+            commit = self.remote.commit(branch, ops, message, parent=parent)
+        return commit, sent, self.deduplicated(new)
+
+    def deduplicated(self, sha256s: list[str]) -> int:
+        """Bytes of these objects that their Xet upload (ahead or in the commit) did not have to send."""
+        transfers = getattr(self.remote.api, "transfers", {})  # a HubkitApi's per-sha256 Xet reports
+        return sum(transfers[s].deduplicated_bytes for s in sha256s if s in transfers)

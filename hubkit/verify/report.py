@@ -1,8 +1,7 @@
 """Turn verification results into text for the terminal, ``verification.json`` commits and card data.
 
-The card side is data only: :func:`verification_results` returns the ``hubkit.cards.context`` rows the cards
-engine renders into ``model-index``; the "Verification" section is read from the committed
-``verification.json`` (:func:`hubkit.publish.card.verification_facts`).
+A card's "Verification" section is read from the committed ``verification.json``
+(:func:`hubkit.publish.card.verification_facts`), not from here.
 """
 
 from __future__ import annotations
@@ -15,16 +14,7 @@ from hubkit.secrets import redact
 from hubkit.verify.result import RevisionResult
 
 if TYPE_CHECKING:
-    from hubkit.cards.context import ResultRow
-
-# Card rows for measured metrics: name -> (task, metric type, metric name shown on the Hub).
-CARD_METRICS: dict[str, tuple[str, str, str]] = {
-    "top1": ("image-classification", "accuracy", "Top-1 accuracy (re-measured)"),
-    "top5": ("image-classification", "accuracy", "Top-5 accuracy (re-measured)"),
-    "zeroshot_top1": ("zero-shot-image-classification", "accuracy", "Zero-shot top-1 (re-measured)"),
-    "image_to_text_R@1": ("zero-shot-image-classification", "recall", "Image-to-text R@1 (re-measured)"),
-    "text_to_image_R@1": ("zero-shot-image-classification", "recall", "Text-to-image R@1 (re-measured)"),
-}
+    pass
 
 
 def format_result(result: RevisionResult) -> str:
@@ -101,40 +91,6 @@ def record_result(result: RevisionResult, *, endpoint: str | None, token: str | 
             hint="--record needs a write token and a branch revision that did not move since it was verified",
         ) from exc
     return str(info.oid)
-
-
-def verification_results(
-    result: RevisionResult, *, dataset_name: str, dataset_type: str
-) -> tuple[ResultRow, ...]:
-    """``model-index`` rows for the re-measured metrics (kind ``"verification"``), passing results only.
-
-    Example:
-        >>> verification_results(result, dataset_name="digits (val)", dataset_type="digits")[0].value
-        97.5
-    """
-    from hubkit.cards.context import ResultRow
-
-    if not result.passed:
-        return ()
-    rows = []
-    for name, value in sorted(result.metrics.items()):
-        if name not in CARD_METRICS:
-            continue
-        task, metric_type, metric_name = CARD_METRICS[name]
-        rows.append(
-            ResultRow(
-                task_type=task,
-                dataset_name=dataset_name,
-                dataset_type=dataset_type,
-                metric_type=metric_type,
-                metric_name=metric_name,
-                value=round(value, 2),
-                split="validation",
-                kind="verification",
-                source=f"hubkit verify, commit {(result.commit or '')[:12]}",
-            )
-        )
-    return tuple(rows)
 
 
 def results_json(results: Sequence[RevisionResult]) -> list[dict[str, Any]]:

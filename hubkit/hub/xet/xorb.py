@@ -1,0 +1,243 @@
+"""The xorb format: a series of compressed chunks, optionally followed by a footer.
+
+Each chunk is an 8-byte header (``version`` u8 = 0, ``compressed_length`` u24 LE, ``scheme`` u8,
+``uncompressed_length`` u24 LE) then its bytes, compressed with scheme 0 (none), 1 (LZ4 frame) or
+2 (byte grouping 4 + LZ4 frame: the bytes at positions 0, 4, 8… then 1, 5, 9… and so on). The client
+appends a footer (``XETBLOB`` v1: the xorb hash, the chunk hashes, compressed and uncompressed chunk
+boundaries, then a trailing u32 footer length) that is checked against the chunks when present.
+Source: Xet Protocol Specification "Xorb Formation & Serialization Format" and xet-core's
+``xorb_object`` module.
+
+:func:`scan_xorb` reads a serialized xorb from a file, decompresses and hashes every chunk, and
+returns a :class:`XorbIndex`; anything malformed raises :class:`XetFormatError`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import lz4.frame
+
+from hubkit.hub.xet.hashing import HASH_LEN, chunk_hash, xorb_hash
+
+CHUNK_HEADER_LEN = 8
+MAX_CHUNK_SIZE = 128 * 1024  # uncompressed; the chunker's hard maximum
+MAX_COMPRESSED_CHUNK = 2 * MAX_CHUNK_SIZE
+MAX_XORB_CHUNKS = 8 * 1024
+MAX_XORB_BYTES = 64 * 1024 * 1024  # chunk contents; headers (and chunks that do not compress) add to it
+MAX_XORB_SERIALIZED = MAX_XORB_BYTES + MAX_XORB_CHUNKS * CHUNK_HEADER_LEN
+MAX_XORB_BODY = MAX_XORB_SERIALIZED + 100 + MAX_XORB_CHUNKS * (HASH_LEN + 8)  # with the footer
+SCHEMES = {0: "none", 1: "lz4", 2: "bg4-lz4"}
+FOOTER_IDENT = b"XETBLOB"
+_HASHES_IDENT = b"XBLBHSH"
+_BOUNDARIES_IDENT = b"XBLBBND"
+_ENTRY = struct.Struct("<32sIII")  # chunk hash, start, end (serialized offsets), uncompressed size
+
+
+class XetFormatError(ValueError):
+    """A xorb or shard that does not follow the format (the CAS answers 400)."""
+
+
+@dataclass(frozen=True)
+class ChunkRef:
+    """Where one chunk lives in a serialized xorb."""
+
+    hash: bytes  # 32-byte chunk hash of the uncompressed bytes
+    start: int  # offset of its header in the serialized xorb
+    end: int  # offset just past its compressed bytes
+    size: int  # uncompressed length
+
+
+@dataclass(frozen=True)
+class XorbIndex:
+    """The chunks of a verified xorb, stored next to it (``<hash>.idx``)."""
+
+    hash: bytes  # the xorb hash recomputed from the chunks
+    chunks: tuple[ChunkRef, ...]
+
+    @property
+    def unpacked_size(self) -> int:
+        return sum(c.size for c in self.chunks)
+
+    @property
+    def packed_size(self) -> int:
+        return self.chunks[-1].end if self.chunks else 0
+
+    def to_bytes(self) -> bytes:
+        return self.hash + b"".join(_ENTRY.pack(c.hash, c.start, c.end, c.size) for c in self.chunks)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> XorbIndex:
+        body = data[HASH_LEN:]
+        if len(data) < HASH_LEN or len(body) % _ENTRY.size:
+            raise XetFormatError("corrupt xorb index")
+        chunks = tuple(ChunkRef(*_ENTRY.unpack_from(body, i)) for i in range(0, len(body), _ENTRY.size))
+        return cls(data[:HASH_LEN], chunks)
+
+
+def _regroup4(data: bytes) -> bytes:
+    """Undo byte grouping: the four groups, in order, hold bytes 0 mod 4, 1 mod 4, 2 mod 4, 3 mod 4."""
+    n = len(data)
+    split, rem = divmod(n, 4)
+    out = bytearray(n)
+    pos = 0
+    for k in range(4):
+        length = split + (1 if k < rem else 0)
+        out[k::4] = data[pos : pos + length]
+        pos += length
+    return bytes(out)
+
+
+def _group4(data: bytes) -> bytes:
+    return b"".join(data[k::4] for k in range(4))
+
+
+def decompress_chunk(scheme: int, payload: bytes, size: int) -> bytes:
+    """The uncompressed bytes of one chunk; XetFormatError if they are not exactly ``size`` bytes."""
+    if scheme == 0:
+        raw = payload
+    elif scheme in (1, 2):
+        decompressor = lz4.frame.LZ4FrameDecompressor()
+        try:
+            raw = decompressor.decompress(payload, max_length=size + 1)
+        except RuntimeError:
+            raise XetFormatError("a chunk's LZ4 frame is corrupt") from None
+        if not decompressor.eof or decompressor.unused_data:
+            raise XetFormatError("a chunk's LZ4 frame is truncated or has trailing bytes")
+        if scheme == 2:
+            raw = _regroup4(raw)
+    else:
+        raise XetFormatError(f"unknown chunk compression scheme {scheme}")
+    if len(raw) != size:
+        raise XetFormatError(f"a chunk decompresses to {len(raw)} bytes, its header says {size}")
+    return raw
+
+
+def compress_chunk(data: bytes, scheme: int) -> bytes:
+    """Serialize one chunk (header + payload) with ``scheme``; for tests and tools."""
+    payload = data if scheme == 0 else lz4.frame.compress(_group4(data) if scheme == 2 else data)
+    header = (
+        bytes([0]) + len(payload).to_bytes(3, "little") + bytes([scheme]) + len(data).to_bytes(3, "little")
+    )
+    return header + payload
+
+
+def serialize_xorb(chunks: list[bytes], scheme: int = 1, *, footer: bool = True) -> tuple[bytes, bytes]:
+    """``(xorb hash, serialized xorb)`` for chunk contents, footer included; for tests and tools."""
+    body = bytearray()
+    hashes: list[bytes] = []
+    bounds: list[int] = []
+    unpacked: list[int] = []
+    for data in chunks:
+        body += compress_chunk(data, scheme)
+        hashes.append(chunk_hash(data))
+        bounds.append(len(body))
+        unpacked.append((unpacked[-1] if unpacked else 0) + len(data))
+    xhash = xorb_hash(list(zip(hashes, (len(c) for c in chunks), strict=True)))
+    if not footer:
+        return xhash, bytes(body)
+    n = len(chunks)
+    hash_section = _HASHES_IDENT + b"\x00" + struct.pack("<I", n) + b"".join(hashes)
+    bound_section = (
+        _BOUNDARIES_IDENT + b"\x01" + struct.pack("<I", n) + struct.pack(f"<{2 * n}I", *bounds, *unpacked)
+    )
+    tail_len = 12 + 16
+    info = bytearray(FOOTER_IDENT + b"\x01" + xhash + hash_section + bound_section)
+    info += struct.pack(
+        "<III", n, len(hash_section) + len(bound_section) + tail_len, len(bound_section) + tail_len
+    )
+    info += bytes(16)
+    return xhash, bytes(body + info + struct.pack("<I", len(info)))
+
+
+def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise XetFormatError(f"the xorb ends inside {what}")
+    return data
+
+
+def scan_xorb(f: BinaryIO, total: int) -> XorbIndex:
+    """Parse, decompress and hash a serialized xorb of ``total`` bytes read from ``f``.
+
+    Checks every chunk header and payload, the footer if any, and recomputes the xorb hash (the
+    caller compares it with the hash the upload claims). Memory: one chunk at a time.
+    """
+    chunks: list[ChunkRef] = []
+    pos = unpacked = 0
+    while pos < total:
+        if total - pos < CHUNK_HEADER_LEN:
+            raise XetFormatError("the xorb ends inside a chunk header")
+        header = _read_exact(f, CHUNK_HEADER_LEN, "a chunk header")
+        if header[:7] == FOOTER_IDENT:  # a chunk header starts with version 0, never with "X"
+            _check_footer(header + _read_exact(f, total - pos - CHUNK_HEADER_LEN, "the footer"), chunks)
+            break
+        if header[0] != 0:
+            raise XetFormatError(f"chunk {len(chunks)} has header version {header[0]}, expected 0")
+        clen = int.from_bytes(header[1:4], "little")
+        scheme = header[4]
+        size = int.from_bytes(header[5:8], "little")
+        if scheme not in SCHEMES:
+            raise XetFormatError(f"chunk {len(chunks)} has unknown compression scheme {scheme}")
+        if not 0 < size <= MAX_CHUNK_SIZE or not 0 < clen <= MAX_COMPRESSED_CHUNK:
+            raise XetFormatError(f"chunk {len(chunks)} has an impossible length ({clen} -> {size})")
+        if scheme == 0 and clen != size:
+            raise XetFormatError(f"uncompressed chunk {len(chunks)} has two different lengths")
+        if pos + CHUNK_HEADER_LEN + clen > total:
+            raise XetFormatError(f"the xorb ends inside chunk {len(chunks)}")
+        raw = decompress_chunk(scheme, _read_exact(f, clen, "a chunk"), size)
+        end = pos + CHUNK_HEADER_LEN + clen
+        chunks.append(ChunkRef(chunk_hash(raw), pos, end, size))
+        pos, unpacked = end, unpacked + size
+        if len(chunks) > MAX_XORB_CHUNKS or unpacked > MAX_XORB_BYTES or pos > MAX_XORB_SERIALIZED:
+            raise XetFormatError(f"the xorb exceeds {MAX_XORB_CHUNKS} chunks or {MAX_XORB_BYTES} bytes")
+    if not chunks:
+        raise XetFormatError("the xorb holds no chunk")
+    return XorbIndex(xorb_hash([(c.hash, c.size) for c in chunks]), tuple(chunks))
+
+
+def _check_footer(info: bytes, chunks: list[ChunkRef]) -> None:
+    """The footer must describe exactly the chunks read before it."""
+    n = len(chunks)
+    if len(info) < 4 or int.from_bytes(info[-4:], "little") != len(info) - 4:
+        raise XetFormatError("the xorb footer length does not match")
+    expected_len = 8 + HASH_LEN + (8 + 4 + n * HASH_LEN) + (8 + 4 + 8 * n) + 12 + 16
+    if len(info) - 4 != expected_len or info[7] != 1:
+        raise XetFormatError("the xorb footer is not a version 1 footer for its chunks")
+    declared_hash = info[8:40]
+    at = 40
+    if info[at : at + 8] != _HASHES_IDENT + b"\x00" or struct.unpack_from("<I", info, at + 8)[0] != n:
+        raise XetFormatError("the xorb footer's hash section is malformed")
+    at += 12
+    hashes = [info[at + i * HASH_LEN : at + (i + 1) * HASH_LEN] for i in range(n)]
+    at += n * HASH_LEN
+    if info[at : at + 8] != _BOUNDARIES_IDENT + b"\x01" or struct.unpack_from("<I", info, at + 8)[0] != n:
+        raise XetFormatError("the xorb footer's boundary section is malformed")
+    at += 12
+    values = struct.unpack_from(f"<{2 * n}I", info, at)
+    tail = struct.unpack_from("<III", info, at + 8 * n)
+    bound_len = 12 + 8 * n + 28
+    if tail != (n, bound_len + 12 + n * HASH_LEN, bound_len):
+        raise XetFormatError("the xorb footer's section offsets are wrong")
+    unpacked = 0
+    for i, c in enumerate(chunks):
+        unpacked += c.size
+        if hashes[i] != c.hash or values[i] != c.end or values[n + i] != unpacked:
+            raise XetFormatError(f"the xorb footer disagrees with chunk {i}")
+    if declared_hash != xorb_hash([(c.hash, c.size) for c in chunks]):
+        raise XetFormatError("the xorb footer names another xorb hash than its chunks give")
+
+
+def iter_chunk_data(f: BinaryIO, chunks: tuple[ChunkRef, ...]) -> Iterator[bytes]:
+    """Yield the uncompressed bytes of consecutive ``chunks`` of a stored xorb open as ``f``."""
+    if not chunks:
+        return
+    f.seek(chunks[0].start)
+    for c in chunks:
+        blob = f.read(c.end - c.start)
+        if len(blob) != c.end - c.start:
+            raise XetFormatError("a stored xorb is shorter than its index")
+        yield decompress_chunk(blob[4], blob[CHUNK_HEADER_LEN:], c.size)
