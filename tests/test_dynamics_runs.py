@@ -329,3 +329,21 @@ def test_a_run_that_keeps_its_lock_publishes_without_warnings_and_no_dynamics_on
         repo, "hubkit.json", revision="epoch-001", endpoint=session_hub.endpoint, cache_dir=tmp_path
     )
     assert HubkitRecord.from_json(Path(path).read_bytes()).dynamics is None
+
+
+def test_verify_fails_a_release_whose_params_txt_claims_a_lock_naming_the_group(
+    openclip_run_dir: Path, session_hub: LocalHub, tmp_path: Path
+) -> None:
+    from hubkit.verify import verify_revisions
+
+    repo = "localuser/dynamics-claim"
+    args = ["publish", str(openclip_run_dir), "--repo", repo, "--select", "epochs:1,3", "--no-verify"]
+    result = CliRunner().invoke(cli, [*args, "--endpoint", session_hub.endpoint, "--token", HUB_TOKEN])
+    assert result.exit_code == 0, result.output
+    run = copy_run(openclip_run_dir, tmp_path / "run")
+    params = run / "params.txt"
+    params.write_text(params.read_text().replace("lock_image: False", "lock_image: True"))
+    (result,) = verify_revisions(repo, ["epoch-003"], endpoint=session_hub.endpoint, token=HUB_TOKEN, run=run)
+    frozen = [f for f in result.failures if f.startswith("frozen groups: ")]
+    assert frozen and frozen[0].startswith("frozen groups: group 'visual.embed' is frozen by --lock-image")
+    assert not result.passed
