@@ -338,8 +338,8 @@ def test_verify_fails_a_release_whose_params_txt_claims_a_lock_naming_the_group(
 
     repo = "localuser/dynamics-claim"
     args = ["publish", str(openclip_run_dir), "--repo", repo, "--select", "epochs:1,3", "--no-verify"]
-    result = CliRunner().invoke(cli, [*args, "--endpoint", session_hub.endpoint, "--token", HUB_TOKEN])
-    assert result.exit_code == 0, result.output
+    published = CliRunner().invoke(cli, [*args, "--endpoint", session_hub.endpoint, "--token", HUB_TOKEN])
+    assert published.exit_code == 0, published.output
     run = copy_run(openclip_run_dir, tmp_path / "run")
     params = run / "params.txt"
     params.write_text(params.read_text().replace("lock_image: False", "lock_image: True"))
