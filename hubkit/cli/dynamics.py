@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from hubkit.cli.options import endpoint_option, json_option, token_option
 from hubkit.errors import InputError, VerificationError
 from hubkit.secrets import redact, register_token
 
@@ -20,15 +21,18 @@ from hubkit.secrets import redact, register_token
     "--weights", type=click.Choice(["raw", "ema"]), default=None, help="Run dir: default as published."
 )
 @click.option("--fine", is_flag=True, help="timm: one group per block instead of per stage.")
-@click.option("--model-config", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option(
-    "--endpoint", default=None, metavar="URL", help="Hub URL (default: HF_ENDPOINT, else embedded hub)."
+    "--model-config",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="OpenCLIP model config JSON (when the model is not in OpenCLIP's registry).",
 )
-@click.option("--token", default=None, metavar="T", help="Hub token (default: HF_TOKEN / stored login).")
+@endpoint_option
+@token_option
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the picture (PNG)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@json_option("the full report")
 def command(
     target: str,
     select: str,
