@@ -114,7 +114,9 @@ def summary_lines(report: DynamicsReport) -> list[str]:
                         f"jump: {group.name} {series.kind if series else ''} at {ref.label}: {step.jump}"
                     )
     lines.extend(f"note: {note}" for note in report.notes)
+    count = len(report.checkpoints)
     lines.append(
-        f"{len(report.checkpoints)} checkpoints, {report.bytes_read / 2**20:,.1f} MiB read in {report.seconds:.2f} s"
+        f"{count} checkpoint{'s' if count != 1 else ''}, {report.bytes_read / 2**20:,.1f} MiB read "
+        f"in {report.seconds:.2f} s"
     )
     return lines
