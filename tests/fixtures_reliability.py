@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import faulthandler
 import hashlib
 import json
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -55,6 +57,8 @@ def _cli_child(argv: list[str], env: dict[str, str], log_path: str) -> None:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    # A run that hangs is asked for its threads' stacks (into the log) before it is killed.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     from hubkit.cli import main
 
     code = 0
@@ -92,9 +96,12 @@ class CliProcesses:
         proc = self.start(argv, log, env)
         proc.join(timeout)
         if proc.exitcode is None:
+            os.kill(proc.pid, signal.SIGUSR1)
+            proc.join(5)
             proc.kill()
             proc.join()
-            raise AssertionError(f"hubkit {' '.join(argv[:2])} did not finish in {timeout} s")
+            stacks = log.read_text(errors="replace")[-6000:]
+            raise AssertionError(f"hubkit {' '.join(argv[:2])} did not finish in {timeout} s; its log:\n{stacks}")
         return int(proc.exitcode), log.read_text(errors="replace")
 
 
