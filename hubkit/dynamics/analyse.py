@@ -27,10 +27,15 @@ if TYPE_CHECKING:
     from hubkit.runs.model import Hyperparams, TrainingRun
 
 
-def _run_meta_model(framework: Framework, run: TrainingRun) -> torch.nn.Module:
-    """The run's model on the meta device, as conversion builds it."""
+def run_meta_model(run: TrainingRun) -> torch.nn.Module:
+    """The run's model on the meta device, as conversion builds it (imports the framework's library).
+
+    Example:
+        >>> type(run_meta_model(read_run("runs/timm-digits"))).__name__
+        'ResNet'
+    """
     with tempfile.TemporaryDirectory(prefix="hubkit-dynamics-") as tmp:
-        return framework.architecture(run, Path(tmp))[1]
+        return frameworks.get(run.framework).architecture(run, Path(tmp))[1]
 
 
 def run_lock_plan(run: TrainingRun) -> LockPlan:
@@ -45,7 +50,7 @@ def run_lock_plan(run: TrainingRun) -> LockPlan:
     framework = frameworks.get(run.framework)
     if not framework.lock_settings(run.hyperparams):
         return LockPlan()  # no model to build
-    return framework.lock_plan(_run_meta_model(framework, run), run.hyperparams)
+    return framework.lock_plan(run_meta_model(run), run.hyperparams)
 
 
 def build_report(
@@ -111,6 +116,7 @@ def analyse_run(
     weights: str | None = None,
     fine: bool = False,
     model_config: str | Path | None = None,
+    model: torch.nn.Module | None = None,
 ) -> DynamicsReport:
     """Training dynamics of a timm / OpenCLIP run dir, read from its memory-mapped checkpoints.
 
@@ -120,6 +126,7 @@ def analyse_run(
         weights: ``raw`` or ``ema`` (default: the weights hubkit publishes for the run).
         fine: timm runs: one group per block instead of per stage.
         model_config: OpenCLIP model config JSON, when the run dir does not hold it.
+        model: the run's model on the meta device, when the caller built it already (:func:`run_meta_model`).
 
     Returns:
         The report: per group and checkpoint measures, frozen groups expected vs observed, findings.
@@ -137,7 +144,7 @@ def analyse_run(
     kind = weights or framework.default_weights(run)
     if kind not in ("raw", "ema"):
         raise InputError(f"weights must be 'raw' or 'ema', not {kind!r}", hint="Use --weights raw|ema.")
-    model = _run_meta_model(framework, run)
+    model = model if model is not None else run_meta_model(run)
     refs = [
         CheckpointRef(f"epoch {item.epoch}", item.epoch, item.checkpoint.path.name)
         for item in selection.items

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -35,11 +36,15 @@ def prepare() -> None:
 
 
 def analyse_published(
-    run: TrainingRun, revisions: Sequence[tuple[str, int]], weights: str | None
+    run: TrainingRun,
+    revisions: Sequence[tuple[str, int]],
+    weights: str | None,
+    imported: threading.Event | None = None,
 ) -> DynamicsReport | None:
     """The dynamics of the checkpoints of ``revisions`` (``(name, epoch)``), labelled by revision name.
 
-    Returns None with fewer than two revisions (nothing moved between them).
+    Returns None with fewer than two revisions (nothing moved between them). ``imported`` is set once the
+    model is built, after which the analysis imports nothing more (a fork is safe from then on).
 
     Example:
         >>> analyse_published(run, [("epoch-000", 0), ("epoch-004", 4)], None).checkpoints[1].label
@@ -47,18 +52,25 @@ def analyse_published(
     """
     import torch
 
-    from hubkit.dynamics.analyse import analyse_run
+    from hubkit.dynamics.analyse import analyse_run, run_meta_model
 
     names = {epoch: name for name, epoch in revisions}
     if len(names) < 2:
+        if imported is not None:
+            imported.set()
         return None
     # One intra-op thread for this (background) thread only: OpenMP's thread count is per calling thread,
     # and a second team spinning beside the conversion and upload threads slowed a publish down by half.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        try:
+            model = run_meta_model(run)  # the framework library's imports happen here
+        finally:
+            if imported is not None:
+                imported.set()
         spec = "epochs:" + ",".join(str(e) for e in sorted(names))
-        report = analyse_run(run, select=spec, weights=weights)
+        report = analyse_run(run, select=spec, weights=weights, model=model)
     finally:
         torch.set_num_threads(threads)
     refs = tuple(

@@ -161,6 +161,9 @@ class Executor:
             # Verification forks DataLoader workers. A fork while another thread is importing (matplotlib,
             # for the curves) leaves that module's import lock held forever in the child: it would hang.
             wait([self._curves])
+        if self._dynamics is not None and not self._dynamics.done():
+            # the analysis builds its model first (imports), then only computes
+            self.planner.files.dynamics_imported.wait(timeout=300)
         with self.progress.timed("verify"):
             result = verify_commit(
                 repo_id=self.plan.repo_id,

@@ -54,6 +54,7 @@ class ReleaseFiles:
         self.revisions = tuple(revisions)  # (("epoch-000", 0), ...): every revision of this publish
         self.weights = weights
         self._dynamics_lock = threading.Lock()
+        self.dynamics_imported = threading.Event()  # set once the analysis imports nothing more
         self._dynamics: tuple[DynamicsReport | None] | None = None
 
     def dynamics(self) -> DynamicsReport | None:
@@ -64,7 +65,10 @@ class ReleaseFiles:
         """
         with self._dynamics_lock:
             if self._dynamics is None:
-                self._dynamics = (dynamics.analyse_published(self.run, self.revisions, self.weights),)
+                report = dynamics.analyse_published(
+                    self.run, self.revisions, self.weights, imported=self.dynamics_imported
+                )
+                self._dynamics = (report,)
             return self._dynamics[0]
 
     @functools.cached_property
