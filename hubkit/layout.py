@@ -24,9 +24,10 @@ README = "README.md"  # the model card (huggingface_hub's REPOCARD_NAME)
 HUBKIT_JSON = "hubkit.json"  # HubkitRecord
 VERIFICATION_JSON = "verification.json"  # VerificationRecord
 TRAINING_CURVES = "training_curves.png"  # main only: the run's metrics per epoch
+TRAINING_DYNAMICS = "training_dynamics.png"  # main only: per layer-group change between revisions
 GITATTRIBUTES = ".gitattributes"  # the Hub's (LFS rules), never hubkit's
 # Files hubkit writes into a revision besides the framework's weights and config.
-HUBKIT_FILES = frozenset({README, HUBKIT_JSON, VERIFICATION_JSON, TRAINING_CURVES})
+HUBKIT_FILES = frozenset({README, HUBKIT_JSON, VERIFICATION_JSON, TRAINING_CURVES, TRAINING_DYNAMICS})
 
 # The newest record format this hubkit writes and reads ("format" in both files). Version 1: hubkit 0.1.
 SCHEMA_VERSION = 1
@@ -66,6 +67,40 @@ class FileRecord:
 
 
 @dataclass(frozen=True)
+class DynamicsRecord:
+    """How a revision's weights moved since the previous published revision (``hubkit.dynamics``)."""
+
+    previous: str  # "epoch-003": the revision compared with
+    scheme: str  # "timm group_matcher (coarse)": whose layer groups
+    unchanged_share: float | None  # 0.62: share of the weight bytes bitwise unchanged
+    rel_change: Mapping[str, float | None] = field(default_factory=dict)  # {"layer1": 0.012}: ‖Δw‖/‖w‖
+    frozen_groups: tuple[str, ...] = ()  # ("conv1+bn1",): groups whose parameters did not change at all
+    buffers_moved: tuple[str, ...] = ()  # ("layer1",): groups whose buffers (BatchNorm statistics) moved
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "previous": self.previous,
+            "scheme": self.scheme,
+            "unchanged_share": self.unchanged_share,
+            "rel_change": dict(self.rel_change),
+            "frozen_groups": list(self.frozen_groups),
+            "buffers_moved": list(self.buffers_moved),
+        }
+
+
+def _dynamics(get: _Reader) -> DynamicsRecord:
+    changes = get.value("rel_change", dict) or {}
+    return DynamicsRecord(
+        previous=get.value("previous", str, required=True),
+        scheme=get.value("scheme", str) or "",
+        unchanged_share=get.value("unchanged_share", float),
+        rel_change={str(k): (float(v) if isinstance(v, int | float) else None) for k, v in changes.items()},
+        frozen_groups=tuple(str(g) for g in get.value("frozen_groups", list) or ()),
+        buffers_moved=tuple(str(g) for g in get.value("buffers_moved", list) or ()),
+    )
+
+
+@dataclass(frozen=True)
 class HubkitRecord:
     """``hubkit.json``: what a revision holds and where it comes from.
 
@@ -86,6 +121,7 @@ class HubkitRecord:
     num_parameters: int | None = None  # 11_689_512
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)  # the run's arguments, plain JSON
     framework_versions: Mapping[str, str] = field(default_factory=dict)  # {"timm": "1.0.31", ...}
+    dynamics: DynamicsRecord | None = None  # since the previous published revision; absent for the first
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,7 +150,7 @@ class HubkitRecord:
             "files": {p: {"size": f.size, "sha256": f.sha256} for p, f in sorted(self.files.items())},
             "hyperparameters": dict(self.hyperparameters),
             "framework_versions": dict(self.framework_versions),
-        }
+        } | ({"dynamics": self.dynamics.to_dict()} if self.dynamics is not None else {})
 
     def to_json(self) -> bytes:
         """The deterministic ``hubkit.json`` bytes: sorted keys, two-space indent, tokens redacted.
@@ -141,6 +177,7 @@ class HubkitRecord:
         get = _Reader(raw, HUBKIT_JSON)
         run = _Reader(get.value("run", dict, required=True), f"{HUBKIT_JSON} run")
         source = get.value("source_checkpoint", dict)
+        dynamics = get.value("dynamics", dict)
         files = get.value("files", dict) or {}
         return cls(
             schema_version=get.version(),
@@ -168,6 +205,7 @@ class HubkitRecord:
             framework_versions={
                 str(k): str(v) for k, v in (get.value("framework_versions", dict) or {}).items()
             },
+            dynamics=None if dynamics is None else _dynamics(_Reader(dynamics, f"{HUBKIT_JSON} dynamics")),
         )
 
 

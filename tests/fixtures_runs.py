@@ -8,8 +8,10 @@ Session-scoped and deterministic (fixed seeds, fixed data split), so every test 
 - ``openclip_run_dir``: an ``open_clip_train`` run of a tiny ViT CLIP on digit captions, 3 epochs,
   ``epoch_1..3.pt`` + ``epoch_latest.pt`` + ``results.jsonl``, model config JSON in the run dir. ~20 s.
 - ``timm_run_factory``: ``build(**options) -> Path`` for variants (``ema=False``, ``checkpoint_hist=2`` for
-  missing epochs, ``epochs=N``, ``model="test_vit"``...); equal options share one build per session.
-- ``openclip_run_factory``: the same for OpenCLIP (``lock_text=True``, ``lock_image=True``, ``epochs=N``).
+  missing epochs, ``epochs=N``, ``model="test_vit"``, a fine-tune ``initial_checkpoint=PATH`` with
+  ``lock=N`` and ``freeze_bn_stats=True``...); equal options share one build per session.
+- ``openclip_run_factory``: the same for OpenCLIP (``lock_text=True``, ``lock_image=True``,
+  ``lock_image_unlocked_groups=N``, ``epochs=N``).
 - :func:`copy_run`: a writable copy of a run dir (without its data/), to damage in one test.
 
 Never modify the session run dirs themselves: copy them first.
@@ -37,6 +39,9 @@ TIMM_DEFAULTS: dict[str, Any] = {
     "ema": True,
     "checkpoint_hist": 10,
     "model": "test_resnet",
+    "initial_checkpoint": None,  # fine-tune from this checkpoint (timm's load_checkpoint)
+    "lock": None,  # N: --lock --lock-unlocked-groups N (freeze all but the last N group_matcher groups)
+    "freeze_bn_stats": False,  # with lock: --lock-freeze-bn-stats
 }
 OPENCLIP_DEFAULTS: dict[str, Any] = {
     "epochs": 3,
@@ -44,6 +49,7 @@ OPENCLIP_DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "lock_text": False,
     "lock_image": False,
+    "lock_image_unlocked_groups": 0,
 }
 
 
@@ -68,6 +74,11 @@ def build_timm_run(out: Path, **options: Any) -> Path:
         "--warmup-epochs", "0",
         "--model-ema" if opts["ema"] else "--no-model-ema",
     ]  # fmt: skip
+    if opts["initial_checkpoint"]:
+        argv += ["--initial-checkpoint", str(opts["initial_checkpoint"])]
+    if opts["lock"] is not None:
+        argv += ["--lock", "--lock-unlocked-groups", str(opts["lock"])]
+        argv += ["--lock-freeze-bn-stats"] if opts["freeze_bn_stats"] else []
     if opts["model"].startswith("test_vit"):
         argv += ["--model-kwargs", "img_size=32"]  # ViTs fix their input size at creation
     module = _load_example("timm_digits/train.py", "hubkit_example_timm_digits")
@@ -97,6 +108,8 @@ def build_openclip_run(out: Path, **options: Any) -> Path:
         argv.append("--lock-text")
     if opts["lock_image"]:
         argv.append("--lock-image")
+        if opts["lock_image_unlocked_groups"]:
+            argv += ["--lock-image-unlocked-groups", str(opts["lock_image_unlocked_groups"])]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:

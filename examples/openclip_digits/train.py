@@ -9,6 +9,7 @@ The run dir is exactly what open_clip_train writes (``params.txt``, ``out.log``,
 
     python examples/openclip_digits/train.py --output runs/openclip-digits            # ~1 min on 2 CPU cores
     python examples/openclip_digits/train.py --output runs/openclip-locked --lock-text
+    python examples/openclip_digits/train.py --output runs/openclip-lit --lock-image --lock-image-unlocked-groups 1
 
 hubkit finds ``<model>.json`` in the run dir by itself; elsewhere, pass it with ``--model-config``.
 """
@@ -79,6 +80,12 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--max-per-class", type=int, default=None, help="use only N images per class (tests)")
     p.add_argument("--lock-text", action="store_true", help="freeze the text tower (--lock-text)")
     p.add_argument("--lock-image", action="store_true", help="freeze the image tower (--lock-image)")
+    p.add_argument(
+        "--lock-image-unlocked-groups", type=int, default=0, help="with --lock-image: train the last N groups"
+    )
+    p.add_argument(
+        "--lock-text-unlocked-layers", type=int, default=0, help="with --lock-text: train the last N layers"
+    )
     p.add_argument("--save-frequency", type=int, default=1)
     args = p.parse_args(argv)
 
@@ -101,8 +108,12 @@ def main(argv: list[str] | None = None) -> Path:
     if args.lock_text:
         # open_clip's built-in text tower can only be locked with its LayerNorms frozen too
         train_argv += ["--lock-text", "--lock-text-freeze-layer-norm"]
+        if args.lock_text_unlocked_layers:
+            train_argv += ["--lock-text-unlocked-layers", str(args.lock_text_unlocked_layers)]
     if args.lock_image:
         train_argv.append("--lock-image")
+        if args.lock_image_unlocked_groups:
+            train_argv += ["--lock-image-unlocked-groups", str(args.lock_image_unlocked_groups)]
     launcher = Path(__file__).resolve().parent / "launch.py"
     cmd = [sys.executable, str(launcher), str(config), *train_argv]
     result = subprocess.run(cmd, check=False)

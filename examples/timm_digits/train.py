@@ -9,6 +9,14 @@ transforms, on the EMA model when EMA is on, exactly as ``train.py`` does, so ``
 
     python examples/timm_digits/train.py --output runs/timm-digits            # ~30 s on 2 CPU cores
     python examples/timm_digits/train.py --output runs/x --epochs 3 --no-model-ema --checkpoint-hist 2
+    python examples/timm_digits/train.py --output runs/ft --initial-checkpoint runs/timm-digits/last.pth.tar \
+        --lock --lock-unlocked-groups 1 --lock-freeze-bn-stats     # fine-tune the head, trunk frozen
+
+``--lock`` is not a timm ``train.py`` option (timm has none for freezing): it freezes the model the way
+OpenCLIP's ``TimmModel.lock`` freezes a timm tower, with timm's own ``group_matcher`` groups: every group
+but the last ``--lock-unlocked-groups`` gets ``requires_grad=False``; ``--lock-freeze-bn-stats`` keeps the
+BatchNorm layers of the frozen groups in eval mode so their running statistics stay as loaded (without
+it they keep updating, which ``hubkit dynamics`` reports). The settings land in ``args.yaml``.
 
 Writes into ``--output``: ``data/{train,val}/<class>/*.png``, ``args.yaml``, ``summary.csv``,
 ``checkpoint-N.pth.tar`` (the best ``--checkpoint-hist`` by eval_top1), ``last.pth.tar``, ``model_best.pth.tar``.
@@ -154,7 +162,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-metric", default="top1")
     p.add_argument("--tta", type=int, default=0)
     p.add_argument("--log-wandb", action="store_true", default=False)
+    # freezing (not in timm train.py; OpenCLIP TimmModel.lock's meaning, see the module docstring)
+    p.add_argument("--lock", action="store_true", default=False, help="freeze all but the last groups")
+    p.add_argument("--lock-unlocked-groups", type=int, default=0, help="groups left trainable (from the end)")
+    p.add_argument("--lock-freeze-bn-stats", action="store_true", default=False)
     return p
+
+
+def lock(model, unlocked_groups: int, freeze_bn_stats: bool) -> list:  # type: ignore[no-untyped-def]
+    """Freeze every timm ``group_matcher`` group but the last ``unlocked_groups``; return the BatchNorm
+    modules to keep in eval mode (those of frozen groups, when ``freeze_bn_stats``)."""
+    import torch
+    from timm.models import group_modules, group_parameters
+
+    matcher = model.group_matcher()
+    groups = group_parameters(model, matcher)
+    last_frozen = max(groups) - unlocked_groups
+    for lid, names in groups.items():
+        if lid <= last_frozen:
+            for name in names:
+                model.get_parameter(name).requires_grad_(False)
+    if not freeze_bn_stats:
+        return []
+    module_groups = group_modules(model, matcher, reverse=True)
+    return [
+        model.get_submodule(name)
+        for name, lid in module_groups.items()
+        if lid <= last_frozen and isinstance(model.get_submodule(name), torch.nn.modules.batchnorm._BatchNorm)
+    ]
 
 
 def validate(model, loader, loss_fn) -> OrderedDict:
@@ -182,7 +217,7 @@ def main(argv: list[str] | None = None) -> Path:
     import yaml
     from timm.data import create_dataset, create_transform, resolve_data_config
     from timm.loss import LabelSmoothingCrossEntropy
-    from timm.models import create_model
+    from timm.models import create_model, load_checkpoint
     from timm.optim import create_optimizer_v2
     from timm.scheduler import create_scheduler_v2
     from timm.utils import CheckpointSaver, ModelEmaV3, random_seed, update_summary
@@ -214,6 +249,9 @@ def main(argv: list[str] | None = None) -> Path:
         global_pool=args.gp,
         **args.model_kwargs,
     )
+    if args.initial_checkpoint:
+        load_checkpoint(model, args.initial_checkpoint)  # timm's loader: weights_only=True, EMA if saved
+    frozen_bn = lock(model, args.lock_unlocked_groups, args.lock_freeze_bn_stats) if args.lock else []
     data_config = resolve_data_config(vars(args), model=model, verbose=False)
     # create_dataset looks for the split folders under data_dir, as in train.py
     dataset_train = create_dataset(args.dataset, root=args.data_dir, split=args.train_split, is_training=True)
@@ -284,6 +322,8 @@ def main(argv: list[str] | None = None) -> Path:
     for epoch in range(num_epochs):
         start = time.time()
         model.train()
+        for module in frozen_bn:
+            module.eval()  # frozen BatchNorm statistics (--lock-freeze-bn-stats)
         loss_sum, seen = 0.0, 0
         for images, target in loader_train:
             loss = train_loss_fn(model(images), target)

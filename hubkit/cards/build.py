@@ -16,6 +16,7 @@ from hubkit.cards.context import (
     CardContext,
     CheckpointFacts,
     DatasetRow,
+    DynamicsFacts,
     EpochTable,
     Link,
     ModelStats,
@@ -263,13 +264,14 @@ def with_run(
     curve_image: str | None = None,
     revisions: tuple[RevisionRow, ...] = (),
     verification: VerificationFacts | None = None,
+    dynamics: DynamicsFacts | None = None,
     **changes: Any,
 ) -> CardContext:
     """Return ``context`` with run-based parts added (the publish step's entry point).
 
     Args:
         context: usually from :func:`context_from_tag` for the run's model.
-        run, checkpoint, results, epoch_table, curve_image, revisions, verification: see
+        run, checkpoint, results, epoch_table, curve_image, revisions, verification, dynamics: see
             :class:`CardContext`; parts left at their default keep the value ``context`` had.
         changes: other CardContext fields to replace (``summary=...``, ``title=...``).
 
@@ -289,6 +291,7 @@ def with_run(
         "curve_image": curve_image,
         "revisions": revisions,
         "verification": verification,
+        "dynamics": dynamics,
     }
     updates = {k: v for k, v in parts.items() if v not in (None, ())}
     updates.update(changes)

@@ -176,6 +176,32 @@ class RevisionRow:
 
 
 @dataclass(frozen=True)
+class DynamicsGroupRow:
+    """One layer group in a run card's "Training dynamics" section."""
+
+    group: str  # "layer1" / "visual.blocks.0"
+    expected: str  # "frozen" | "trains" (from the run's lock settings)
+    observed: str  # "frozen" | "changed, up to 0.031" (largest ‖Δw‖/‖w‖ between revisions)
+    buffers: str = ""  # "frozen" | "moved" | "" (no buffers): BatchNorm running statistics
+    mismatch: bool = False  # the run says frozen, the parameters changed
+    buffers_mismatch: bool = False  # the run says frozen, the BatchNorm statistics moved
+
+
+@dataclass(frozen=True)
+class DynamicsFacts:
+    """How the weights moved between the published revisions (``hubkit.dynamics``)."""
+
+    image: str  # "training_dynamics.png" (path inside the repo)
+    scheme: str  # "timm group_matcher (coarse)": whose grouping
+    lock_settings: str  # "--lock-image --lock-image-unlocked-groups 1"; "" when the run locks nothing
+    groups: tuple[DynamicsGroupRow, ...]  # in model order
+    unchanged: tuple[
+        tuple[str, float], ...
+    ]  # (("epoch-003", 0.62),): share of bytes unchanged from the previous
+    mismatches: tuple[str, ...] = ()  # ("group 'layer1' is frozen by --lock …, but …",)
+
+
+@dataclass(frozen=True)
 class EpochTable:
     """Per-epoch results (summary.csv / results.jsonl) as a small table."""
 
@@ -289,6 +315,7 @@ class CardContext:
     curve_image: str | None = None  # "training_curves.png" (path inside the repo)
     revisions: tuple[RevisionRow, ...] = ()
     verification: VerificationFacts | None = None
+    dynamics: DynamicsFacts | None = None
     reference_difference: ReferenceDifference | None = None  # publish --reference TAG
 
     @property

@@ -27,6 +27,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recipe": ("hubkit.cli.recipe", "Print a tag's reference training recipe, each value with its source."),
     "publish": ("hubkit.cli.publish", "Publish key checkpoints of a training run as Hub revisions."),
     "verify": ("hubkit.cli.verify", "Download, reload and quick-evaluate published revisions."),
+    "dynamics": (
+        "hubkit.cli.dynamics",
+        "Show how each layer group moved across checkpoints; check frozen ones.",
+    ),
     "hub": ("hubkit.cli.hub", "Run hubkit's Hub-compatible local server."),
 }
 

@@ -71,6 +71,19 @@ from hubkit.secrets import redact, register_token
     help="OpenCLIP model config JSON (when the model is not in OpenCLIP's registry).",
 )
 @click.option(
+    "--frozen-check",
+    type=click.Choice(["warn", "strict", "off"]),
+    default="warn",
+    show_default=True,
+    help="A group the run's lock settings freeze but whose weights moved: warn, or stop (strict).",
+)
+@click.option(
+    "--dynamics/--no-dynamics",
+    default=True,
+    show_default=True,
+    help="Analyse how the weights moved between revisions (main's card, hubkit.json); reads them again.",
+)
+@click.option(
     "--reference",
     metavar="TAG",
     help="A pretrained tag (resnet50.a1_in1k): the main card lists where the run's hyperparameters differ "
@@ -96,6 +109,8 @@ def command(
     eval_data: Path | None,
     device: str | None,
     model_config: Path | None,
+    frozen_check: str,
+    dynamics: bool,
     reference: str | None,
     dry_run: bool,
     as_json: bool,
@@ -128,6 +143,8 @@ def command(
         eval_data=eval_data,
         device=device,
         model_config=model_config,
+        frozen_check=frozen_check,  # type: ignore[arg-type]
+        dynamics=dynamics,
         dry_run=dry_run,
         force=force,
         license=license_id,

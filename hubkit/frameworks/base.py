@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from hubkit.cards.context import DatasetRow, ModelStats, ResultRow, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
+    from hubkit.dynamics.locks import LockPlan
+    from hubkit.dynamics.model import Grouping
     from hubkit.runs.model import CheckpointInfo, Hyperparams, TrainingRun, WeightsKind
     from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
@@ -154,6 +156,40 @@ class Framework:
     ) -> torch.nn.Module:
         """A model built from the run's own arguments (not the published config), eval mode, on ``device``."""
         raise NotImplementedError
+
+    # --- training dynamics ------------------------------------------------------------------------------
+    def layer_groups(self, model: torch.nn.Module, *, fine: bool = False) -> Grouping:
+        """The model's layer groups as the framework itself groups layers (default: top-level modules).
+
+        ``model`` is built on the ``meta`` device (:meth:`architecture`, :meth:`revision_model`); ``fine``
+        asks for smaller groups where the framework has them.
+        """
+        from hubkit.dynamics.groups import groups_by_module
+
+        return groups_by_module(model)
+
+    def lock_settings(self, hyperparams: Hyperparams) -> tuple[str, ...]:
+        """The run's recorded lock settings as options (``("--lock-text",)``); () when it locks nothing.
+
+        Cheap (no model): callers skip everything else for a run that locks nothing.
+        """
+        return ()
+
+    def lock_plan(self, model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
+        """Which parameters the run's recorded lock settings freeze (default: none, the run locks nothing)."""
+        from hubkit.dynamics.locks import LockPlan
+
+        return LockPlan()
+
+    def revision_model(self, snapshot: Path) -> torch.nn.Module:
+        """The model of a downloaded revision (its config file), on the ``meta`` device."""
+        raise NotImplementedError
+
+    def record_hyperparams(self, recorded: Mapping[str, Any]) -> Hyperparams:
+        """Hyperparams from the arguments a revision's ``hubkit.json`` records (default: ``raw`` only)."""
+        from hubkit.runs.model import Hyperparams
+
+        return Hyperparams(raw=dict(recorded))
 
     # --- a downloaded revision --------------------------------------------------------------------------
     def is_revision(self, snapshot: Path) -> bool:

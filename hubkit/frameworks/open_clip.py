@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
     from hubkit.cards.context import ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
-    from hubkit.runs.model import TrainingRun
+    from hubkit.dynamics.locks import LockPlan
+    from hubkit.dynamics.model import Grouping
+    from hubkit.runs.model import Hyperparams, TrainingRun
     from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
     from hubkit.verify.evaluate import EvalOutcome
@@ -142,6 +144,88 @@ class OpenClipFramework(Framework):
                 device="meta",
             )
         return config, model
+
+    def layer_groups(self, model: torch.nn.Module, *, fine: bool = False) -> Grouping:
+        """The groups open_clip's ``lock()`` code unlocks one by one, for both towers.
+
+        Read from the installed open_clip: ``VisionTransformer.lock`` (embeddings + ``ln_pre``, each block,
+        last block + ``ln_post``, ``proj``), ``lock_text_tower`` (embeddings, each block, last block +
+        ``ln_final``, projection), ``TimmModel.lock`` (the trunk's fine ``group_matcher`` groups; the head
+        stays trainable), ``ModifiedResNet`` (stem convolutions, stages, attention pool).
+        """
+        from hubkit.dynamics.groups import groups_from_plan
+
+        return groups_from_plan(model, [*_visual_plan(model), *_text_plan(model)], "open_clip lock() groups")
+
+    def lock_settings(self, hyperparams: Hyperparams) -> tuple[str, ...]:
+        from hubkit.dynamics.locks import truthy
+
+        settings: list[str] = []
+        for tower in hyperparams.locked_towers:
+            unlocked = hyperparams.unlocked_groups.get(tower, 0)
+            if tower == "image":
+                settings += ["--lock-image"] + (
+                    [f"--lock-image-unlocked-groups {unlocked}"] if unlocked else []
+                )
+                bn = truthy(hyperparams.raw.get("lock_image_freeze_bn_stats"))
+                settings += ["--lock-image-freeze-bn-stats"] if bn else []
+            else:
+                settings += ["--lock-text"] + (
+                    [f"--lock-text-unlocked-layers {unlocked}"] if unlocked else []
+                )
+        return tuple(settings)
+
+    def lock_plan(self, model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
+        """What ``--lock-image*`` / ``--lock-text*`` froze: open_clip's own lock calls, run on a copy."""
+        import copy
+
+        from hubkit.dynamics.locks import LockPlan, parameter_names, truthy
+
+        raw = hyperparams.raw
+        frozen: dict[str, str] = {}
+        bn: set[str] = set()
+        settings: list[str] = []
+        for tower in hyperparams.locked_towers:
+            locked: Any = copy.deepcopy(model)
+            names = parameter_names(locked)
+            unlocked = hyperparams.unlocked_groups.get(tower, 0)
+            if tower == "image":
+                freeze_bn = truthy(raw.get("lock_image_freeze_bn_stats"))
+                # freeze_bn_stats swaps BatchNorm modules; only requires_grad is read here
+                locked.lock_image_tower(unlocked_groups=unlocked, freeze_bn_stats=False)
+                parts = ["--lock-image"] + ([f"--lock-image-unlocked-groups {unlocked}"] if unlocked else [])
+                parts += ["--lock-image-freeze-bn-stats"] if freeze_bn else []
+            else:
+                freeze_bn = True  # text towers hold no BatchNorm
+                locked.lock_text_tower(unlocked_layers=unlocked, freeze_layer_norm=True)
+                parts = ["--lock-text"] + ([f"--lock-text-unlocked-layers {unlocked}"] if unlocked else [])
+            settings.extend(parts)
+            reason = " ".join(parts)
+            for param in locked.parameters():
+                name = names.get(id(param))
+                if not param.requires_grad and name is not None and name not in frozen:
+                    frozen[name] = reason
+                    if freeze_bn:
+                        bn.add(name)
+        return LockPlan(frozen, frozenset(bn), tuple(settings))
+
+    def revision_model(self, snapshot: Path) -> torch.nn.Module:
+        import open_clip
+        import torch
+
+        with quiet_root_warnings(), torch.device("meta"):
+            return open_clip.create_model(
+                f"local-dir:{snapshot}",
+                load_weights=False,
+                pretrained_text=False,
+                pretrained_image=False,
+                device="meta",
+            )
+
+    def record_hyperparams(self, recorded: Mapping[str, Any]) -> Hyperparams:
+        from hubkit.runs.read_openclip import parse_hyperparams
+
+        return parse_hyperparams({"model": "", **recorded})
 
     def build_source_model(
         self, run: TrainingRun, device: torch.device, state: Mapping[str, torch.Tensor] | None = None
@@ -360,3 +444,40 @@ class OpenClipFramework(Framework):
         from hubkit.cards import stats
 
         return stats.openclip_stats(decoded.architecture.name)
+
+
+def _visual_plan(model: Any) -> list[Any]:
+    """The image tower's groups, in the order its ``lock()`` unlocks them from the end."""
+    from hubkit.dynamics.groups import block_groups, matcher_groups, state_keys
+
+    visual = model.visual
+    if hasattr(visual, "trunk"):  # TimmModel: lock() groups the trunk with its fine group_matcher
+        keys, params = state_keys(model)
+        trunk = [k for k in keys if k.startswith("visual.trunk.")]
+        matcher = visual.trunk.group_matcher()
+        groups = matcher_groups(trunk, params, matcher, prefix="visual.trunk.", tower="image")
+        return [*groups, ("visual.head", "image", [getattr(visual, "head", None)])]
+    blocks = getattr(getattr(visual, "transformer", None), "resblocks", None)
+    if blocks is not None and hasattr(visual, "conv1"):  # VisionTransformer
+        head = [visual.conv1, visual.class_embedding, visual.positional_embedding, visual.ln_pre]
+        return block_groups("image", "visual", head, list(blocks), [visual.ln_post], [visual.proj])
+    if hasattr(visual, "attnpool"):  # ModifiedResNet: stem convolutions, layer1-4, attention pool
+        stem = [getattr(visual, n, None) for n in ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3")]
+        stages = [
+            (f"visual.{n}", "image", [getattr(visual, n)]) for n in ("layer1", "layer2", "layer3", "layer4")
+        ]
+        return [("visual.stem", "image", stem), *stages, ("visual.attnpool", "image", [visual.attnpool])]
+    return [(f"visual.{name}", "image", [child]) for name, child in visual.named_children()]
+
+
+def _text_plan(model: Any) -> list[Any]:
+    """The text tower's groups, as open_clip's ``lock_text_tower`` collects them."""
+    from hubkit.dynamics.groups import block_groups
+
+    text = model.text if hasattr(model, "text") else model
+    blocks = getattr(getattr(text, "transformer", None), "resblocks", None)
+    if blocks is None:
+        return [("text", "text", [text])] if hasattr(model, "text") else []
+    head = [getattr(text, n, None) for n in ("token_embedding", "positional_embedding", "cls_emb")]
+    tail = [getattr(text, "ln_final", None)]
+    return block_groups("text", "text", head, list(blocks), tail, [getattr(text, "text_projection", None)])

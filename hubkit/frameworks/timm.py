@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
     from hubkit.cards.context import DatasetRow, ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
+    from hubkit.dynamics.locks import LockPlan
+    from hubkit.dynamics.model import Grouping
     from hubkit.runs.model import Hyperparams, TrainingRun
     from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
@@ -30,6 +32,14 @@ if TYPE_CHECKING:
     from hubkit.verify.options import VerifyOptions
 
 # pretrained_cfg entries that describe timm's registry weights for the architecture, not these weights.
+# args.yaml names a timm run records its lock under (source: examples/timm_digits/train.py --lock,
+# --lock-unlocked-groups, --lock-freeze-bn-stats; timm train.py has no freezing option, these mirror the
+# arguments of open_clip's TimmModel.lock).
+LOCK_ARGS: dict[str, str] = {
+    "lock": "freeze the model except its last groups (timm group_matcher groups, as TimmModel.lock)",
+    "lock_unlocked_groups": "number of last groups left trainable (0: the whole model is frozen)",
+    "lock_freeze_bn_stats": "BatchNorm layers of frozen groups kept in eval mode (statistics frozen)",
+}
 REGISTRY_ONLY_KEYS = ("tag", "license", "paper_ids", "paper_name", "notes", "origin_url", "hf_hub_id")
 # Card rows whose run arguments are not in the reader's HPARAM_KEYS table (source: timm train.py).
 _EXTRA_KEYS: dict[str, tuple[str, ...]] = {
@@ -155,6 +165,51 @@ class TimmFramework(Framework):
         for key in REGISTRY_ONLY_KEYS:
             config.get("pretrained_cfg", {}).pop(key, None)
         return (json.dumps(config, indent=2) + "\n").encode("utf-8"), model
+
+    def layer_groups(self, model: torch.nn.Module, *, fine: bool = False) -> Grouping:
+        """timm's own grouping: the model's ``group_matcher`` (coarse: stem, stages, head; fine: blocks)."""
+        from hubkit.dynamics.groups import matcher_groups, state_keys, unique
+        from hubkit.dynamics.model import Grouping
+
+        keys, params = state_keys(model)
+        groups = matcher_groups(keys, params, model.group_matcher(coarse=not fine))  # type: ignore[operator]
+        return Grouping(f"timm group_matcher ({'fine' if fine else 'coarse'})", unique(groups))
+
+    def lock_settings(self, hyperparams: Hyperparams) -> tuple[str, ...]:
+        from hubkit.dynamics.locks import as_int, truthy
+
+        raw = hyperparams.raw
+        if not truthy(raw.get("lock")):
+            return ()
+        unlocked = as_int(raw.get("lock_unlocked_groups"))
+        settings = ("--lock",) + ((f"--lock-unlocked-groups {unlocked}",) if unlocked else ())
+        return settings + (("--lock-freeze-bn-stats",) if truthy(raw.get("lock_freeze_bn_stats")) else ())
+
+    def lock_plan(self, model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
+        """A recorded ``--lock`` (:data:`LOCK_ARGS`): every ``group_matcher`` group but the last N frozen."""
+        from timm.models import group_parameters
+
+        from hubkit.dynamics.locks import LockPlan, as_int
+
+        settings = self.lock_settings(hyperparams)
+        if not settings:
+            return LockPlan()
+        unlocked = as_int(hyperparams.raw.get("lock_unlocked_groups"))
+        groups = group_parameters(model, model.group_matcher())  # type: ignore[operator]
+        last_frozen = max(groups) - unlocked
+        reason = f"{' '.join(settings)} (args.yaml)"
+        frozen = {name: reason for lid, names in groups.items() if lid <= last_frozen for name in names}
+        freeze_bn = "--lock-freeze-bn-stats" in settings
+        return LockPlan(frozen, frozenset(frozen) if freeze_bn else frozenset(), settings)
+
+    def revision_model(self, snapshot: Path) -> torch.nn.Module:
+        import timm
+        import torch
+
+        config = json.loads((snapshot / self.config_file).read_text(encoding="utf-8"))
+        kwargs = {"num_classes": config.get("num_classes"), **config.get("model_args", {})}
+        with torch.device("meta"):
+            return timm.create_model(config["architecture"], pretrained=False, **kwargs)
 
     def build_source_model(
         self, run: TrainingRun, device: torch.device, state: Mapping[str, torch.Tensor] | None = None

@@ -19,6 +19,7 @@ from hubkit import frameworks
 if TYPE_CHECKING:
     from hubkit.cards.context import (
         CardContext,
+        DynamicsFacts,
         EpochTable,
         PipelineTag,
         ReferenceDifference,
@@ -276,6 +277,7 @@ def main_card(
     verification: bytes | None,
     template_dir: Path | None,
     weights: str | None = None,
+    dynamics: DynamicsFacts | None = None,
 ) -> bytes:
     """README of ``main``: the run card with its revisions table.
 
@@ -283,6 +285,7 @@ def main_card(
         rows: ``(revision, commit, epoch, metrics, note)`` per published revision, ascending epoch
             (the framework's epoch numbers; the card shows epochs completed).
         weights: ``"ema"`` / ``"raw"``: which weights main holds (None: the summary does not say).
+        dynamics: the "Training dynamics" section (None: the card has none).
     """
     from hubkit.cards import runfacts, with_run
     from hubkit.cards.context import RevisionRow
@@ -312,6 +315,7 @@ def main_card(
         curve_image=curve_image,
         revisions=revisions,
         verification=verification_facts(verification),
+        dynamics=dynamics,
     )
     return _render(context, MAIN_TEMPLATE, template_dir)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from hubkit import frameworks
 from hubkit.cards.runfacts import local_value
 from hubkit.hashing import git_blob_sha1
-from hubkit.layout import HUBKIT_JSON
+from hubkit.layout import HUBKIT_JSON, DynamicsRecord
 from hubkit.publish import cache
 from hubkit.publish.files import LocalFile
 from hubkit.publish.metadata import RevisionFacts, hubkit_json, split_metrics
@@ -114,8 +114,16 @@ def convert(
     return Content(record=record, files=files, out_dir=out_dir)
 
 
-def metadata_file(run: TrainingRun, item: SelectedCheckpoint, content: Content, revision: str) -> LocalFile:
-    """``hubkit.json`` of ``revision`` holding ``item``'s converted weights."""
+def metadata_file(
+    run: TrainingRun,
+    item: SelectedCheckpoint,
+    content: Content,
+    revision: str,
+    *,
+    dynamics: DynamicsRecord | None = None,
+) -> LocalFile:
+    """``hubkit.json`` of ``revision`` holding ``item``'s converted weights (and how they moved since the
+    previous revision, ``dynamics``)."""
     values = item.checkpoint.metrics.values if item.checkpoint.metrics else {}
     metrics, lr, step = split_metrics(values)
     record = content.record
@@ -140,6 +148,7 @@ def metadata_file(run: TrainingRun, item: SelectedCheckpoint, content: Content, 
         hyperparameters={k: local_value(v, run.path) for k, v in run.hyperparams.raw.items()},
         primary_metric=run.primary_metric,
         num_parameters=record.num_parameters,
+        dynamics=dynamics,
     )
     return LocalFile.from_bytes(HUBKIT_JSON, hubkit_json(facts))
 

@@ -20,6 +20,7 @@ from hubkit.errors import RemoteConflictError, VerificationError
 from hubkit.layout import VERIFICATION_JSON
 from hubkit.publish.content import Content
 from hubkit.publish.curves import render_curves
+from hubkit.publish.dynamics import prepare as prepare_dynamics
 from hubkit.publish.files import LocalFile, changed_files
 from hubkit.publish.mainrev import MainInputs, MainRevision, curve_data, preview_rows, publish_main
 from hubkit.publish.naming import staging_branch
@@ -29,6 +30,7 @@ from hubkit.publish.uploads import Uploads
 from hubkit.publish.verification import passed, verify_commit
 
 if TYPE_CHECKING:
+    from hubkit.dynamics.model import DynamicsReport
     from hubkit.publish.endpoint import Target
 
 
@@ -65,6 +67,7 @@ class Executor:
         self._converted: dict[str, Content] = {}
         self._uploads = Uploads(planner.remote, planner.converter, planner.progress)
         self._curves: Future[bytes] | None = None
+        self._dynamics: Future[DynamicsReport | None] | None = None
 
     def run(self) -> Outcome:
         """Publish every revision of the plan, then main and the tag."""
@@ -79,8 +82,14 @@ class Executor:
         )
         ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-upload")
         drawing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-curves")
+        analysing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-dynamics")
         done: dict[str, RevisionOutcome] = {}
         try:
+            # The revisions' dynamics (hubkit.json from the second revision on, main's card): analysed from
+            # the start, beside the first revision. Its imports happen here first: an import in that thread
+            # while verification forks DataLoader workers would leave the forked worker hung.
+            prepare_dynamics()
+            self._dynamics = analysing.submit(self.planner.files.dynamics)
             self._preflight()
             if plan.main_epoch is not None:  # main's picture depends only on the plan: draw it meanwhile
                 data = curve_data(plan.run, tuple(r.epoch for r in plan.revisions), plan.main_epoch)
@@ -107,6 +116,7 @@ class Executor:
             # On failure: uploads not started are dropped, a running one ends (its object stays unused).
             ahead.shutdown(wait=True, cancel_futures=True)
             drawing.shutdown(wait=True, cancel_futures=True)
+            analysing.shutdown(wait=True, cancel_futures=True)
             self.progress.stop()
         return Outcome(revisions=done, main_commit=main_commit, main_bytes_uploaded=main_bytes)
 
@@ -151,6 +161,9 @@ class Executor:
             # Verification forks DataLoader workers. A fork while another thread is importing (matplotlib,
             # for the curves) leaves that module's import lock held forever in the child: it would hang.
             wait([self._curves])
+        if self._dynamics is not None and not self._dynamics.done():
+            # the analysis builds its model first (imports), then only computes
+            self.planner.files.dynamics_imported.wait(timeout=300)
         with self.progress.timed("verify"):
             result = verify_commit(
                 repo_id=self.plan.repo_id,
@@ -268,6 +281,7 @@ class Executor:
             main_epoch=self.plan.main_epoch,
             revisions=tuple(revisions),
             curves=self._curves.result,
+            dynamics=self._dynamics.result if self._dynamics is not None else lambda: None,
         )
         return publish_main(inputs, self.planner.files, self.remote, self.progress)
 

@@ -1,8 +1,9 @@
-"""``main``: the final (or best) checkpoint with the run card, the training curves and the revisions table.
+"""``main``: the final (or best) checkpoint with the run card, the training curves, the revisions table and
+the training dynamics between the revisions.
 
 Runs only after every selected revision is in place (and verified). The weights, config, ``hubkit.json``
 and ``verification.json`` are *copied* from the revision's branch (the Hub references the stored objects:
-nothing is converted or uploaded again); only the card and the curve picture are new bytes.
+nothing is converted or uploaded again); only the card and the two pictures are new bytes.
 """
 
 from __future__ import annotations
@@ -11,9 +12,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubkit.layout import HUBKIT_JSON, README, TRAINING_CURVES, VERIFICATION_JSON, HubkitRecord
+from hubkit.layout import (
+    HUBKIT_JSON,
+    README,
+    TRAINING_CURVES,
+    TRAINING_DYNAMICS,
+    VERIFICATION_JSON,
+    HubkitRecord,
+)
 from hubkit.publish import cache
 from hubkit.publish.curves import CurveData
+from hubkit.publish.dynamics import main_files
 from hubkit.publish.files import LocalFile, changed_files
 from hubkit.publish.plan import PublishPlan, extra_remote, main_managed
 from hubkit.publish.progress import Progress
@@ -21,6 +30,7 @@ from hubkit.publish.remote import Remote
 from hubkit.publish.revfiles import MainRow, ReleaseFiles
 
 if TYPE_CHECKING:
+    from hubkit.dynamics.model import DynamicsReport
     from hubkit.runs import SelectedCheckpoint, TrainingRun
 
 
@@ -70,6 +80,7 @@ class MainInputs:
     main_epoch: int  # the epoch main holds
     revisions: tuple[MainRevision, ...]  # every revision of the publish, ascending epoch
     curves: Callable[[], bytes]  # main's training-curve PNG (drawn in the background)
+    dynamics: Callable[[], DynamicsReport | None] = lambda: None  # the revisions' dynamics (background)
 
 
 def _note(reasons: tuple[str, ...], epoch: int, main_epoch: int | None, last_epoch: int) -> str:
@@ -127,6 +138,8 @@ def publish_main(
         verification_bytes = remote.read_small(rev.commit, VERIFICATION_JSON)
     with progress.timed("card"):
         png = inputs.curves()
+        report = inputs.dynamics()
+        dynamics_png, facts = main_files(report) if report is not None else (None, None)
         readme = files.main_readme(
             rev.item,
             rev.metrics,
@@ -134,8 +147,11 @@ def publish_main(
             curve_image=TRAINING_CURVES,
             verification=verification_bytes,
             weights=rev.weights or _recorded_weights(rev, remote),
+            dynamics=facts,
         )
     generated = [LocalFile.from_bytes(TRAINING_CURVES, png), LocalFile.from_bytes(README, readme)]
+    if dynamics_png is not None:
+        generated.append(LocalFile.from_bytes(TRAINING_DYNAMICS, dynamics_png))
     expected = (*copied, *generated)
     changed = changed_files(expected, remote_files)
     deletes = extra_remote(expected, remote_files, main_managed())

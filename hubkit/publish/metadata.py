@@ -15,7 +15,7 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 from hubkit import __version__
-from hubkit.layout import FileRecord, HubkitRecord, RunRecord, SourceRecord
+from hubkit.layout import DynamicsRecord, FileRecord, HubkitRecord, RunRecord, SourceRecord
 
 # The distributions whose versions matter for loading the weights again, besides the framework's own
 # (``hubkit.frameworks.Framework.distribution``).
@@ -86,6 +86,7 @@ class RevisionFacts:
     hyperparameters: Mapping[str, Any]  # the run's recorded arguments
     primary_metric: str  # "eval_top1"
     num_parameters: int | None = None  # 11_689_512
+    dynamics: DynamicsRecord | None = None  # how the weights moved since the previous published revision
 
 
 def hubkit_json(facts: RevisionFacts) -> bytes:
@@ -126,6 +127,7 @@ def record_of(facts: RevisionFacts) -> HubkitRecord:
         num_parameters=facts.num_parameters,
         hyperparameters=_jsonable(facts.hyperparameters),
         framework_versions=framework_versions(facts.framework),
+        dynamics=facts.dynamics,
     )
 
 

@@ -16,6 +16,7 @@ from hubkit.errors import InputError, TemplateError
 
 MainMode = Literal["last", "best", "none"]
 WeightsChoice = Literal["ema", "raw"]
+FrozenCheck = Literal["warn", "strict", "off"]
 DEFAULT_BRANCH_FORMAT = "epoch-{epoch:03d}"
 
 
@@ -41,6 +42,8 @@ class PublishOptions:
     verify: bool = True  # download, reload and evaluate each revision before its branch appears
     eval_data: Path | None = None  # verification data (default: the run's validation data)
     device: str | None = None  # verification device ("auto", "cpu", "cuda", "cuda:1")
+    frozen_check: FrozenCheck = "warn"  # a lock the weights contradict: "warn", "strict" (stop), "off"
+    dynamics: bool = True  # main's "Training dynamics" section and each hubkit.json's figures
     # --- mode
     dry_run: bool = False  # print the plan, write nothing
     force: bool = False  # replace remote revisions whose weights differ
@@ -69,6 +72,7 @@ def validate(options: PublishOptions) -> PublishOptions:
         parse_select_spec(spec)
     _one_of("--weights", options.weights, get_args(WeightsChoice), optional=True)
     _one_of("--main", options.main, get_args(MainMode))
+    _one_of("--frozen-check", options.frozen_check, get_args(FrozenCheck))
     # Unknown fields and bad format specs show with sample values; {step} is checked against the run later.
     branch_name(options.branch_format, BranchFields(epoch=0, epochs=1, step=0, run="run"))
     if options.tag is not None:

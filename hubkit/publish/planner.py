@@ -46,7 +46,10 @@ def revision_stubs(
     names = branch_names(options.branch_format, fields)
     inputs = run_inputs(run, options.template_dir)
     stubs = []
-    for name, item in zip(names, items, strict=True):
+    previous: dict[int, str | None] = {}
+    for i, (name, item) in enumerate(zip(names, items, strict=True)):
+        # hubkit.json's dynamics compare with the previous published revision: it is an input too
+        previous[i] = names[i - 1] if i else None
         metrics, _, _ = split_metrics(item.checkpoint.metrics.values if item.checkpoint.metrics else {})
         key = cache.input_key(
             {
@@ -60,6 +63,9 @@ def revision_stubs(
                 "main": options.main,
                 "license": options.license,
                 "run": inputs,
+                "previous": [previous[i], cache.file_identity(items[i - 1].checkpoint.path) if i else None]
+                if options.dynamics
+                else None,
             }
         )
         stubs.append(RevisionPlan(name=name, item=item, metrics=metrics, key=key))

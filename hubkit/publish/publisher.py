@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from hubkit.publish import quick
 from hubkit.publish.content import Converter
 from hubkit.publish.endpoint import Target, display_endpoint
 from hubkit.publish.executor import Executor, Outcome
+from hubkit.publish.frozen import frozen_warnings
 from hubkit.publish.naming import default_repo_id, validate_repo_id
 from hubkit.publish.options import PublishOptions, validate
 from hubkit.publish.plan import PublishPlan, select
@@ -81,6 +83,7 @@ def publish(
         with progress.timed("read"):
             run = read_run(run_dir, model_config=options.model_config)
             items, main_epoch = select(run, options.select, options.main)
+            frozen = frozen_warnings(run, [i.epoch for i in items], options.frozen_check, options.weights)
             repo_id = validate_repo_id(options.repo_id or default_repo_id(run.name))
             stubs = revision_stubs(run, items, repo_id, options)
         remote = Remote(hub_api(target.endpoint, target.token), repo_id, read_only=options.dry_run)
@@ -92,6 +95,8 @@ def publish(
             reference=options.reference,
             has_main=main_epoch is not None,
             dry_run=options.dry_run,
+            revisions=[(stub.name, stub.epoch) for stub in stubs] if options.dynamics else (),
+            weights=options.weights,
         )
         with (
             tempfile.TemporaryDirectory(prefix="hubkit-publish-") as work,
@@ -101,12 +106,12 @@ def publish(
             with progress.timed("plan"):
                 plan = planner.plan(stubs, main_epoch)
             if options.dry_run:
-                return report_of(plan, options, remote, progress, outcome=None)
+                return replace(report_of(plan, options, remote, progress, outcome=None), warnings=frozen)
             if plan.staged:
                 converter.warm_up()
                 converter.prefetch([r.item for r in plan.staged])
             outcome = Executor(plan, planner, target).run()
-    report = report_of(plan, options, remote, progress, outcome=outcome)
+    report = replace(report_of(plan, options, remote, progress, outcome=outcome), warnings=frozen)
     quick.remember(key, report)
     return report
 

@@ -82,6 +82,9 @@ class PublishReport:
     commits: int  # commits made (0 on a no-op re-run); staging commits count
     main_bytes_uploaded: int = 0  # bytes sent for the main commit (not part of any revision)
     durations: Mapping[str, float] = field(default_factory=dict)  # {"convert": 1.2, "upload": 3.4}
+    warnings: tuple[
+        str, ...
+    ] = ()  # ("frozen groups: group 'layer1' is frozen by --lock …",); JSON key when any
     # --- for the text summary only (not part of the JSON contract)
     framework: str = "timm"  # "timm" | "open_clip": how the load lines are written
     repo_existed: bool = True  # False when the repo did not exist before (a dry run then says so)
@@ -115,7 +118,7 @@ class PublishReport:
             "deduplicated_bytes": self.deduplicated_bytes,
             "commits": self.commits,
             "durations": {k: round(v, 3) for k, v in self.durations.items()},
-        }
+        } | ({"warnings": list(self.warnings)} if self.warnings else {})
 
     def dumps(self) -> str:
         """The JSON text printed by ``--json`` (one line)."""

@@ -7,18 +7,21 @@ use. A dry run builds it without writing any cache (:func:`hubkit.paths.no_cache
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hubkit import paths
 from hubkit.layout import README, VERIFICATION_JSON
 from hubkit.publish import card as cards
+from hubkit.publish import dynamics
 from hubkit.publish.content import Content, metadata_file
 from hubkit.publish.files import LocalFile
 
 if TYPE_CHECKING:
-    from hubkit.cards.context import CardContext
+    from hubkit.cards.context import CardContext, DynamicsFacts
+    from hubkit.dynamics.model import DynamicsReport
     from hubkit.runs import SelectedCheckpoint, TrainingRun
 
 # (revision, commit, epoch, metrics, note): one row of main's revisions table
@@ -37,6 +40,8 @@ class ReleaseFiles:
         license: str | None,
         has_main: bool,
         dry_run: bool,
+        revisions: Sequence[tuple[str, int]] = (),
+        weights: str | None = None,
         reference: str | None = None,
     ) -> None:
         self.run = run
@@ -46,6 +51,25 @@ class ReleaseFiles:
         self.reference = reference
         self.has_main = has_main
         self.dry_run = dry_run
+        self.revisions = tuple(revisions)  # (("epoch-000", 0), ...): every revision of this publish
+        self.weights = weights
+        self._dynamics_lock = threading.Lock()
+        self.dynamics_imported = threading.Event()  # set once the analysis imports nothing more
+        self._dynamics: tuple[DynamicsReport | None] | None = None
+
+    def dynamics(self) -> DynamicsReport | None:
+        """How the weights moved between the revisions (analysed once, on first use, by whichever thread).
+
+        None with fewer than two revisions. The executor asks for it in the background as soon as it
+        starts; a revision's ``hubkit.json`` waits for it.
+        """
+        with self._dynamics_lock:
+            if self._dynamics is None:
+                report = dynamics.analyse_published(
+                    self.run, self.revisions, self.weights, imported=self.dynamics_imported
+                )
+                self._dynamics = (report,)
+            return self._dynamics[0]
 
     @functools.cached_property
     def base(self) -> CardContext:
@@ -91,7 +115,10 @@ class ReleaseFiles:
         verification: bytes | None,
     ) -> tuple[LocalFile, ...]:
         """Revision ``name``'s final files: weights, config, hubkit.json, verification.json, card."""
-        files = [*content.files, metadata_file(self.run, item, content, name)]
+        # the first revision has nothing before it: its files never wait for the analysis
+        first = not self.revisions or name == self.revisions[0][0]
+        figures = None if first else dynamics.revision_record(self.dynamics(), name)
+        files = [*content.files, metadata_file(self.run, item, content, name, dynamics=figures)]
         if verification is not None:
             files.append(LocalFile.from_bytes(VERIFICATION_JSON, verification))
         files.append(self.readme(name, item, metrics, content.record.weights, verification))
@@ -106,6 +133,7 @@ class ReleaseFiles:
         curve_image: str | None = None,
         verification: bytes | None = None,
         weights: str | None = None,
+        dynamics: DynamicsFacts | None = None,
     ) -> bytes:
         """Main's card for ``item`` with the revisions table ``rows``."""
         return cards.main_card(
@@ -118,4 +146,5 @@ class ReleaseFiles:
             verification=verification,
             template_dir=self.template_dir,
             weights=weights,
+            dynamics=dynamics,
         )

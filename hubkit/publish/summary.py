@@ -68,6 +68,7 @@ def render(report: PublishReport, *, embedded: bool) -> str:
             f"  main{where} holds the checkpoint {epochs_phrase(report.framework, report.main.epoch)}"
             + (f", tagged {report.tag}" if report.tag else "")
         )
+    lines.extend(f"  warning: {w}" for w in report.warnings)
     if report.dry_run:
         return "\n".join(lines)
     sent = f"{report.commits} commit(s), {human_size(report.uploaded_bytes)} uploaded"

@@ -181,7 +181,8 @@ def _model_config(
     return config, path
 
 
-def _hyperparams(params: dict[str, Any]) -> Hyperparams:
+def parse_hyperparams(params: dict[str, Any]) -> Hyperparams:
+    """Hyperparams from params.txt values (also those a revision's hubkit.json records)."""
     values = typed_args(params, HPARAM_KEYS, ints=_INT_FIELDS, strs=_STR_FIELDS)
     if values["optimizer"] is None:
         values["optimizer"] = "adamw"  # open_clip_train's default when --opt is absent (older versions)
@@ -252,7 +253,7 @@ def read_openclip_run(run_dir: Path, *, model_config: Path | None = None) -> Tra
         name=as_str(params.get("name")) or run_dir.name,
         architecture=str(params["model"]),
         num_classes=None,
-        hyperparams=_hyperparams(params),
+        hyperparams=parse_hyperparams(params),
         epochs=epochs,
         checkpoints=checkpoints,
         primary_metric=primary,

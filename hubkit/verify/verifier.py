@@ -98,17 +98,25 @@ def verify_revisions(
     run: str | Path | TrainingRun | None = None,
     options: VerifyOptions | None = None,
 ) -> list[RevisionResult]:
-    """Verify several revisions one after the other (each in its own fresh cache).
+    """Verify several revisions one after the other (each in its own fresh cache); with ``run``, each
+    also fails on a frozen-group mismatch of the run up to its epoch (``hubkit.verify.frozen``).
 
     Example:
         >>> [r.passed for r in verify_revisions("org/name", ["epoch-1", "main"], endpoint=url)]
         [True, True]
     """
     training_run = _as_run(run)
-    return [
+    results = [
         verify_revision(repo_id, rev, endpoint=endpoint, token=token, run=training_run, options=options)
         for rev in revisions
     ]
+    if training_run is None:
+        return results
+    # with the run at hand, its frozen groups are checked against its lock settings too
+    from hubkit.verify.frozen import frozen_report, with_frozen_check
+
+    report = frozen_report(training_run)
+    return [with_frozen_check(result, report) for result in results]
 
 
 def list_revisions(repo_id: str, *, endpoint: str | None = None, token: str | None = None) -> list[str]:

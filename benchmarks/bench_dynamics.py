@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Benchmark: ``hubkit dynamics`` on 10 resnet50-sized checkpoints vs reading their weight bytes once.
+
+The run is built like the publish benchmark's (``bench_convert.build_run``: timm's ``CheckpointSaver``,
+EMA weights + SGD momentum, about 300 MB per checkpoint, 98 MiB of EMA weights each). Each variant runs in
+a fresh subprocess, so its peak RSS is its own:
+
+- ``read``: reading the analysed weight bytes once: every EMA tensor of every checkpoint, memory-mapped
+  through hubkit's safe loader and copied byte for byte into one reused buffer (the floor for any
+  analysis that looks at every weight);
+- ``dynamics``: ``hubkit.dynamics.analyse_run(RUN)`` (all 10 checkpoints, coarse groups, the full report:
+  meta model, groups, lock plan, measures, checks).
+
+Both run with one torch thread (the analysis sets it itself; threaded copies were several times slower on
+the shared 2-core VM). Both run warm (page cache filled by reading the files first) and cold (the checkpoint files dropped from
+the page cache with ``posix_fadvise(DONTNEED)`` first; only this benchmark's own files are touched).
+Reported: wall time (best and median: on a shared machine the best is the least disturbed run), CPU
+time, tensor bytes read, and peak RSS above the imports (``VmHWM`` after resetting it with
+``/proc/self/clear_refs`` once torch and timm are imported, minus the RSS at that point).
+
+    .venv/bin/python benchmarks/bench_dynamics.py --workdir /tmp/bench-dyn       # 10 x resnet50
+    .venv/bin/python benchmarks/bench_dynamics.py --checkpoints 3 --model resnet18 --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+CHILD = r"""
+import json, sys, time
+variant, run_dir = sys.argv[1:3]
+import torch, timm  # same imports in every variant
+from pathlib import Path
+torch.set_num_threads(1)  # as the analysis does: a threaded copy or dot on a busy 2-core VM is far slower
+def vm(key):
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key)) / 1024
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to what the imports left resident
+rss0 = vm("VmRSS")
+start = time.perf_counter(); cpu0 = time.process_time()
+read = 0
+if variant == "read":
+    from hubkit import frameworks
+    from hubkit.dynamics.weights import CheckpointWeights
+    timm_framework = frameworks.get("timm")
+    buffer = torch.empty(0, dtype=torch.uint8)
+    for path in sorted(Path(run_dir).glob("checkpoint-*.pth.tar")):
+        source = CheckpointWeights(path, "ema", timm_framework)
+        for key in source.metadata():
+            tensor = source.tensor(key)
+            flat = tensor.reshape(-1).view(torch.uint8)
+            if buffer.numel() < flat.numel():
+                buffer = torch.empty(flat.numel(), dtype=torch.uint8)
+            buffer[: flat.numel()].copy_(flat)
+            read += flat.numel()
+            source.release(tensor)
+        source.close()
+    extra = {}
+else:
+    from hubkit.dynamics import analyse_run
+    report = analyse_run(run_dir)
+    read = report.bytes_read
+    extra = {"checkpoints": len(report.checkpoints), "groups": len(report.groups), "measure_s": report.seconds}
+elapsed = time.perf_counter() - start
+print(json.dumps({"wall_s": elapsed, "cpu_s": time.process_time() - cpu0, "read": read, "peak_above_imports_mib": vm("VmHWM") - rss0,
+                  "imports_mib": rss0, **extra}))
+"""
+
+
+def _evict(files: list[Path]) -> None:
+    for file in files:
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def _warm(files: list[Path]) -> None:
+    for file in files:
+        with open(file, "rb") as handle:
+            while handle.read(1 << 24):
+                pass
+
+
+def run_child(variant: str, run_dir: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, variant, str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoints", type=int, default=10)
+    parser.add_argument("--model", default="resnet50")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--workdir", default=None, help="keep the run here (default: a temp dir, removed)")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(HERE))
+    from bench_convert import _model_tensors, build_run
+
+    base = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="hubkit-bench-dyn-"))
+    run_dir = base / "run"
+    try:
+        t0 = time.perf_counter()
+        if not run_dir.exists():
+            build_run(run_dir, args.model, args.checkpoints)
+        files = sorted(run_dir.glob("checkpoint-*.pth.tar"))
+        print(f"run: {len(files)} checkpoints ({time.perf_counter() - t0:.0f} s to build)", flush=True)
+        results: dict[str, list[dict[str, float]]] = {}
+        for _ in range(args.repeat):
+            for cache in ("warm", "cold"):
+                for variant in ("read", "dynamics"):
+                    if cache == "warm":
+                        _warm(files)
+                    else:
+                        _evict(files)
+                    row = run_child(variant, run_dir)
+                    results.setdefault(f"{variant} ({cache})", []).append(row)
+                    print(variant, cache, row, flush=True)
+        state_mib = sum(t.numel() * t.element_size() for t in _model_tensors(args.model)) / 2**20
+        print()
+        print("| variant | wall (best / median) | CPU (best) | tensor bytes read | peak RSS above imports |")
+        print("|---|---|---|---|---|")
+        for name, rows in results.items():
+            walls = [r["wall_s"] for r in rows]
+            peak = max(r["peak_above_imports_mib"] for r in rows)
+            print(
+                f"| {name} | {min(walls):.2f} s / {statistics.median(walls):.2f} s | "
+                f"{min(r['cpu_s'] for r in rows):.2f} s | {rows[0]['read'] / 2**20:,.0f} MiB | "
+                f"{peak:,.0f} MiB ({peak / state_mib:.2f} × state dict) |"
+            )
+        for cache in ("warm", "cold"):
+            read, dyn = results[f"read ({cache})"], results[f"dynamics ({cache})"]
+            best = min(r["wall_s"] for r in dyn) / min(r["wall_s"] for r in read)
+            median = statistics.median(r["wall_s"] for r in dyn) / statistics.median(
+                r["wall_s"] for r in read
+            )
+            print(f"\n{cache}: dynamics / read once = {best:.2f}x (best of each), {median:.2f}x (medians)")
+        print(f"one state dict: {state_mib:.0f} MiB")
+    finally:
+        if not args.workdir:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

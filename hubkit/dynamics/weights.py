@@ -1,0 +1,240 @@
+"""Where the analysed tensors come from, one tensor at a time: training checkpoints or published safetensors.
+
+A source hands out one tensor by key and takes it back when the caller is done with it. Training
+checkpoints are loaded through hubkit's safe loader (``torch.load(weights_only=True)`` + allowlist),
+memory-mapped; a tensor handed out is a view of the mapped file, so reading it is the read of its bytes.
+Pages of a private file mapping that were read stay resident (they count in the process's RSS) until the
+mapping goes; :meth:`CheckpointWeights.release` drops them with ``madvise(MADV_DONTNEED)`` (the file is
+untouched, a later access reads it again), so ten mapped checkpoints never cost more than the few tensors
+in use. Published revisions (safetensors) are described by ``safetensors.safe_open`` and read the same
+way, as views of a read-only memory map.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import math
+import mmap
+import os
+import struct
+import sys
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hubkit.errors import CheckpointError
+from hubkit.frameworks.checkpoints import strip_prefixes
+from hubkit.runs.convert import SAFETENSORS_DTYPES
+
+if TYPE_CHECKING:
+    import torch
+
+    from hubkit.frameworks import Framework
+# safetensors dtype name -> torch dtype name (the conversion's table, read the other way)
+TORCH_DTYPES: dict[str, str] = {st: name for name, st in SAFETENSORS_DTYPES.items()}
+_MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", 4)
+
+
+class WeightSource(Protocol):
+    """One checkpoint's tensors, handed out one by one."""
+
+    name: str  # "checkpoint-3.pth.tar"
+
+    def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        """``{key: (shape, dtype)}`` of every tensor, without reading any."""
+        ...
+
+    def tensor(self, key: str) -> torch.Tensor:
+        """The tensor ``key`` (CPU, contiguous); valid until :meth:`release`."""
+        ...
+
+    def release(self, tensor: torch.Tensor) -> None:
+        """Say that ``tensor`` (from :meth:`tensor`) is no longer needed."""
+        ...
+
+    def close(self) -> None:
+        """Drop the file."""
+        ...
+
+
+class _Pages:
+    """Drops the resident pages of a private, read-only file mapping (Linux); a no-op elsewhere."""
+
+    def __init__(self, path: Path) -> None:
+        self.spans: list[tuple[int, int]] = []
+        self._madvise = None
+        if not sys.platform.startswith("linux"):
+            return
+        target = str(path.resolve())
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                parts = line.split(maxsplit=5)
+                # only private mappings: dropping their untouched pages just means reading the file again
+                if len(parts) == 6 and parts[5].strip() == target and parts[1][3] == "p":
+                    start, end = (int(x, 16) for x in parts[0].split("-"))
+                    self.spans.append((start, end))
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        self._madvise = libc.madvise
+        self._madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def drop(self, address: int, length: int) -> None:
+        if self._madvise is None or length <= 0:
+            return
+        for start, end in self.spans:
+            if start <= address and address + length <= end:
+                lo = address - address % self._page
+                hi = min(end, -(-(address + length) // self._page) * self._page)
+                self._madvise(lo, hi - lo, _MADV_DONTNEED)
+                return
+
+
+class CheckpointWeights:
+    """The published state dict of one training checkpoint (safe loader, memory-mapped).
+
+    Args:
+        path: a ``.pth.tar`` / ``.pt`` checkpoint.
+        weights: ``"raw"`` or ``"ema"``.
+        framework: the run's framework (it picks the state dict of those weights).
+
+    Example:
+        >>> src = CheckpointWeights(Path("runs/x/checkpoint-3.pth.tar"), "ema", frameworks.get("timm"))
+        >>> sorted(src.metadata())[:1]
+        ['conv1.weight']
+    """
+
+    def __init__(self, path: Path, weights: str, framework: Framework) -> None:
+        from hubkit.runs.safeload import load_checkpoint
+
+        self.path = Path(path)
+        self.name = self.path.name
+        checkpoint = load_checkpoint(self.path)
+        try:
+            state = framework.source_state_dict(checkpoint, weights)
+        except KeyError as exc:
+            raise CheckpointError(
+                f"{self.path}: {exc.args[0] if exc.args else exc}",
+                hint="For EMA weights the run must have kept them (--weights raw otherwise).",
+            ) from None
+        if not state:
+            raise CheckpointError(f"{self.path} holds no {weights} weights", hint="Pick another checkpoint.")
+        self._state: dict[str, torch.Tensor] = strip_prefixes(state)
+        self._pages = _Pages(self.path)
+
+    def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        return {k: (tuple(v.shape), v.dtype) for k, v in self._state.items()}
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return self._state[key].contiguous()
+
+    def release(self, tensor: torch.Tensor) -> None:
+        self._pages.drop(tensor.data_ptr(), tensor.numel() * tensor.element_size())
+
+    def close(self) -> None:
+        self._state = {}
+
+
+class SafetensorsWeights:
+    """The tensors of one ``.safetensors`` file: checked and described by ``safetensors.safe_open``, read as
+    zero-copy views of a read-only memory map (released pages are dropped, as for checkpoints).
+
+    ``safe_open`` copies a whole tensor per call (a slice too); views let the analysis read one chunk at a
+    time. The data offsets come from the file's JSON header (8-byte little-endian length, then the header:
+    the safetensors format).
+
+    Example:
+        >>> src = SafetensorsWeights(Path("snapshot/model.safetensors"), name="epoch-003")
+    """
+
+    def __init__(self, path: Path, *, name: str | None = None) -> None:
+        from safetensors import safe_open
+
+        self.path = Path(path)
+        self.name = name or self.path.name
+        try:
+            with safe_open(str(self.path), framework="pt") as checked:
+                self._meta = _safetensors_metadata(checked)
+            with open(self.path, "rb") as handle:
+                (length,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(length))
+                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except Exception as exc:  # safetensors raises its own SafetensorError (header, size, dtype …)
+            raise CheckpointError(
+                f"{self.path} is not a readable safetensors file ({exc})",
+                hint="Download the revision again; the file may be truncated.",
+            ) from None
+        self._data = 8 + length
+        self._offsets = {k: int(v["data_offsets"][0]) for k, v in header.items() if k != "__metadata__"}
+        self._base: int | None = None
+
+    def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        return dict(self._meta)
+
+    def tensor(self, key: str) -> torch.Tensor:
+        import torch
+
+        shape, dtype = self._meta[key]
+        numel = math.prod(shape)
+        if numel == 0:
+            return torch.empty(shape, dtype=dtype)
+        with warnings.catch_warnings():  # the map is read-only, and so is every use of the view
+            warnings.simplefilter("ignore", UserWarning)
+            view = torch.frombuffer(
+                self._map, dtype=dtype, count=numel, offset=self._data + self._offsets[key]
+            )
+            if self._base is None:
+                self._base = torch.frombuffer(self._map, dtype=torch.uint8, count=1).data_ptr()
+        return view.reshape(shape)
+
+    def release(self, tensor: torch.Tensor) -> None:
+        if self._base is None or tensor.numel() == 0:
+            return
+        start = tensor.data_ptr() - self._base
+        length = tensor.numel() * tensor.element_size()
+        if start >= 0 and start + length <= len(self._map):
+            lo = start - start % mmap.PAGESIZE
+            self._map.madvise(_MADV_DONTNEED, lo, min(len(self._map), start + length) - lo)
+
+    def close(self) -> None:
+        self._meta = {}
+        with contextlib.suppress(BufferError):  # a view is still alive somewhere; the map goes with it
+            self._map.close()
+
+
+def _safetensors_metadata(checked: Any) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    import torch
+
+    out: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+    for key in checked.keys():  # noqa: SIM118 (safe_open is not a mapping)
+        view = checked.get_slice(key)
+        out[key] = (tuple(view.get_shape()), getattr(torch, TORCH_DTYPES[view.get_dtype()]))
+    return out
+
+
+class MemoryWeights:
+    """A state dict already in memory (tests, or weights built on the fly).
+
+    Example:
+        >>> MemoryWeights({"w": torch.ones(2)}, name="a").metadata()
+        {'w': ((2,), torch.float32)}
+    """
+
+    def __init__(self, state: Mapping[str, torch.Tensor], *, name: str) -> None:
+        self.name = name
+        self._state = dict(state)
+
+    def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        return {k: (tuple(v.shape), v.dtype) for k, v in self._state.items()}
+
+    def tensor(self, key: str) -> torch.Tensor:
+        return self._state[key].contiguous()
+
+    def release(self, tensor: torch.Tensor) -> None:
+        return None
+
+    def close(self) -> None:
+        self._state = {}
