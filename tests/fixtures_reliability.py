@@ -101,7 +101,9 @@ class CliProcesses:
             proc.kill()
             proc.join()
             stacks = log.read_text(errors="replace")[-6000:]
-            raise AssertionError(f"hubkit {' '.join(argv[:2])} did not finish in {timeout} s; its log:\n{stacks}")
+            raise AssertionError(
+                f"hubkit {' '.join(argv[:2])} did not finish in {timeout} s; its log:\n{stacks}"
+            )
         return int(proc.exitcode), log.read_text(errors="replace")
 
 

@@ -67,7 +67,9 @@ KILL_POINTS = [
         "preupload", "upload: preupload of epoch-001's files", ("POST", "*/preupload/hubkit-staging-*")
     ),
     KillPoint("xorb-upload", "upload: weights xorb POST (Xet), body in flight", ("POST", "/_xet/v1/xorbs/*")),
-    KillPoint("shard-upload", "upload: shard POST registering the weights (Xet)", ("POST", "/_xet/v1/shards")),
+    KillPoint(
+        "shard-upload", "upload: shard POST registering the weights (Xet)", ("POST", "/_xet/v1/shards")
+    ),
     KillPoint(
         "staging-commit", "commit: epoch-001's staged commit POST sent", ("POST", "*/commit/hubkit-staging-*")
     ),
