@@ -35,7 +35,7 @@ def run_meta_model(run: TrainingRun) -> torch.nn.Module:
         'ResNet'
     """
     with tempfile.TemporaryDirectory(prefix="hubkit-dynamics-") as tmp:
-        return frameworks.get(run.framework).architecture(run, Path(tmp))[1]
+        return frameworks.build_architecture(run, Path(tmp))[1]
 
 
 def run_lock_plan(run: TrainingRun) -> LockPlan:

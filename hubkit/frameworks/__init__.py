@@ -15,18 +15,24 @@ How to add one: ``docs/frameworks.md``.
 from __future__ import annotations
 
 import importlib
+import threading
 import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hubkit.errors import InputError
 from hubkit.frameworks.base import Framework
+
+if TYPE_CHECKING:
+    from hubkit.runs.model import TrainingRun
 
 __all__ = [
     "BUILTIN",
     "ENTRY_POINT_GROUP",
     "Framework",
     "all_frameworks",
+    "build_architecture",
     "by_tag_form",
     "detect_revision",
     "detect_run",
@@ -147,6 +153,23 @@ def unregister(name: str) -> None:
         >>> unregister("toy")  # doctest: +SKIP
     """
     _registered.pop(name, None)
+
+
+# A framework's first architecture() imports its library (timm, open_clip, mmpretrain) and publishing builds
+# architectures from two threads (conversion and the dynamics analysis): two threads importing one package
+# at once can see it half-initialised ("cannot import name ... from partially initialized module").
+_BUILD_LOCK = threading.RLock()
+
+
+def build_architecture(run: TrainingRun, scratch: Path) -> tuple[bytes, Any]:
+    """``(config bytes, meta-device model)`` of ``run`` from its framework, one thread at a time.
+
+    Example:
+        >>> config, model = build_architecture(read_run("runs/timm-digits"), Path("/tmp/x"))  # doctest: +SKIP
+    """
+    framework = get(run.framework)
+    with _BUILD_LOCK:
+        return framework.architecture(run, scratch)
 
 
 def get(name: str) -> Framework:

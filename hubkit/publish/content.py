@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -177,6 +177,7 @@ class Converter:
         self.work_dir = work_dir
         self.remember = remember
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-convert")
+        self._warm: Future[None] | None = None
         self._hash_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubkit-hash")
         self._futures: dict[str, Future[Content]] = {}
         self._hashes: dict[Path, Future[SourceHash]] = {}
@@ -201,7 +202,16 @@ class Converter:
         """
         from hubkit.runs.convert import prepare
 
-        self._pool.submit(prepare, self.run)
+        self._warm = self._pool.submit(prepare, self.run)
+
+    def library_imported(self) -> None:
+        """Wait for :meth:`warm_up` (no-op without one): the model library is imported once this returns.
+
+        Other threads import it only after this: two threads importing one package at once can see it
+        half-initialised ("cannot import name ... from partially initialized module 'timm.data'").
+        """
+        if self._warm is not None:
+            wait([self._warm])
 
     def prefetch(self, items: list[SelectedCheckpoint]) -> None:
         """Start hashing the checkpoints of ``items`` (in this order) for the conversions to come."""

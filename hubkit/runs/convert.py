@@ -76,7 +76,7 @@ def _architecture(run: TrainingRun) -> tuple[bytes, dict[str, tuple[int, ...]]]:
         return known
     with tempfile.TemporaryDirectory(prefix="hubkit-arch-") as tmp:
         # the model libraries read / write their config through a folder: a scratch one keeps out/ untouched
-        config_bytes, model = framework.architecture(run, Path(tmp))
+        config_bytes, model = frameworks.build_architecture(run, Path(tmp))
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     del model
     with _ARCH_LOCK:
