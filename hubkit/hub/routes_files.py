@@ -17,6 +17,8 @@ from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_r
 from hubkit.hub.xet import routes as xet_routes
 
 MAX_PREUPLOAD_FILES = 1000
+# Repo files are untrusted and served from the pages' origin: never run or render them as a document.
+BLOB_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox", "X-Content-Type-Options": "nosniff"}
 
 
 class _BlobResponse(FileResponse):
@@ -225,7 +227,7 @@ async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
             404, "EntryNotFound", f"{path} does not exist at {rev}", headers=(("X-Repo-Commit", commit.id),)
         )
     etag = entry.sha256 if entry.lfs else entry.sha1
-    headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+    headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes", **BLOB_HEADERS}
     if entry.lfs:
         headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": str(entry.size)})
     stored = xet_routes.stored_file(ctx, entry)
