@@ -174,7 +174,11 @@ def test_click_through_a_published_run(browser: Any, hub: LocalHub, tmp_path: Pa
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
     if os.environ.get("HUBKIT_UPDATE_SCREENSHOT"):
-        shutil.copyfile(shot, ROOT / "docs" / "img" / "model-page.png")
+        from PIL import Image  # matplotlib's dependency: a 64-colour palette keeps the README's PNG small
+
+        Image.open(shot).convert("RGB").quantize(colors=64).save(
+            ROOT / "docs" / "img" / "model-page.png", optimize=True
+        )
 
     browser.find_element(By.CSS_SELECTOR, "#revision-switcher summary").click()
     _follow(browser, By.CSS_SELECTOR, "#revision-switcher a[data-ref='epoch-000']")

@@ -9,6 +9,7 @@ a bad path) becomes an HTML error page with the same headers as every page.
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -38,13 +39,17 @@ def error_page(ctx: Ctx, err: HubHTTPError) -> Response:
 
 
 def guarded(handler: PageHandler) -> PageHandler:
-    """Turn refusals into HTML error pages."""
+    """Turn refusals into HTML error pages; time the page (``Server-Timing``)."""
 
     async def run(ctx: Ctx, **kwargs: object) -> Response:
+        start = time.perf_counter()
         try:
-            return await handler(ctx, **kwargs)
+            response = await handler(ctx, **kwargs)
         except HubHTTPError as err:
-            return error_page(ctx, err)
+            response = error_page(ctx, err)
+        # the time spent building and rendering the page (benchmarks/bench_pages.py reads it)
+        response.headers["Server-Timing"] = f"page;dur={(time.perf_counter() - start) * 1000:.2f}"
+        return response
 
     return run
 

@@ -224,6 +224,13 @@ def file_rows(store: Store, view: RepoView, folder: str = "") -> tuple[FileRow, 
     return tuple(folders + rows)
 
 
+def _value(value: Any) -> str:
+    """A metric value as the panel shows it (floats to at most 3 decimals: 42.000000610 -> "42")."""
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
 def _results(metadata: dict[str, Any]) -> tuple[ResultRow, ...]:
     rows = []
     index = metadata.get("model-index")
@@ -243,7 +250,11 @@ def _results(metadata: dict[str, Any]) -> tuple[ResultRow, ...]:
                     label = str(metric.get("name") or metric.get("type") or "")
                     rows.append(
                         ResultRow(
-                            str(model.get("name", "")), task_name, data_name, label, str(metric.get("value"))
+                            str(model.get("name", "")),
+                            task_name,
+                            data_name,
+                            label,
+                            _value(metric.get("value")),
                         )
                     )
     return tuple(rows)
@@ -280,7 +291,7 @@ def usage(store: Store, view: RepoView, endpoint: str, library: str | None) -> U
     """Python that loads this revision from this hub, written by the repo's framework object."""
     record = hubkit_record(store, view.commit)
     name = record.run.framework if record is not None else library
-    setup = f'import os\nos.environ["HF_ENDPOINT"] = "{endpoint}"  # this hub; set before the imports\n'
+    setup = f'import os\nos.environ["HF_ENDPOINT"] = "{endpoint}"  # this hub, before the imports\n'
     revision = None if view.rev == "main" else view.rev
     try:
         framework = frameworks.get(name) if name else None
