@@ -6,11 +6,13 @@ import hashlib
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from hubkit.hub.commits import apply_commit, parse_commit_body
 from hubkit.hub.lfs import batch_response, check_signature
+from hubkit.hub.pages.views import prerender
 from hubkit.hub.request import Ctx, header_safe
 from hubkit.hub.storage import Commit, FileEntry, RepoRef, is_lfs_file, lfs_pointer
 from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_revision, check_sha256
@@ -214,7 +216,8 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
             "commitMessage": new.title,
             "hookOutput": "",
             "pullRequestUrl": None,
-        }
+        },
+        background=BackgroundTask(prerender, ctx.store, repo, new),  # the pages' card, rendered once
     )
 
 

@@ -142,9 +142,10 @@ async def revisions(ctx: Ctx, repo: RepoRef) -> Response:
 @guarded
 async def compare(ctx: Ctx, repo: RepoRef) -> Response:
     view = repo_view(ctx, repo, "main")
-    rows = history.revisions_page(ctx.store, view).rows
-    default_a = rows[0].name if rows else "main"
-    a, b = ctx.arg("a") or default_a, ctx.arg("b") or "main"
+    a, b = ctx.arg("a"), ctx.arg("b") or "main"
+    if not a:  # the first revision of the release (epoch order), as the revisions view lists them
+        rows = history.revisions_page(ctx.store, view).rows
+        a = rows[0].name if rows else "main"
     a_view, b_view = repo_view(ctx, repo, a), repo_view(ctx, repo, b)
     result = history.compare_page(ctx.store, view, a, a_view.commit, b, b_view.commit)
     return page("compare.html.j2", p=result, **_common(ctx))

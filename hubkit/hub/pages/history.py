@@ -16,7 +16,7 @@ from hubkit.hub.storage import Commit, FileEntry, RepoRef, Store
 from hubkit.layout import README, VERIFICATION_JSON, HubkitRecord, VerificationRecord
 
 MAX_DIFF_BYTES = 256 * 1024  # text files larger than this are compared by hash only
-MAX_DIFF_LINES = 2000
+MAX_DIFF_LINES = 1000
 COMMITS_PER_PAGE = 100
 
 

@@ -7,9 +7,13 @@ The model page (:func:`model_page`), a folder (:func:`tree_page`) and a file (:f
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from markupsafe import escape
 
 from hubkit import frameworks
 from hubkit.errors import HubkitError
@@ -19,6 +23,7 @@ from hubkit.hub.storage import Commit, FileEntry, RepoRef, Store
 from hubkit.layout import HUBKIT_JSON, README, HubkitRecord
 
 MAX_BLOB_VIEW = 512 * 1024  # larger files: metadata and a download link, never their content
+MAX_HIGHLIGHT = 64 * 1024  # larger text files are shown plain (Pygments takes ~1.5 ms per KB)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 
 
@@ -304,6 +309,25 @@ def usage(store: Store, view: RepoView, endpoint: str, library: str | None) -> U
     return Usage(framework.name, f"{setup}{framework.load_imports}\nmodel = {line}\n")
 
 
+def card_cache_dir(store: Store) -> Path:
+    """Where rendered cards are kept (``cache/cards/`` in the data dir; safe to delete)."""
+    return store.root / "cache" / "cards"
+
+
+def prerender(store: Store, repo: RepoRef, commit: Commit) -> None:
+    """Render a commit's card into the cache, so that its first page view is fast (run after a commit)."""
+    entry = commit.files.get(README)
+    if entry is None:
+        return
+    try:
+        text = read_text(store, entry.sha256)
+        if text is not None:
+            place = CardPlace(repo.url_path, "main", commit.id, frozenset(commit.files))
+            render_card(text, place, card_cache_dir(store))
+    except Exception:  # a cache warm-up: never fail the commit that triggered it
+        logging.getLogger("hubkit.hub").debug("pre-rendering the card of %s failed", commit.id, exc_info=True)
+
+
 def model_page(store: Store, view: RepoView, endpoint: str) -> ModelPage:
     files = file_rows(store, view)
     entry = view.commit.files.get(README)
@@ -314,7 +338,7 @@ def model_page(store: Store, view: RepoView, endpoint: str) -> ModelPage:
             too_large = True
         else:
             place = CardPlace(view.path, view.rev, view.commit.id, frozenset(view.commit.files))
-            card = render_card(text, place)
+            card = render_card(text, place, card_cache_dir(store))
     metadata = card.metadata if card is not None else card_metadata(store, view.commit)
     panel = side_panel(metadata)
     return ModelPage(
@@ -362,7 +386,11 @@ def blob_page(store: Store, view: RepoView, path: str) -> BlobPage | None:
         kind, image = "image", f"/{view.path}/resolve/{view.commit.id}/{quote(path)}"
     elif entry.size <= MAX_BLOB_VIEW and not entry.lfs:
         text = read_text(store, entry.sha256, MAX_BLOB_VIEW)
-        kind, html = ("text", highlight_file(path, text)) if text is not None else ("binary", "")
+        if text is None:
+            kind = "binary"
+        else:
+            kind = "text"
+            html = highlight_file(path, text) if entry.size <= MAX_HIGHLIGHT else escape(text)
     elif entry.lfs and entry.size <= MAX_BLOB_VIEW:
         kind = "binary"
     return BlobPage(
