@@ -78,12 +78,8 @@ def split_rev(ctx: Ctx, repo: RepoRef, rest: list[str]) -> tuple[str, str]:
 async def index(ctx: Ctx) -> Response:
     search, library, tag = ctx.arg("search"), ctx.arg("library"), ctx.arg("tag")
     filters = [f for f in (library, tag) if f]
-    repos = [
-        s
-        for s in list_summaries(ctx.store, with_private=ctx.may_read_private())
-        if matches(s, author=None, search=search, filters=filters)
-    ]
     everything = list_summaries(ctx.store, with_private=ctx.may_read_private())
+    repos = [s for s in everything if matches(s, author=None, search=search, filters=filters)]
     libraries = sorted({s.library for s in everything if s.library})
     return page(
         "index.html.j2",
