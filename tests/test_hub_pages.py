@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx2 as httpx
 import pytest
@@ -205,3 +206,25 @@ def test_sanitiser_drops_scripts_handlers_and_remote_loads(snippet: str) -> None
            "<form", "<meta", "<object", 'src="data:', 'src="http')  # fmt: skip
     for pattern in bad:
         assert pattern not in html, (snippet, html)
+
+
+def test_card_cache_is_keyed_by_content_and_filled_per_place(tmp_path: Path) -> None:
+    text = "# Card\n\n![c](curves.png) [cfg](config.json)\n"
+    files = frozenset({"curves.png", "config.json"})
+    first = render_card(text, CardPlace("o/n", "main", "a" * 40, files), tmp_path)
+    cached = list(tmp_path.glob("*.html"))
+    assert len(cached) == 1 and "__hubkit_commit__" in cached[0].read_text()
+    other = render_card(text, CardPlace("o/m", "feat/x", "b" * 40, files), tmp_path)
+    assert f"/o/n/resolve/{'a' * 40}/curves.png" in first.html and "/o/n/blob/main/config.json" in first.html
+    assert (
+        f"/o/m/resolve/{'b' * 40}/curves.png" in other.html and "/o/m/blob/feat%2Fx/config.json" in other.html
+    )
+    without_image = render_card(
+        text, CardPlace("o/n", "main", "a" * 40, frozenset({"config.json"})), tmp_path
+    )
+    assert "<img" in without_image.html and "src=" not in without_image.html.split("<img")[1].split(">")[0]
+
+
+def test_a_pushed_card_is_rendered_into_the_cache(hub: LocalHub) -> None:
+    cards = hub.data_dir / "cache" / "cards"
+    assert any(p.suffix == ".html" for p in cards.iterdir())  # the module fixture's README commit
