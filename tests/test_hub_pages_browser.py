@@ -202,12 +202,14 @@ def test_click_through_a_published_run(browser: Any, hub: LocalHub, tmp_path: Pa
     revs = [r.get_attribute("data-rev") for r in browser.find_elements(By.CSS_SELECTOR, "tr.revision-row")]
     assert revs[:2] == ["epoch-000", "epoch-001"] and "main" in revs
     assert "verified" in browser.find_element(By.CSS_SELECTOR, "tr.revision-row[data-rev='epoch-000']").text
+    browser.save_screenshot(str(tmp_path / "revisions.png"))
 
     _follow(browser, By.ID, "tab-compare")
     assert browser.find_element(By.ID, "compare-a").text == "epoch-000"
     assert browser.find_element(By.ID, "compare-b").text == "main"
     assert "model.safetensors" in browser.find_element(By.ID, "compare-files").text
     assert browser.find_elements(By.CSS_SELECTOR, "#compare-metrics tbody tr")
+    browser.save_screenshot(str(tmp_path / "compare.png"))
     _no_alert(browser)
 
 
