@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.hubkit-installed
 EXAMPLE_RUN := runs/timm-digits
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint bench-decode clean update-goldens
+.PHONY: setup browser demo test lint bench-decode clean update-goldens
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,16 @@ $(EXAMPLE_RUN)/summary.csv: | $(STAMP)
 demo: setup $(EXAMPLE_RUN)/summary.csv
 	$(BIN)/hubkit publish $(EXAMPLE_RUN)
 
+# The local hub's pages are tested in a real headless browser: Debian's chromium + chromium-driver.
+# Installed when missing and we are root with apt (CI); otherwise those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	else echo "chromium/chromedriver missing (not root with apt-get): the browser tests will be skipped"; fi
+
 # pytest exits 5 when it collects no test: say so instead of failing on it.
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$status
 

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.request import urlopen
 
 from huggingface_hub import HfApi
 
@@ -42,5 +43,9 @@ def test_publish_without_endpoint_or_token_uses_the_local_hub_and_says_how_to_lo
 
     with LocalHub(default_data_dir()) as hub:  # the data outlives the command
         branches = {b.name for b in HfApi(endpoint=hub.endpoint).list_repo_refs(repo).branches}
+        # ... and what the summary says to open in a browser is there: the model page with the run's card.
+        page = urlopen(f"{hub.endpoint}/{repo}").read().decode()
+    assert f"then open http://127.0.0.1:{load.group(1)}/{repo} in a browser" in out
+    assert 'id="model-card"' in page and "training_curves.png" in page
     assert branches == {"main", "epoch-004"}
     assert Path(default_data_dir()).is_relative_to(Path(os.environ["HUBKIT_HOME"]))

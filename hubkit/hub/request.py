@@ -6,6 +6,7 @@ route modules depend on this module and the app on the routes, never the other w
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -28,7 +29,19 @@ from hubkit.hub.validation import (
 )
 
 # First path segments that cannot be model namespaces (they name endpoints instead).
-RESERVED = frozenset({"api", "_lfs", "_xet", *REPO_TYPES})
+RESERVED = frozenset({"api", "_lfs", "_xet", "_pages", *REPO_TYPES})
+# The pages' login cookie: an HMAC of the hub token under the data dir's key, never the token itself.
+SESSION_COOKIE = "hubkit_session"
+
+
+def session_value(secret: bytes, token: str) -> str:
+    """The login cookie's value for a hub token (changes when the token or the data dir's key changes).
+
+    Example:
+        >>> len(session_value(b"key", "token"))
+        64
+    """
+    return hmac.new(secret, b"hubkit-pages-session\x00" + token.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,17 @@ class Ctx:
         given = self.bearer()
         return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
+    def may_read_private(self) -> bool:
+        """Whether the caller may see private repos: the token as a header, or the pages' login cookie.
+
+        The cookie grants reads only (it is never accepted for writes: a browser sends it by itself).
+        """
+        expected = self.hub.config.token
+        if expected is None or self.authenticated():
+            return True
+        cookie = self.request.cookies.get(SESSION_COOKIE, "")
+        return hmac.compare_digest(cookie.encode(), session_value(self.store.secret, expected).encode())
+
     def require_write(self) -> None:
         if not self.authenticated():
             raise HubHTTPError(
@@ -98,7 +122,7 @@ class Ctx:
         """The repo's metadata if the caller may see it; private repos need the token (404 otherwise)."""
         self.check_read_token()
         meta = self.store.repo_meta(repo)
-        if meta.get("private") and self.hub.config.token is not None and not self.authenticated():
+        if meta.get("private") and not self.may_read_private():
             raise HubHTTPError(404, "RepoNotFound", f"Repository not found: {repo.type} {repo.repo_id}")
         return meta
 
@@ -150,7 +174,11 @@ def header_safe(text: str, limit: int = 300) -> str:
 
 
 def error_response(err: HubHTTPError) -> Response:
-    headers = {"X-Error-Code": header_safe(err.code), "X-Error-Message": header_safe(err.message)}
+    headers = {
+        "X-Error-Code": header_safe(err.code),
+        "X-Error-Message": header_safe(err.message),
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",  # a browser may open it
+    }
     headers.update(dict(err.headers))
     return JSONResponse({"error": err.message}, status_code=err.status, headers=headers)
 

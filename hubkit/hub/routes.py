@@ -14,7 +14,9 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from hubkit.hub import routes_files as files
+from hubkit.hub import routes_list
 from hubkit.hub import routes_repo as repo_routes
+from hubkit.hub.pages import routing as pages
 from hubkit.hub.request import RESERVED, Ctx, repo_from
 from hubkit.hub.validation import REPO_TYPES, HubHTTPError
 from hubkit.hub.xet import routes as xet_routes
@@ -41,6 +43,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
     if n >= 2 and seg[0] == "api":
         if seg[1:] == ["agent-harnesses"]:
             return _pick(method, {"GET": _harnesses})
+        if seg[1:] == ["models"]:
+            return _pick(method, {"GET": routes_list.list_models})
         if seg[1:] == ["whoami-v2"]:
             return _pick(method, {"GET": repo_routes.whoami})
         if seg[1:] == ["repos", "create"]:
@@ -89,6 +93,9 @@ def dispatch(method: str, seg: list[str]) -> Handler:
         if rest == ["verify"]:
             return _pick(method, {"POST": files.lfs_verify}, oid=oid)
         raise HubHTTPError(404, "NotFound", "No such LFS endpoint.")
+    page = pages.dispatch(method, seg)  # the browsable pages (hubkit/hub/pages), GET only but login
+    if page is not None:
+        return page
     # Web-side URLs: [{type}s/]{ns}/{name}/resolve/... and {ns}/{name}.git/info/lfs/objects/batch
     if n >= 1 and seg[0] in REPO_TYPES and seg[0] != "models":
         url_type, seg = seg[0], seg[1:]

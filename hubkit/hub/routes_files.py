@@ -6,17 +6,21 @@ import hashlib
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from hubkit.hub.commits import apply_commit, parse_commit_body
 from hubkit.hub.lfs import batch_response, check_signature
+from hubkit.hub.pages.views import prerender
 from hubkit.hub.request import Ctx, header_safe
 from hubkit.hub.storage import Commit, FileEntry, RepoRef, is_lfs_file, lfs_pointer
 from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_revision, check_sha256
 from hubkit.hub.xet import routes as xet_routes
 
 MAX_PREUPLOAD_FILES = 1000
+# Repo files are untrusted and served from the pages' origin: never run or render them as a document.
+BLOB_HEADERS = {"Content-Security-Policy": "default-src 'none'; sandbox", "X-Content-Type-Options": "nosniff"}
 
 
 class _BlobResponse(FileResponse):
@@ -212,7 +216,8 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
             "commitMessage": new.title,
             "hookOutput": "",
             "pullRequestUrl": None,
-        }
+        },
+        background=BackgroundTask(prerender, ctx.store, repo, new),  # the pages' card, rendered once
     )
 
 
@@ -225,7 +230,7 @@ async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
             404, "EntryNotFound", f"{path} does not exist at {rev}", headers=(("X-Repo-Commit", commit.id),)
         )
     etag = entry.sha256 if entry.lfs else entry.sha1
-    headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes"}
+    headers = {"X-Repo-Commit": commit.id, "ETag": f'"{etag}"', "Accept-Ranges": "bytes", **BLOB_HEADERS}
     if entry.lfs:
         headers.update({"X-Linked-Etag": f'"{entry.sha256}"', "X-Linked-Size": str(entry.size)})
     stored = xet_routes.stored_file(ctx, entry)

@@ -91,4 +91,7 @@ def render(report: PublishReport, *, embedded: bool) -> str:
         lines.append(f"This was hubkit's local hub at {report.endpoint}; it stopped with this command.")
         port = urlsplit(report.endpoint).port
         lines.append(f"Browse and load again after starting it with: hubkit hub serve --port {port}")
+        lines.append(
+            f"then open {report.endpoint}/{report.repo_id} in a browser (model card, revisions, files)."
+        )
     return "\n".join(lines)
