@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.hubkit-installed
 EXAMPLE_RUN := runs/timm-digits
 PYTEST_ARGS ?=
 
-.PHONY: setup browser demo test lint bench-decode clean update-goldens
+.PHONY: setup browser demo test test-all lint bench-decode clean update-goldens
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,10 +32,17 @@ browser:
 			|| echo "could not install chromium: the browser tests will be skipped"; \
 	else echo "chromium/chromedriver missing (not root with apt-get): the browser tests will be skipped"; fi
 
+# Tests marked `slow` (end-to-end runs of the frameworks' own trainers, the browser, the zoo-wide cards) run
+# in CI (CI=true, as .ci/run has it) and with `make test-all`; elsewhere `make test` skips them to stay lean.
+SLOW := $(if $(CI),,-m "not slow")
+
 # pytest exits 5 when it collects no test: say so instead of failing on it.
 test: setup browser
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/python -m pytest -n 2 $(SLOW) $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "no tests were collected"; exit 0; fi; exit $$status
+
+test-all:
+	$(MAKE) test CI=true
 
 # Rewrite the golden model cards (tests/golden/cards/) from the current templates; review the diff.
 update-goldens: setup
