@@ -253,8 +253,9 @@ def test_released_checkpoint_pages_read_back_the_same(tmp_path: Path) -> None:
     state = {"w": torch.randn(512, 1024), "b": torch.randn(1024)}
     torch.save({"epoch": 0, "state_dict": state}, tmp_path / "c.pt")
     source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"))
-    assert source._pages.spans  # the file is mapped privately; released pages are dropped from it
+    assert source._pages is None  # safe-loaded on first use
     tensor = source.tensor("w")
+    assert source._pages is not None and source._pages.spans  # mapped privately; released pages drop
     assert torch.equal(tensor, state["w"])
     source.release(tensor)
     assert torch.equal(source.tensor("w"), state["w"])  # dropped pages come back from the file
