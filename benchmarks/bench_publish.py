@@ -19,6 +19,10 @@ every 20 ms + the kernel's VmHWM). The checkpoint files are read once before eac
 
     .venv/bin/python benchmarks/bench_publish.py                       # 10 x resnet50
     .venv/bin/python benchmarks/bench_publish.py --checkpoints 3 --model resnet18 --workdir /tmp/bp
+    .venv/bin/python benchmarks/bench_publish.py --dynamics-pairs 2     # hubkit with vs --no-dynamics
+
+``--dynamics-pairs N`` measures instead N back-to-back pairs of ``hubkit`` (default: with the training
+dynamics) and ``hubkit --no-dynamics``, each on a fresh hub, and prints their wall times.
 """
 
 from __future__ import annotations
@@ -150,11 +154,41 @@ def warm(run_dir: Path) -> None:
                 pass
 
 
+def hubkit_argv(run_dir: Path, endpoint: str, *extra: str) -> list[str]:
+    """``hubkit publish RUN --select all --no-verify --json`` in a fresh interpreter."""
+    argv = [sys.executable, "-c", HUBKIT, "publish", str(run_dir), "--endpoint", endpoint, "--token", TOKEN]
+    return [*argv, "--repo", "bench/hubkit", "--select", "all", "--no-verify", "--json", *extra]
+
+
+def compare_dynamics(base: Path, run_dir: Path, pairs: int) -> None:
+    """``pairs`` back-to-back pairs: hubkit publish (dynamics on, the default), then with --no-dynamics."""
+    rows = []
+    for pair in range(1, pairs + 1):
+        walls = []
+        for extra in ((), ("--no-dynamics",)):
+            data = base / "hub-dynamics"
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(base / "xdg-cache", ignore_errors=True)  # no local records: a cold publish
+            with LocalHubProcess(data, token=TOKEN) as server:
+                warm(run_dir)
+                result = run_variant(hubkit_argv(run_dir, server.endpoint, *extra), server)
+            walls.append(result["wall_s"])
+            print(pair, extra or "(dynamics)", f"{result['wall_s']:.1f} s", flush=True)
+        rows.append(walls)
+    print("\n| pair | default (dynamics) | --no-dynamics | difference |")
+    print("|---|---|---|---|")
+    for pair, (on, off) in enumerate(rows, start=1):
+        print(f"| {pair} | {on:.1f} s | {off:.1f} s | {on - off:+.1f} s ({(on - off) / off:+.0%}) |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=int, default=10)
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--workdir", default=None, help="keep the run here (default: a temp dir, removed)")
+    parser.add_argument(
+        "--dynamics-pairs", type=int, default=0, help="N pairs: hubkit with vs without --no-dynamics"
+    )
     args = parser.parse_args()
 
     spec = importlib.util.spec_from_file_location("bench_convert", HERE / "bench_convert.py")
@@ -175,6 +209,9 @@ def main() -> None:
         shutil.rmtree(env_cache, ignore_errors=True)
         os.environ["XDG_CACHE_HOME"] = str(env_cache)
         os.environ["HF_HOME"] = str(base / "hf-home")
+        if args.dynamics_pairs:
+            compare_dynamics(base, run_dir, args.dynamics_pairs)
+            return
         results: dict[str, dict[str, Any]] = {}
         for name in ("common", "hubkit"):
             data = base / f"hub-{name}"

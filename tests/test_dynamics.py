@@ -15,8 +15,7 @@ import torch
 from hubkit import frameworks
 from hubkit.dynamics import CheckpointRef, Grouping, LayerGroup, build_report
 from hubkit.dynamics.check import flag_jumps
-from hubkit.dynamics.groups import groups_by_module, groups_mmpretrain, mmpretrain_stage_style
-from hubkit.dynamics.locks import lock_plan_mmpretrain
+from hubkit.dynamics.groups import groups_by_module
 from hubkit.dynamics.measure import CHUNK, measure
 from hubkit.dynamics.model import KindSeries, Step
 from hubkit.dynamics.weights import CheckpointWeights, MemoryWeights, SafetensorsWeights
@@ -209,46 +208,6 @@ def test_open_clip_lock_plan_is_what_open_clip_lock_freezes(
     assert all(p.requires_grad for p in model.parameters())  # the caller's model is untouched
 
 
-MM_RESNET = [
-    "backbone.conv1.weight", "backbone.bn1.weight", "backbone.bn1.bias", "backbone.bn1.running_mean",
-    "backbone.bn1.running_var", "backbone.bn1.num_batches_tracked",
-    "backbone.layer1.0.conv1.weight", "backbone.layer1.0.bn1.running_mean",
-    "backbone.layer2.0.conv1.weight", "backbone.layer3.0.conv1.weight", "backbone.layer4.0.conv1.weight",
-    "head.fc.weight", "head.fc.bias",
-]  # fmt: skip
-MM_VIT = [
-    "backbone.cls_token", "backbone.pos_embed", "backbone.patch_embed.projection.weight",
-    "backbone.layers.0.ln1.weight", "backbone.layers.1.ln1.weight", "backbone.ln1.weight", "backbone.ln1.bias",
-    "neck.fc.weight", "head.layers.head.weight",
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("keys", "stages", "groups", "frozen"),
-    [
-        (MM_RESNET, 1, ["backbone.stem", "backbone.layer1", "backbone.layer2", "backbone.layer3",
-                        "backbone.layer4", "head"], ["backbone.stem", "backbone.layer1"]),
-        (MM_RESNET, 0, None, ["backbone.stem"]),
-        (MM_RESNET, -1, None, []),
-        (MM_VIT, 1, ["backbone.stem", "backbone.stages.0", "backbone.stages.1", "backbone.post", "neck", "head"],
-         ["backbone.stem", "backbone.stages.0"]),
-        (MM_VIT, 2, None, ["backbone.stem", "backbone.stages.0", "backbone.stages.1", "backbone.post"]),
-    ],
-)  # fmt: skip
-def test_mmpretrain_groups_and_frozen_stages(
-    keys: list[str], stages: int, groups: list[str] | None, frozen: list[str]
-) -> None:
-    grouping = groups_mmpretrain(keys)
-    if groups is not None:
-        assert [g.name for g in grouping.groups] == groups
-    stem = grouping.groups[0]
-    assert all(not k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in stem.params)
-    plan = lock_plan_mmpretrain(grouping, stages, mmpretrain_stage_style(keys))
-    assert [
-        g.name for g, e in zip(grouping.groups, plan.expectations(grouping), strict=True) if e.frozen
-    ] == frozen
-
-
 def _report(states: list[dict[str, torch.Tensor]]) -> object:
     import timm
 
@@ -294,8 +253,9 @@ def test_released_checkpoint_pages_read_back_the_same(tmp_path: Path) -> None:
     state = {"w": torch.randn(512, 1024), "b": torch.randn(1024)}
     torch.save({"epoch": 0, "state_dict": state}, tmp_path / "c.pt")
     source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"))
-    assert source._pages.spans  # the file is mapped privately; released pages are dropped from it
+    assert source._pages is None  # safe-loaded on first use
     tensor = source.tensor("w")
+    assert source._pages is not None and source._pages.spans  # mapped privately; released pages drop
     assert torch.equal(tensor, state["w"])
     source.release(tensor)
     assert torch.equal(source.tensor("w"), state["w"])  # dropped pages come back from the file

@@ -8,7 +8,7 @@ revision's framework object (``hubkit.frameworks``).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from hubkit.dynamics.locks import LockPlan
     from hubkit.frameworks import Framework
     from hubkit.runs.model import Hyperparams, TrainingRun
+
+# Told each consecutive pair's report as soon as it is measured: (index of the later checkpoint, report of
+# the two checkpoints). See :func:`build_report`.
+PairCallback = Callable[[int, DynamicsReport], None]
 
 
 def run_meta_model(run: TrainingRun) -> torch.nn.Module:
@@ -63,8 +67,15 @@ def build_report(
     sources: Sequence[WeightSource],
     *,
     fine: bool = False,
+    on_pair: PairCallback | None = None,
 ) -> DynamicsReport:
     """Group, measure, check: the report for checkpoints ``sources`` (oldest first) of one model.
+
+    With ``on_pair``, each consecutive pair of checkpoints is measured first, in order, and its report (two
+    checkpoints; measures and lock settings, no expectations or findings) told at once: what a pair's
+    figures need (change from the previous checkpoint, unchanged shares) is then known long before the
+    whole report, whose measures against the first and final checkpoints need every checkpoint. Each pair
+    reads two checkpoints, so this reads the weights three times instead of once.
 
     Example:
         >>> report = build_report("runs/x", frameworks.get("timm"), "resnet50", meta, hyperparams, refs, sources)
@@ -73,6 +84,28 @@ def build_report(
     plan = framework.lock_plan(model, hyperparams)
     expectations = plan.expectations(grouping)
     try:
+        if on_pair is not None:
+            for i in range(1, len(sources)):
+                pair = measure(sources[i - 1 : i + 1], grouping)
+                pair_groups = tuple(
+                    GroupDynamics(group.name, group.tower, params, buffers, None)
+                    for group, (params, buffers) in zip(grouping.groups, pair.series, strict=True)
+                )
+                on_pair(
+                    i,
+                    DynamicsReport(
+                        subject=subject,
+                        framework=framework.name,
+                        architecture=architecture,
+                        scheme=grouping.scheme,
+                        checkpoints=tuple(refs[i - 1 : i + 1]),
+                        groups=pair_groups,
+                        findings=(),
+                        lock_settings=plan.settings,
+                        bytes_read=pair.bytes_read,
+                        seconds=pair.seconds,
+                    ),
+                )
         measured = measure(sources, grouping)
     finally:
         for source in sources:
@@ -117,8 +150,9 @@ def analyse_run(
     fine: bool = False,
     model_config: str | Path | None = None,
     model: torch.nn.Module | None = None,
+    on_pair: PairCallback | None = None,
 ) -> DynamicsReport:
-    """Training dynamics of a timm / OpenCLIP run dir, read from its memory-mapped checkpoints.
+    """Training dynamics of a run dir, read from its memory-mapped checkpoints.
 
     Args:
         path: the run dir (or the run, already read).
@@ -127,6 +161,7 @@ def analyse_run(
         fine: timm runs: one group per block instead of per stage.
         model_config: OpenCLIP model config JSON, when the run dir does not hold it.
         model: the run's model on the meta device, when the caller built it already (:func:`run_meta_model`).
+        on_pair: told each consecutive pair's report first, as soon as it is measured (:func:`build_report`).
 
     Returns:
         The report: per group and checkpoint measures, frozen groups expected vs observed, findings.
@@ -158,5 +193,13 @@ def analyse_run(
             source.close()
         raise
     return build_report(
-        str(run.path), framework, run.architecture, model, run.hyperparams, refs, sources, fine=fine
+        str(run.path),
+        framework,
+        run.architecture,
+        model,
+        run.hyperparams,
+        refs,
+        sources,
+        fine=fine,
+        on_pair=on_pair,
     )

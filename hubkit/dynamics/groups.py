@@ -1,11 +1,9 @@
 """Building blocks for layer groups; each framework groups its own layers (``Framework.layer_groups``).
 
-- timm (``hubkit/frameworks/timm.py``): the model's ``group_matcher`` through timm's ``group_with_matcher``
-  (:func:`matcher_groups`);
+- timm (``hubkit/frameworks/timm.py``): the model's ``group_matcher`` through timm's ``group_with_matcher``;
 - OpenCLIP (``hubkit/frameworks/open_clip.py``): the groups its ``lock()`` code unlocks, found by tensor
   identity (:func:`groups_from_plan`, :func:`block_groups`);
-- MMPreTrain (no framework module yet): backbone stem / stages / neck / head by key prefix
-  (:func:`groups_mmpretrain`, no mmpretrain import needed);
+- MMPreTrain (``hubkit/frameworks/mmpretrain_dynamics.py``): backbone stem / stages / neck / head;
 - any other framework: one group per top-level module (:func:`groups_by_module`).
 
 Models are built on the ``meta`` device (no memory); groups split the state dict's parameters and
@@ -14,7 +12,6 @@ persistent buffers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,18 +19,6 @@ from hubkit.dynamics.model import Grouping, LayerGroup
 
 if TYPE_CHECKING:
     import torch
-
-# MMPreTrain backbones' stage containers: (key pattern, stage style). Sources: mmpretrain/models/backbones
-# resnet.py (``layer1``..``layer4``, stem ``conv1``/``norm1`` or ``stem``), vision_transformer.py
-# (``layers.N``, stem ``patch_embed``/``cls_token``/``pos_embed``/``pre_norm``, final ``ln1``),
-# convnext.py (``downsample_layers.N`` + ``stages.N``; ``downsample_layers.0`` is the stem).
-MMPRETRAIN_STAGES: tuple[tuple[str, str], ...] = (
-    (r"^backbone\.layer(\d+)\.", "resnet"),
-    (r"^backbone\.layers\.(\d+)\.", "vit"),
-    (r"^backbone\.(?:stages|downsample_layers)\.(\d+)\.", "convnext"),
-)
-# Buffer names of normalisation layers (MMPreTrain keys are grouped without building the model).
-BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 
 
 def state_keys(model: torch.nn.Module) -> tuple[list[str], set[str]]:
@@ -83,23 +68,6 @@ def unique(groups: list[LayerGroup]) -> tuple[LayerGroup, ...]:
         name = group.name if n == 0 else f"{group.name}#{n + 1}"
         out.append(LayerGroup(name, group.params, group.buffers, group.tower))
     return tuple(out)
-
-
-def matcher_groups(
-    keys: Sequence[str], params: set[str], matcher: Any, *, prefix: str = "", tower: str | None = None
-) -> list[LayerGroup]:
-    """Group ``keys`` with timm's ``group_with_matcher`` (unmatched keys: timm's last group, the head)."""
-    from timm.models._manipulate import group_with_matcher
-
-    stripped = [k[len(prefix) :] for k in keys]
-    grouped = group_with_matcher(((k, None) for k in stripped), matcher)
-    groups = []
-    for lid in sorted(grouped):
-        members = [prefix + k for k in grouped[lid]]
-        p, b = split_keys(members, params)
-        others = [k for other, names in grouped.items() if other != lid for k in names]
-        groups.append(LayerGroup(prefix + label(grouped[lid], others), p, b, tower))
-    return groups
 
 
 def tensor_names(model: torch.nn.Module, keys: set[str]) -> dict[int, str]:
@@ -185,72 +153,3 @@ def groups_by_module(model: torch.nn.Module) -> Grouping:
         ['0']
     """
     return groups_from_plan(model, [(n, None, [m]) for n, m in model.named_children()], "top-level modules")
-
-
-def mmpretrain_stage_style(keys: Iterable[str]) -> str | None:
-    """The backbone's stage naming (``resnet``, ``vit``, ``convnext``), or None when none is recognised.
-
-    Example:
-        >>> mmpretrain_stage_style(["backbone.layer1.0.conv1.weight"])
-        'resnet'
-    """
-    keys = list(keys)
-    for pattern, style in MMPRETRAIN_STAGES:
-        if any(re.match(pattern, k) for k in keys):
-            return style
-    return None
-
-
-def groups_mmpretrain(keys: Sequence[str]) -> Grouping:
-    """Groups of an MMPreTrain ``ImageClassifier`` state dict: backbone stem, stages, rest; neck; head.
-
-    Parameters and buffers are told apart by name (BatchNorm's ``running_mean``, ``running_var``,
-    ``num_batches_tracked``), since no model is built.
-
-    Example:
-        >>> [g.name for g in groups_mmpretrain(keys).groups]
-        ['backbone.stem', 'backbone.layer1', 'backbone.layer2', 'backbone.post', 'neck', 'head']
-    """
-    keys = list(keys)
-    style = mmpretrain_stage_style(keys)
-    pattern = next((p for p, s in MMPRETRAIN_STAGES if s == style), None)
-    order: list[str] = []
-    members: dict[str, list[str]] = {}
-    seen_stage = False
-    for key in keys:
-        match = re.match(pattern, key) if pattern else None
-        if match:
-            seen_stage = True
-            index = int(match.group(1))
-            name = f"backbone.layer{index}" if style == "resnet" else f"backbone.stages.{index}"
-        elif key.startswith("backbone."):
-            name = "backbone.post" if seen_stage else "backbone.stem"
-        else:
-            name = key.split(".", 1)[0]
-        if name not in members:
-            order.append(name)
-            members[name] = []
-        members[name].append(key)
-    groups = []
-    for name in _mm_order(order):
-        p = tuple(k for k in members[name] if not k.endswith(BUFFER_SUFFIXES))
-        b = tuple(k for k in members[name] if k.endswith(BUFFER_SUFFIXES))
-        if p or b:
-            groups.append(LayerGroup(name, p, b))
-    return Grouping(f"mmpretrain backbone stages ({style or 'no stages found'})", tuple(groups))
-
-
-def _mm_order(order: list[str]) -> list[str]:
-    """stem, stages by index, post, then the rest in key order."""
-
-    def rank(name: str) -> tuple[int, int]:
-        if name == "backbone.stem":
-            return (0, 0)
-        found = re.search(r"(\d+)$", name)
-        if name.startswith("backbone.") and found and name != "backbone.post":
-            return (1, int(found.group(1)))
-        if name == "backbone.post":
-            return (2, 0)
-        return (3, order.index(name))
-
-    return sorted(order, key=rank)

@@ -3,8 +3,8 @@
 Each framework reads its own settings (``Framework.lock_plan``): OpenCLIP calls open_clip's own
 ``lock_image_tower`` / ``lock_text_tower`` on a meta-device copy of the model with the run's
 ``--lock-image*`` / ``--lock-text*`` (``Hyperparams.locked_towers`` / ``unlocked_groups``); timm reads a
-recorded ``--lock`` (``hubkit.frameworks.timm.LOCK_ARGS``). MMPreTrain's ``frozen_stages`` is here
-(:func:`lock_plan_mmpretrain`) until it has a framework module.
+recorded ``--lock`` (``hubkit.frameworks.timm.LOCK_ARGS``); MMPreTrain runs its backbone's own
+``_freeze_stages`` with the config's ``frozen_stages``. Here: the plan and the helpers they share.
 """
 
 from __future__ import annotations
@@ -17,17 +17,6 @@ from hubkit.dynamics.model import Expectation, Grouping
 
 if TYPE_CHECKING:
     import torch
-
-
-# MMPreTrain frozen_stages per stage style (source: mmpretrain/models/backbones resnet.py _freeze_stages:
-# >= 0 freezes the stem, then layer1..layerK; vision_transformer.py: K > 0 freezes patch_embed, cls_token,
-# pos_embed, pre_norm and layers 0..K-1, K = num_layers also the final norm; convnext.py: stages and
-# downsample_layers 0..K-1). Frozen stages are kept in eval mode, so their BatchNorm statistics freeze too.
-MMPRETRAIN_FROZEN: dict[str, str] = {
-    "resnet": "frozen_stages=K freezes the stem and layer1..layerK (K=0: the stem only)",
-    "vit": "frozen_stages=K freezes the embeddings and layers 0..K-1 (K = all layers: the final norm too)",
-    "convnext": "frozen_stages=K freezes stages and downsample layers 0..K-1",
-}
 
 
 @dataclass(frozen=True)
@@ -81,29 +70,3 @@ def parameter_names(model: torch.nn.Module) -> dict[int, str]:
     """id(parameter) -> state-dict key, for the parameters the state dict holds."""
     keys = set(model.state_dict().keys())
     return {id(p): n for n, p in model.named_parameters() if n in keys}
-
-
-def lock_plan_mmpretrain(grouping: Grouping, frozen_stages: int, style: str | None) -> LockPlan:
-    """What MMPreTrain's ``frozen_stages`` freezes, for a grouping from ``groups_mmpretrain``.
-
-    Example:
-        >>> sorted(set(lock_plan_mmpretrain(grouping, 1, "resnet").frozen.values()))
-        ['frozen_stages=1 (mmpretrain resnet)']
-    """
-    if frozen_stages < 0 or style is None or (style != "resnet" and frozen_stages == 0):
-        return LockPlan()
-    stage_names = [
-        g.name for g in grouping.groups if g.name.startswith(("backbone.layer", "backbone.stages"))
-    ]
-    stages = sorted(int(n.rsplit("layer", 1)[-1].rsplit(".", 1)[-1]) for n in stage_names)
-    if style == "resnet":
-        chosen = {"backbone.stem", *(f"backbone.layer{i}" for i in range(1, frozen_stages + 1))}
-    elif style == "vit":
-        chosen = {"backbone.stem", *(f"backbone.stages.{i}" for i in range(frozen_stages))}
-        if stages and frozen_stages >= len(stages):
-            chosen.add("backbone.post")
-    else:
-        chosen = {f"backbone.stages.{i}" for i in range(frozen_stages)}
-    reason = f"frozen_stages={frozen_stages} (mmpretrain {style})"
-    frozen = {k: reason for g in grouping.groups if g.name in chosen for k in g.params}
-    return LockPlan(frozen, frozenset(frozen), (f"frozen_stages={frozen_stages}",))

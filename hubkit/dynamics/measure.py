@@ -129,6 +129,12 @@ class _Chunks:
         current = [0.0, 0.0, _sq(d), _dot(z, f, d), _sq(z)]
         for j, value in enumerate(current):
             out[0][j] += value
+        if last == 1:  # a pair: the later one is the final, and c − p = c − z = −(z − f) (same squares)
+            same = _same_bits(parts[1], parts[0])
+            later = current if same else [current[2], current[2], 0.0, _dot(f, f, d), _sq(f)]
+            for j, value in enumerate(later):
+                out[1][j] += value
+            return [False, not same]
         moved = [False] * len(parts)
         prev, spare = z, self.a
         for i in range(1, last + 1):

@@ -108,31 +108,45 @@ class CheckpointWeights:
     """
 
     def __init__(self, path: Path, weights: str, framework: Framework) -> None:
-        from hubkit.runs.safeload import load_checkpoint
-
         self.path = Path(path)
         self.name = self.path.name
+        self._weights = weights
+        self._framework = framework
+        self._state: dict[str, torch.Tensor] | None = None  # loaded on first use (:meth:`_open`)
+        self._pages: _Pages | None = None  # the file's mappings, once it is mapped
+
+    def _open(self) -> dict[str, torch.Tensor]:
+        """The state dict, safe-loaded on first use: a caller that measures pairs in order opens the later
+        checkpoints only when it reaches them."""
+        if self._state is not None:
+            return self._state
+        from hubkit.runs.safeload import load_checkpoint
+
         checkpoint = load_checkpoint(self.path)
         try:
-            state = framework.source_state_dict(checkpoint, weights)
+            state = self._framework.source_state_dict(checkpoint, self._weights)
         except KeyError as exc:
             raise CheckpointError(
                 f"{self.path}: {exc.args[0] if exc.args else exc}",
                 hint="For EMA weights the run must have kept them (--weights raw otherwise).",
             ) from None
         if not state:
-            raise CheckpointError(f"{self.path} holds no {weights} weights", hint="Pick another checkpoint.")
-        self._state: dict[str, torch.Tensor] = strip_prefixes(state)
+            raise CheckpointError(
+                f"{self.path} holds no {self._weights} weights", hint="Pick another checkpoint."
+            )
+        self._state = strip_prefixes(state)
         self._pages = _Pages(self.path)
+        return self._state
 
     def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-        return {k: (tuple(v.shape), v.dtype) for k, v in self._state.items()}
+        return {k: (tuple(v.shape), v.dtype) for k, v in self._open().items()}
 
     def tensor(self, key: str) -> torch.Tensor:
-        return self._state[key].contiguous()
+        return self._open()[key].contiguous()
 
     def release(self, tensor: torch.Tensor) -> None:
-        self._pages.drop(tensor.data_ptr(), tensor.numel() * tensor.element_size())
+        if self._pages is not None:
+            self._pages.drop(tensor.data_ptr(), tensor.numel() * tensor.element_size())
 
     def close(self) -> None:
         self._state = {}

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from hubkit.errors import CheckpointError, HubkitError, VerificationError
+from hubkit.frameworks import mmpretrain_dynamics
 from hubkit.frameworks.base import Framework
 from hubkit.runs.mmengine_safe import stand_ins
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
     from hubkit.cards.context import ModelStats, ResultRow, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
+    from hubkit.dynamics.locks import LockPlan
+    from hubkit.dynamics.model import Grouping
     from hubkit.runs.model import CheckpointInfo, Hyperparams, TrainingRun, WeightsKind
     from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
@@ -273,6 +276,37 @@ class MMPretrainFramework(Framework):
         else:  # a zoo release: the wheel's config has _base_ chains; publish it resolved, as MMEngine dumps
             config = _config(run.model_config or {}).pretty_text.encode("utf-8")
         return {CONFIG_PY: config, MODEL_PTH: buffer.getvalue()}
+
+    # --- training dynamics ------------------------------------------------------------------------------
+    def layer_groups(self, model: torch.nn.Module, *, fine: bool = False) -> Grouping:
+        """Backbone stem, stages (the units ``frozen_stages`` freezes), rest of the backbone; neck; head.
+
+        MMPreTrain has no finer grouping of its own: ``fine`` gives the same groups."""
+        return mmpretrain_dynamics.layer_groups(model)
+
+    def lock_settings(self, hyperparams: Hyperparams) -> tuple[str, ...]:
+        return mmpretrain_dynamics.lock_settings(hyperparams)
+
+    def lock_plan(self, model: torch.nn.Module, hyperparams: Hyperparams) -> LockPlan:
+        """The config's ``model.backbone.frozen_stages``, applied by the backbone's own ``_freeze_stages``."""
+        return mmpretrain_dynamics.lock_plan(model, hyperparams)
+
+    def revision_model(self, snapshot: Path) -> torch.nn.Module:
+        """The model of a downloaded revision's ``config.py`` (read, never executed) on the meta device."""
+        _require()
+        from hubkit.runs.mmconfig import read_config
+
+        cfg = read_config(snapshot / CONFIG_PY)
+        try:
+            return _build(cfg, "meta")
+        except (RuntimeError, NotImplementedError):  # some backbones call .item() while building
+            return _build(cfg, "cpu")
+
+    def record_hyperparams(self, recorded: Mapping[str, Any]) -> Hyperparams:
+        """The resolved config ``hubkit.json`` records, read as a work_dir's config is."""
+        from hubkit.runs.read_mmpretrain import hyperparams
+
+        return hyperparams(dict(recorded))
 
     # --- a downloaded revision --------------------------------------------------------------------------
     def load(

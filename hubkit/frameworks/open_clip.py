@@ -448,7 +448,8 @@ class OpenClipFramework(Framework):
 
 def _visual_plan(model: Any) -> list[Any]:
     """The image tower's groups, in the order its ``lock()`` unlocks them from the end."""
-    from hubkit.dynamics.groups import block_groups, matcher_groups, state_keys
+    from hubkit.dynamics.groups import block_groups, state_keys
+    from hubkit.frameworks.timm import matcher_groups
 
     visual = model.visual
     if hasattr(visual, "trunk"):  # TimmModel: lock() groups the trunk with its fine group_matcher

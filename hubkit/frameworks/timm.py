@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from hubkit.cards.context import DatasetRow, ModelStats, Sourced, Usage
     from hubkit.cards.registry import RegistryInfo
     from hubkit.dynamics.locks import LockPlan
-    from hubkit.dynamics.model import Grouping
+    from hubkit.dynamics.model import Grouping, LayerGroup
     from hubkit.runs.model import Hyperparams, TrainingRun
     from hubkit.tags.model import ModelTag
     from hubkit.verify.datasets import EvalData
@@ -82,6 +82,26 @@ def model_kwargs(run: TrainingRun) -> dict[str, Any]:
     if args.get("gp"):
         kwargs["global_pool"] = args["gp"]
     return kwargs
+
+
+def matcher_groups(
+    keys: Sequence[str], params: set[str], matcher: Any, *, prefix: str = "", tower: str | None = None
+) -> list[LayerGroup]:
+    """Group ``keys`` with timm's ``group_with_matcher`` (unmatched keys: timm's last group, the head)."""
+    from timm.models._manipulate import group_with_matcher
+
+    from hubkit.dynamics.groups import label, split_keys
+    from hubkit.dynamics.model import LayerGroup
+
+    stripped = [k[len(prefix) :] for k in keys]
+    grouped = group_with_matcher(((k, None) for k in stripped), matcher)
+    groups = []
+    for lid in sorted(grouped):
+        members = [prefix + k for k in grouped[lid]]
+        p, b = split_keys(members, params)
+        others = [k for other, names in grouped.items() if other != lid for k in names]
+        groups.append(LayerGroup(prefix + label(grouped[lid], others), p, b, tower))
+    return groups
 
 
 class TimmFramework(Framework):
@@ -168,7 +188,7 @@ class TimmFramework(Framework):
 
     def layer_groups(self, model: torch.nn.Module, *, fine: bool = False) -> Grouping:
         """timm's own grouping: the model's ``group_matcher`` (coarse: stem, stages, head; fine: blocks)."""
-        from hubkit.dynamics.groups import matcher_groups, state_keys, unique
+        from hubkit.dynamics.groups import state_keys, unique
         from hubkit.dynamics.model import Grouping
 
         keys, params = state_keys(model)

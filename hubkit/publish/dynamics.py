@@ -1,8 +1,9 @@
 """Main's "Training dynamics": how the published revisions' weights moved, as a picture and card facts.
 
-The analysis (``hubkit.dynamics``) reads the published checkpoints of the run once more, in the
-background while the revisions are uploaded and verified; the picture and the card section are made with
-main. The picture names the run, never a local path, so the same run gives the same bytes.
+The analysis (``hubkit.dynamics``) reads the published checkpoints of the run again, in the background
+while the revisions are uploaded and verified: each consecutive pair first, in order (a revision's
+``hubkit.json`` figures need only its pair), then all of them for main's picture and card section. The
+picture names the run, never a local path, so the same run gives the same bytes.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from hubkit.layout import TRAINING_DYNAMICS
@@ -30,6 +31,8 @@ def prepare() -> None:
     """
     import hubkit.dynamics.analyse
     import hubkit.dynamics.check
+    import hubkit.dynamics.groups
+    import hubkit.dynamics.locks
     import hubkit.dynamics.measure
     import hubkit.dynamics.weights
     import hubkit.runs.select  # noqa: F401
@@ -40,11 +43,14 @@ def analyse_published(
     revisions: Sequence[tuple[str, int]],
     weights: str | None,
     imported: threading.Event | None = None,
+    on_pair: Callable[[str, DynamicsReport], None] | None = None,
 ) -> DynamicsReport | None:
     """The dynamics of the checkpoints of ``revisions`` (``(name, epoch)``), labelled by revision name.
 
     Returns None with fewer than two revisions (nothing moved between them). ``imported`` is set once the
     model is built, after which the analysis imports nothing more (a fork is safe from then on).
+    ``on_pair`` is told, in epoch order, each revision's name and the report of it and the revision before
+    it, as soon as that pair is measured (before the whole report).
 
     Example:
         >>> analyse_published(run, [("epoch-000", 0), ("epoch-004", 4)], None).checkpoints[1].label
@@ -70,14 +76,27 @@ def analyse_published(
             if imported is not None:
                 imported.set()
         spec = "epochs:" + ",".join(str(e) for e in sorted(names))
-        report = analyse_run(run, select=spec, weights=weights, model=model)
+
+        def pair_done(index: int, pair: DynamicsReport) -> None:
+            later = pair.checkpoints[-1].epoch
+            if on_pair is not None and later in names:
+                on_pair(names[later], _labelled(pair, run.name, names))
+
+        report = analyse_run(
+            run, select=spec, weights=weights, model=model, on_pair=pair_done if on_pair else None
+        )
     finally:
         torch.set_num_threads(threads)
+    return _labelled(report, run.name, names)
+
+
+def _labelled(report: DynamicsReport, subject: str, names: dict[int, str]) -> DynamicsReport:
+    """``report`` about ``subject``, its checkpoints labelled by revision name."""
     refs = tuple(
         dataclasses.replace(ref, label=names[ref.epoch]) if ref.epoch in names else ref
         for ref in report.checkpoints
     )
-    return dataclasses.replace(report, subject=run.name, checkpoints=refs)
+    return dataclasses.replace(report, subject=subject, checkpoints=refs)
 
 
 def revision_record(report: DynamicsReport | None, revision: str) -> DynamicsRecord | None:

@@ -86,10 +86,11 @@ class Executor:
         done: dict[str, RevisionOutcome] = {}
         try:
             # The revisions' dynamics (hubkit.json from the second revision on, main's card): analysed from
-            # the start, beside the first revision. Its imports happen here first: an import in that thread
-            # while verification forks DataLoader workers would leave the forked worker hung.
-            # The main thread (cards) and the dynamics thread import the model library too: not while the
-            # conversion thread's warm-up is importing it.
+            # the start, beside the first revision, each revision's pair with the one before it first (its
+            # hubkit.json waits for that pair only), then the whole for main. Its imports happen here first:
+            # an import in that thread while verification forks DataLoader workers would leave the forked
+            # worker hung. The main thread (cards) and the dynamics thread import the model library too:
+            # not while the conversion thread's warm-up is importing it.
             self.planner.converter.library_imported()
             prepare_dynamics()
             self._dynamics = analysing.submit(self.planner.files.dynamics)

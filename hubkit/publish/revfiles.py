@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from hubkit.publish.files import LocalFile
 if TYPE_CHECKING:
     from hubkit.cards.context import CardContext, DynamicsFacts
     from hubkit.dynamics.model import DynamicsReport
+    from hubkit.layout import DynamicsRecord
     from hubkit.runs import SelectedCheckpoint, TrainingRun
 
 # (revision, commit, epoch, metrics, note): one row of main's revisions table
@@ -54,22 +56,60 @@ class ReleaseFiles:
         self.revisions = tuple(revisions)  # (("epoch-000", 0), ...): every revision of this publish
         self.weights = weights
         self._dynamics_lock = threading.Lock()
+        self._dynamics_started = False
         self.dynamics_imported = threading.Event()  # set once the analysis imports nothing more
-        self._dynamics: tuple[DynamicsReport | None] | None = None
+        # one future per revision after the first (its pair with the revision before it), one for the whole
+        self._pairs: dict[str, Future[DynamicsReport | None]] = {
+            name: Future() for name, _ in self.revisions[1:]
+        }
+        self._report: Future[DynamicsReport | None] = Future()
 
     def dynamics(self) -> DynamicsReport | None:
-        """How the weights moved between the revisions (analysed once, on first use, by whichever thread).
+        """How the weights moved between the revisions: analysed once, by the first thread that asks.
 
         None with fewer than two revisions. The executor asks for it in the background as soon as it
-        starts; a revision's ``hubkit.json`` waits for it.
+        starts; while it runs, each revision's pair is published as soon as it is measured
+        (:meth:`revision_figures`), so a revision's ``hubkit.json`` waits for its own pair only.
         """
         with self._dynamics_lock:
-            if self._dynamics is None:
+            start, self._dynamics_started = not self._dynamics_started, True
+        if start:
+            try:
                 report = dynamics.analyse_published(
-                    self.run, self.revisions, self.weights, imported=self.dynamics_imported
+                    self.run,
+                    self.revisions,
+                    self.weights,
+                    imported=self.dynamics_imported,
+                    on_pair=self._pair,
                 )
-                self._dynamics = (report,)
-            return self._dynamics[0]
+            except BaseException as exc:
+                for future in (*self._pairs.values(), self._report):
+                    if not future.done():
+                        future.set_exception(exc)
+                raise
+            for future in self._pairs.values():
+                if not future.done():  # a revision whose pair was not measured (one epoch published twice)
+                    future.set_result(None)
+            self._report.set_result(report)
+        return self._report.result()
+
+    def _pair(self, name: str, report: DynamicsReport) -> None:
+        future = self._pairs.get(name)
+        if future is not None and not future.done():
+            future.set_result(report)
+
+    def revision_figures(self, name: str) -> DynamicsRecord | None:
+        """``hubkit.json``'s figures of revision ``name``: its change from the revision before it.
+
+        Waits for that pair only; runs the analysis here when no thread has started it. None for the first
+        revision (nothing before it) and for a revision this publish does not hold.
+        """
+        future = self._pairs.get(name)
+        if future is None:
+            return None
+        if not self._dynamics_started:
+            self.dynamics()
+        return dynamics.revision_record(future.result(), name)
 
     @functools.cached_property
     def base(self) -> CardContext:
@@ -116,8 +156,7 @@ class ReleaseFiles:
     ) -> tuple[LocalFile, ...]:
         """Revision ``name``'s final files: weights, config, hubkit.json, verification.json, card."""
         # the first revision has nothing before it: its files never wait for the analysis
-        first = not self.revisions or name == self.revisions[0][0]
-        figures = None if first else dynamics.revision_record(self.dynamics(), name)
+        figures = self.revision_figures(name)
         files = [*content.files, metadata_file(self.run, item, content, name, dynamics=figures)]
         if verification is not None:
             files.append(LocalFile.from_bytes(VERIFICATION_JSON, verification))
