@@ -26,6 +26,7 @@ from hubkit.hub.validation import (
     HubHTTPError,
     bad_request,
     check_repo_part,
+    repo_not_found,
 )
 
 # First path segments that cannot be model namespaces (they name endpoints instead).
@@ -123,7 +124,7 @@ class Ctx:
         self.check_read_token()
         meta = self.store.repo_meta(repo)
         if meta.get("private") and not self.may_read_private():
-            raise HubHTTPError(404, "RepoNotFound", f"Repository not found: {repo.type} {repo.repo_id}")
+            raise repo_not_found()
         return meta
 
     async def body(self, limit: int = MAX_JSON_BODY) -> bytes:

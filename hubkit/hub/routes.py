@@ -18,7 +18,7 @@ from hubkit.hub import routes_list
 from hubkit.hub import routes_repo as repo_routes
 from hubkit.hub.pages import routing as pages
 from hubkit.hub.request import RESERVED, Ctx, repo_from
-from hubkit.hub.validation import REPO_TYPES, HubHTTPError
+from hubkit.hub.validation import REPO_TYPES, HubHTTPError, repo_not_found
 from hubkit.hub.xet import routes as xet_routes
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -33,6 +33,22 @@ def _pick(method: str, table: dict[str, Any], **kwargs: Any) -> Handler:
 
 async def _harnesses(ctx: Ctx) -> Response:
     return JSONResponse({"standardEnvVars": [], "harnesses": {}})
+
+
+# Repo actions of /api/{type}s/{repo}/{action}/...: with these after ONE segment, the id has no namespace.
+_ACTIONS = frozenset(
+    {"revision", "tree", "refs", "branch", "tag", "paths-info", "commits", "preupload", "commit", "settings"}
+)
+
+
+def _one_part_repo(rest: list[str]) -> bool:
+    """Whether ``/api/{type}s/{rest}`` names a repo id without a namespace (``gpt2``-style).
+
+    Example:
+        >>> _one_part_repo([]), _one_part_repo(["revision", "main"]), _one_part_repo(["x", "revision"])
+        (True, True, False)
+    """
+    return not rest or (rest[0] in _ACTIONS and len(rest) >= 2 and rest[1] not in _ACTIONS)
 
 
 def dispatch(method: str, seg: list[str]) -> Handler:
@@ -53,6 +69,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
             return _pick(method, {"DELETE": repo_routes.delete_repo})
         if seg[1:] == ["validate-yaml"]:
             return _pick(method, {"POST": repo_routes.validate_yaml})
+        if seg[1] in REPO_TYPES and _one_part_repo(seg[3:]):
+            raise repo_not_found()  # a repo id without a namespace: none exists here (the Hub's answer)
         if n >= 4 and seg[1] in REPO_TYPES:
             repo = repo_from(seg[1], seg[2], seg[3])
             rest = seg[4:]
@@ -106,6 +124,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
     if len(seg) >= 5 and seg[2:] == ["info", "lfs", "objects", "batch"] and seg[1].endswith(".git"):
         repo = repo_from(url_type, seg[0], seg[1].removesuffix(".git"))
         return _pick(method, {"POST": files.lfs_batch}, repo=repo)
+    if len(seg) >= 4 and seg[1] == "resolve" and not (len(seg) >= 5 and seg[2] == "resolve"):
+        raise repo_not_found()  # /{name}/resolve/{rev}/{path}: a repo id without a namespace
     if len(seg) >= 5 and seg[2] == "resolve":
         repo = repo_from(url_type, seg[0], seg[1])
         path = "/".join(seg[4:])

@@ -14,7 +14,8 @@ from hubkit.hub.commits import apply_commit, parse_commit_body
 from hubkit.hub.lfs import batch_response, check_signature
 from hubkit.hub.pages.views import prerender
 from hubkit.hub.request import Ctx, header_safe
-from hubkit.hub.storage import Commit, FileEntry, RepoRef, is_lfs_file, lfs_pointer
+from hubkit.hub.storage import Commit, FileEntry, RepoRef, lfs_pointer
+from hubkit.hub.upload_rules import UploadRules
 from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_revision, check_sha256
 from hubkit.hub.xet import routes as xet_routes
 
@@ -171,6 +172,7 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
             f"'files' must be a list of at most {MAX_PREUPLOAD_FILES} entries.", "InvalidPreupload"
         )
     lfs_ok = wants_lfs(ctx)
+    rules = await run_in_threadpool(UploadRules.for_request, ctx.store, commit, body.get("gitIgnore"))
     out = []
     for item in files:
         if not isinstance(item, dict):
@@ -178,7 +180,7 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
         path, size = check_path(item.get("path")), item.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise bad_request(f"Invalid size for {path}.", "InvalidPreupload")
-        mode = "lfs" if lfs_ok and is_lfs_file(path, size) else "regular"
+        mode = "lfs" if lfs_ok and rules.is_lfs(path, size, item.get("sample")) else "regular"
         oid = None
         existing = commit.files.get(path)
         if existing is not None:
@@ -190,7 +192,7 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
                     if not existing.lfs
                     else await run_in_threadpool(ctx.store.content_sha1, existing.sha256)
                 )
-        out.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
+        out.append({"path": path, "uploadMode": mode, "shouldIgnore": rules.should_ignore(path), "oid": oid})
     return JSONResponse({"files": out, "commitOid": commit.id})
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 from starlette.responses import JSONResponse, Response
 
+from hubkit.hub.card_check import metadata_problems
 from hubkit.hub.request import Ctx
 from hubkit.hub.storage import DEFAULT_BRANCH, RepoRef, lfs_pointer
 from hubkit.hub.validation import (
@@ -27,6 +28,7 @@ def front_matter(text: str) -> dict[str, Any] | None:
         >>> front_matter("---\\nlicense: mit\\n---\\nhi")
         {'license': 'mit'}
     """
+    text = text.lstrip()  # the client's REGEX_YAML_BLOCK allows leading whitespace before the first '---'
     if not text.startswith("---"):
         return None
     lines = text.splitlines()
@@ -67,7 +69,23 @@ def _repo_from_body(ctx: Ctx, body: Any) -> tuple[RepoRef, dict[str, Any]]:
     name, org = body.get("name"), body.get("organization")
     repo_type = check_repo_type_name(body.get("type"))
     namespace = ctx.hub.config.user if org is None else org
-    return RepoRef(repo_type, check_repo_part(namespace, "namespace"), check_repo_part(name)), body
+    repo = RepoRef(repo_type, check_repo_part(namespace, "namespace"), check_repo_part(name))
+    return ctx.store.canonical(repo), body
+
+
+def space_readme(name: str, sdk: object) -> bytes:
+    """The README.md the Hub writes into a new Space: its settings live in the card's front matter.
+
+    Example:
+        >>> space_readme("demo", "static").decode().splitlines()[:3]
+        ['---', 'title: demo', 'emoji: 🚀']
+    """
+    sdk_line = f"sdk: {sdk}\n" if isinstance(sdk, str) and sdk.isidentifier() else ""
+    text = f"---\ntitle: {name}\nemoji: 🚀\ncolorFrom: blue\ncolorTo: gray\n{sdk_line}pinned: false\n---\n"
+    return (
+        text
+        + "\nCheck out the configuration reference at https://huggingface.co/docs/hub/spaces-config-reference\n"
+    ).encode()
 
 
 async def create_repo(ctx: Ctx) -> Response:
@@ -77,7 +95,10 @@ async def create_repo(ctx: Ctx) -> Response:
     if visibility not in ("public", "private", "protected"):
         raise bad_request(f"Unknown visibility {visibility!r}.", "InvalidVisibility")
     url = f"{ctx.base_url}/{repo.url_path}"
-    created = ctx.store.create_repo(repo, private=visibility != "public", author=ctx.hub.config.user)
+    extra = {README: space_readme(repo.name, body.get("sdk"))} if repo.type == "space" else None
+    created = ctx.store.create_repo(
+        repo, private=visibility != "public", author=ctx.hub.config.user, extra_files=extra
+    )
     if not created:
         return JSONResponse(
             {"error": "You already created this model repo", "url": url},
@@ -104,10 +125,14 @@ async def validate_yaml(ctx: Ctx) -> Response:
     if not isinstance(content, str):
         return JSONResponse({"errors": [{"message": "'content' must be a string"}]}, status_code=400)
     try:
-        front_matter(content)
+        data = front_matter(content)
     except ValueError as exc:
         return JSONResponse({"errors": [{"message": str(exc)}], "warnings": []}, status_code=400)
-    return JSONResponse({"errors": [], "warnings": []})
+    errors, warnings = metadata_problems(data)
+    return JSONResponse(
+        {"errors": [{"message": m} for m in errors], "warnings": [{"message": m} for m in warnings]},
+        status_code=400 if errors else 200,
+    )
 
 
 def card_data(ctx: Ctx, repo: RepoRef, files: dict[str, Any]) -> dict[str, Any] | None:
@@ -192,7 +217,7 @@ async def create_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     start = body.get("startingPoint") or DEFAULT_BRANCH
     if not isinstance(start, str):
         raise bad_request("'startingPoint' must be a string.", "InvalidRevision")
-    _add_ref(ctx, repo, "branches", branch, start, f"Reference already exists: {branch}")
+    _add_ref(ctx, repo, "branches", branch, start)
     return JSONResponse({})
 
 
@@ -201,8 +226,8 @@ async def delete_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     ctx.readable(repo)
     branch = check_revision(rev)
     if branch == DEFAULT_BRANCH:
-        raise HubHTTPError(403, "CannotDeleteDefaultBranch", "The default branch 'main' cannot be deleted.")
-    _remove_ref(ctx, repo, "branches", branch, f"Branch not found: {branch}")
+        raise HubHTTPError(403, "CannotDeleteDefaultBranch", f"Cannot delete refs/heads/{DEFAULT_BRANCH}")
+    _remove_ref(ctx, repo, "branches", branch)
     return JSONResponse({})
 
 
@@ -212,8 +237,9 @@ async def create_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     body = await ctx.json()
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object.", "InvalidJson")
+    ctx.store.resolve(repo, check_revision(rev))  # the Hub checks the revision before the tag name
     tag = check_branch_name(body.get("tag"))
-    _add_ref(ctx, repo, "tags", tag, rev, f"Tag already exists: {tag}")
+    _add_ref(ctx, repo, "tags", tag, rev)
     return JSONResponse({})
 
 
@@ -221,29 +247,33 @@ async def delete_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     ctx.require_write()
     ctx.readable(repo)
     tag = check_revision(rev)
-    _remove_ref(ctx, repo, "tags", tag, f"Tag not found: {tag}")
+    _remove_ref(ctx, repo, "tags", tag)
     return JSONResponse({})
 
 
-def _add_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str, revision: str, conflict: str) -> None:
+_REF_PREFIX = {"branches": "refs/heads/", "tags": "refs/tags/"}
+
+
+def _add_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str, revision: str) -> None:
     """Point the new branch or tag ``name`` (``kind``: "branches" / "tags") at ``revision``, under the lock.
 
-    A name is unique across branches and tags (409 otherwise); an unknown revision is a 404.
+    Branches and tags are separate namespaces, as in git and on the Hub (``refs/heads/x`` and
+    ``refs/tags/x`` may both exist); a name taken in its own kind is a 409; an unknown revision a 404.
     """
     with ctx.store.lock(repo):
         refs = ctx.store.read_refs(repo)
-        if name in refs["branches"] or name in refs["tags"]:
-            raise _conflict(conflict)
+        if name in refs[kind]:
+            raise _conflict(f"Reference {_REF_PREFIX[kind]}{name} already exists")
         commit_id, _ = ctx.store.resolve(repo, check_revision(revision))
         refs[kind][name] = commit_id
         ctx.store.write_refs(repo, refs)
 
 
-def _remove_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str, missing: str) -> None:
-    """Delete branch or tag ``name`` under the lock; 404 RevisionNotFound when there is none."""
+def _remove_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str) -> None:
+    """Delete branch or tag ``name`` under the lock; 404 RevisionNotFound "Invalid rev id" (the Hub's)."""
     with ctx.store.lock(repo):
         refs = ctx.store.read_refs(repo)
         if name not in refs[kind]:
-            raise HubHTTPError(404, "RevisionNotFound", missing)
+            raise HubHTTPError(404, "RevisionNotFound", f"Invalid rev id: {name}")
         del refs[kind][name]
         ctx.store.write_refs(repo, refs)
