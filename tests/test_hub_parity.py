@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from fixtures_reliability import store_fingerprint
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -168,3 +169,50 @@ def test_new_space_has_a_readme_with_its_sdk(hub_api: HfApi) -> None:
     readme = hub_api.hf_hub_download("localuser/demo-space", "README.md", repo_type="space")
     assert "sdk: static" in Path(readme).read_text()
     hub_api.delete_file("README.md", "localuser/demo-space", repo_type="space")
+
+
+# --- group 2: settings, move, super-squash -------------------------------------------------------------
+def test_update_repo_settings_private_and_gated(hub: LocalHub, hub_api: HfApi, hub_repo: str) -> None:
+    hub_api.update_repo_settings(hub_repo, gated="manual", private=True)
+    info = hub_api.model_info(hub_repo)
+    assert (info.gated, info.private) == ("manual", True)
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(endpoint=hub.endpoint, token=False).model_info(hub_repo)  # private: invisible without token
+    before = store_fingerprint(hub.data_dir)
+    bad = httpx2.put(
+        f"{hub.endpoint}/api/models/{hub_repo}/settings",
+        json={"gated": "sometimes"},
+        headers={"authorization": f"Bearer {hub.token}"},
+    )
+    assert bad.status_code == 400 and store_fingerprint(hub.data_dir) == before
+    hub_api.update_repo_settings(hub_repo, gated=False, visibility="public")
+    info = hub_api.model_info(hub_repo)
+    assert (info.gated, info.private) == (False, False)
+
+
+def test_move_repo_keeps_the_old_id_working(hub: LocalHub, hub_api: HfApi, hub_repo: str) -> None:
+    hub_api.upload_file(path_or_fileobj=b"content", path_in_repo="file.txt", repo_id=hub_repo)
+    new_id = hub_repo + "_renamed"
+    hub_api.move_repo(hub_repo, new_id)
+    assert hub_api.model_info(new_id).id == new_id
+    assert Path(hub_api.hf_hub_download(hub_repo, "file.txt")).read_bytes() == b"content"  # old id leads on
+    other = hub_api.create_repo("localuser/taken").repo_id
+    before = store_fingerprint(hub.data_dir)
+    with pytest.raises(HfHubHTTPError, match=r"A model repository called .* already exists"):
+        hub_api.move_repo(new_id, other)
+    assert store_fingerprint(hub.data_dir) == before
+    hub_api.move_repo(new_id, hub_repo)  # back onto the old id, which now holds only the redirect
+    assert hub_api.model_info(hub_repo).id == hub_repo
+    assert hub_api.repo_exists(other)
+
+
+def test_super_squash_leaves_one_commit_with_the_same_files(hub_api: HfApi, hub_repo: str) -> None:
+    for i in range(3):
+        hub_api.upload_file(path_or_fileobj=f"v{i}".encode(), path_in_repo="f.txt", repo_id=hub_repo)
+    hub_api.create_tag(hub_repo, tag="before-squash")
+    files = sorted(hub_api.list_repo_files(hub_repo))
+    hub_api.super_squash_history(hub_repo, commit_message="squashed")
+    commits = hub_api.list_repo_commits(hub_repo)
+    assert [c.title for c in commits] == ["squashed"]
+    assert sorted(hub_api.list_repo_files(hub_repo)) == files
+    assert len(hub_api.list_repo_commits(hub_repo, revision="before-squash")) == 4  # the tag keeps history

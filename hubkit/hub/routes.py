@@ -13,8 +13,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from hubkit.hub import routes_admin, routes_list
 from hubkit.hub import routes_files as files
-from hubkit.hub import routes_list
 from hubkit.hub import routes_repo as repo_routes
 from hubkit.hub.pages import routing as pages
 from hubkit.hub.request import RESERVED, Ctx, repo_from
@@ -38,6 +38,7 @@ async def _harnesses(ctx: Ctx) -> Response:
 # Repo actions of /api/{type}s/{repo}/{action}/...: with these after ONE segment, the id has no namespace.
 _ACTIONS = frozenset(
     {"revision", "tree", "refs", "branch", "tag", "paths-info", "commits", "preupload", "commit", "settings"}
+    | {"super-squash"}
 )
 
 
@@ -65,6 +66,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
             return _pick(method, {"GET": repo_routes.whoami})
         if seg[1:] == ["repos", "create"]:
             return _pick(method, {"POST": repo_routes.create_repo})
+        if seg[1:] == ["repos", "move"]:
+            return _pick(method, {"POST": routes_admin.move_repo})
         if seg[1:] == ["repos", "delete"]:
             return _pick(method, {"DELETE": repo_routes.delete_repo})
         if seg[1:] == ["validate-yaml"]:
@@ -79,6 +82,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
             action, args = rest[0], rest[1:]
             if action.startswith("xet-"):
                 return xet_routes.token_route(method, action, repo, args)
+            if action == "settings" and not args:
+                return _pick(method, {"PUT": routes_admin.update_settings}, repo=repo)
             if action == "refs" and not args:
                 return _pick(method, {"GET": repo_routes.list_refs}, repo=repo)
             if action == "tree" and args:
@@ -92,6 +97,7 @@ def dispatch(method: str, seg: list[str]) -> Handler:
                     "commits": {"GET": files.list_commits},
                     "preupload": {"POST": files.preupload},
                     "commit": {"POST": files.commit},
+                    "super-squash": {"POST": routes_admin.super_squash},
                 }
                 if action in table:
                     return _pick(method, table[action], repo=repo, rev=args[0])

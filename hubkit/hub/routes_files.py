@@ -163,7 +163,7 @@ def wants_lfs(ctx: Ctx) -> bool:
 
 
 async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
+    ctx.writable(repo)
     commit = _resolve(ctx, repo, rev)
     body = await ctx.json()
     files = body.get("files") if isinstance(body, dict) else None
@@ -197,8 +197,7 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
 
 
 async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    identity = ctx.writable(repo)
     if ctx.flag("create_pr"):
         raise bad_request(
             "Pull requests are not supported by the local hub; commit to a branch.", "NotSupported"
@@ -208,7 +207,7 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
         raise bad_request(f"Cannot commit to {rev!r}: it is a {kind}, not a branch.", "NotABranch")
     branch = rev.removeprefix("refs/heads/")
     parsed = await parse_commit_body(ctx.store, ctx.request.stream())
-    user = ctx.hub.config.user
+    user = identity.user
     new = await run_in_threadpool(apply_commit, ctx.store, repo, branch, parsed, user)
     return JSONResponse(
         {
@@ -223,8 +222,28 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     )
 
 
+def _check_gated(ctx: Ctx, repo: RepoRef) -> None:
+    """A gated repo's files are for its owners only here (nobody else was granted access): the Hub's
+    401 (anonymous) or 403 (another user) with ``X-Error-Code: GatedRepo``."""
+    if not ctx.store.repo_meta(repo).get("gated") or ctx.may_read(repo.namespace):
+        return
+    what = f"Access to {repo.type} {repo.repo_id} is restricted"
+    if ctx.reader() is None:
+        raise HubHTTPError(
+            401,
+            "GatedRepo",
+            f"{what}. You must have access to it and be authenticated to access it. Please log in.",
+        )
+    raise HubHTTPError(
+        403,
+        "GatedRepo",
+        f"{what} and you are not in the authorized list. Visit {ctx.base_url}/{repo.url_path} to ask for access.",
+    )
+
+
 async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
     commit = _resolve(ctx, repo, rev)
+    _check_gated(ctx, repo)
     path = check_path(path)
     entry = commit.files.get(path)
     if entry is None:
@@ -250,8 +269,7 @@ async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
 
 # --- legacy LFS ------------------------------------------------------------------------------------
 async def lfs_batch(ctx: Ctx, repo: RepoRef) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     body = batch_response(ctx.store, await ctx.json(), ctx.base_url, repo.url_path)
     return JSONResponse(body, media_type="application/vnd.git-lfs+json")
 

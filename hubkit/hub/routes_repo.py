@@ -49,28 +49,34 @@ def front_matter(text: str) -> dict[str, Any] | None:
 
 
 async def whoami(ctx: Ctx) -> Response:
-    if ctx.bearer() is None or not ctx.authenticated():
+    identity = ctx.identity() if ctx.bearer() is not None else None
+    if identity is None:
         raise HubHTTPError(401, "Unauthorized", "Invalid user token.")
-    user = ctx.hub.config.user
+    orgs = [ctx.hub.directory.orgs[name] for name in identity.orgs]
     return JSONResponse(
         {
             "type": "user",
-            "name": user,
-            "fullname": "hubkit local hub user",
-            "orgs": [],
-            "auth": {"type": "access_token", "accessToken": {"displayName": "local", "role": "write"}},
+            "name": identity.user,
+            "fullname": identity.fullname,
+            "orgs": [{"type": "org", "name": o.name, "fullname": o.fullname} for o in orgs],
+            "auth": {
+                "type": "access_token",
+                "accessToken": {"displayName": identity.token_name, "role": identity.role},
+            },
         }
     )
 
 
-def _repo_from_body(ctx: Ctx, body: Any) -> tuple[RepoRef, dict[str, Any]]:
+def _repo_from_body(ctx: Ctx, body: Any, *, follow_moves: bool = True) -> tuple[RepoRef, dict[str, Any]]:
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object.", "InvalidJson")
     name, org = body.get("name"), body.get("organization")
     repo_type = check_repo_type_name(body.get("type"))
-    namespace = ctx.hub.config.user if org is None else org
+    namespace = ctx.hub.directory.default_user if org is None else org
+    if org is None and (identity := ctx.identity()) is not None:
+        namespace = identity.user
     repo = RepoRef(repo_type, check_repo_part(namespace, "namespace"), check_repo_part(name))
-    return ctx.store.canonical(repo), body
+    return ctx.store.canonical(repo, follow_moves=follow_moves), body
 
 
 def space_readme(name: str, sdk: object) -> bytes:
@@ -90,14 +96,17 @@ def space_readme(name: str, sdk: object) -> bytes:
 
 async def create_repo(ctx: Ctx) -> Response:
     ctx.require_write()
-    repo, body = _repo_from_body(ctx, await ctx.json())
-    visibility = body.get("visibility", "private" if body.get("private") is True else "public")
+    repo, body = _repo_from_body(ctx, await ctx.json(), follow_moves=False)
+    identity = ctx.require_write_to(repo.namespace)
+    org = ctx.hub.directory.orgs.get(repo.namespace)
+    default = "private" if body.get("private") is True or (org and org.private_by_default) else "public"
+    visibility = body.get("visibility", default)
     if visibility not in ("public", "private", "protected"):
         raise bad_request(f"Unknown visibility {visibility!r}.", "InvalidVisibility")
     url = f"{ctx.base_url}/{repo.url_path}"
     extra = {README: space_readme(repo.name, body.get("sdk"))} if repo.type == "space" else None
     created = ctx.store.create_repo(
-        repo, private=visibility != "public", author=ctx.hub.config.user, extra_files=extra
+        repo, private=visibility != "public", author=identity.user, extra_files=extra
     )
     if not created:
         return JSONResponse(
@@ -111,6 +120,7 @@ async def create_repo(ctx: Ctx) -> Response:
 async def delete_repo(ctx: Ctx) -> Response:
     ctx.require_write()
     repo, _ = _repo_from_body(ctx, await ctx.json())
+    ctx.writable(repo)
     ctx.store.delete_repo(repo)
     return JSONResponse({})
 
@@ -169,7 +179,7 @@ async def repo_info(ctx: Ctx, repo: RepoRef, rev: str | None) -> Response:
         "lastModified": commit.date,
         "createdAt": meta["createdAt"],
         "private": bool(meta.get("private")),
-        "gated": False,
+        "gated": meta.get("gated", False),
         "disabled": False,
         "downloads": 0,
         "likes": 0,
@@ -208,8 +218,7 @@ def _conflict(message: str) -> HubHTTPError:
 
 
 async def create_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     branch = check_branch_name(rev)
     body = await ctx.json(allow_empty=True)
     if not isinstance(body, dict):
@@ -222,8 +231,7 @@ async def create_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
 
 
 async def delete_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     branch = check_revision(rev)
     if branch == DEFAULT_BRANCH:
         raise HubHTTPError(403, "CannotDeleteDefaultBranch", f"Cannot delete refs/heads/{DEFAULT_BRANCH}")
@@ -232,8 +240,7 @@ async def delete_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
 
 
 async def create_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     body = await ctx.json()
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object.", "InvalidJson")
@@ -244,8 +251,7 @@ async def create_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
 
 
 async def delete_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     tag = check_revision(rev)
     _remove_ref(ctx, repo, "tags", tag)
     return JSONResponse({})

@@ -40,6 +40,8 @@ from hubkit.hub.validation import URL_PREFIXES, HubHTTPError, is_commit_id, repo
 from hubkit.hub.xet.cas import XetStore
 
 DEFAULT_BRANCH = "main"
+MOVED = "moved.json"  # left in a moved repo's old dir: {"namespace", "name"} of its new id
+MAX_MOVES = 8  # redirects followed from an old id
 
 # Files the Hub stores in LFS by default (its default .gitattributes), plus anything >= 10 MiB.
 LFS_SUFFIXES: tuple[str, ...] = (
@@ -290,21 +292,39 @@ class Store:
     def repo_dir(self, repo: RepoRef) -> Path:
         return self.root / "repos" / f"{repo.type}s" / repo.namespace / repo.name
 
-    def canonical(self, repo: RepoRef) -> RepoRef:
-        """The stored spelling of a repo id: ids match case-insensitively, as on the Hub.
+    def canonical(self, repo: RepoRef, *, follow_moves: bool = True) -> RepoRef:
+        """The stored spelling of a repo id: ids match case-insensitively, and a moved repo's old id
+        leads to its new one (``moved.json`` left by :func:`hubkit.hub.repo_admin.move_repo`), as on the Hub.
 
         Example:
             >>> store.canonical(RepoRef("model", "LocalUser", "Tiny-ViT")).repo_id  # stored as localuser/tiny-vit
             'localuser/tiny-vit'
         """
-        if (self.repo_dir(repo) / "repo.json").exists():
-            return repo
+        for _ in range(MAX_MOVES):
+            found = self._stored_dir(repo, follow_moves)
+            if found is None:
+                return repo
+            repo, moved = found
+            if not moved:
+                return repo
+            try:
+                target = json.loads((self.repo_dir(repo) / MOVED).read_bytes())
+                repo = RepoRef(repo.type, target["namespace"], target["name"])
+            except (OSError, ValueError, KeyError):
+                return repo
+        return repo
+
+    def _stored_dir(self, repo: RepoRef, follow_moves: bool) -> tuple[RepoRef, bool] | None:
+        """(stored spelling, whether it is a moved repo's redirect) of ``repo``, or None."""
         type_dir = self.root / "repos" / f"{repo.type}s"
         for namespace in _casefold_entries(type_dir, repo.namespace):
             for name in _casefold_entries(type_dir / namespace, repo.name):
-                if (type_dir / namespace / name / "repo.json").exists():
-                    return RepoRef(repo.type, namespace, name)
-        return repo
+                here = type_dir / namespace / name
+                if (here / "repo.json").exists():
+                    return RepoRef(repo.type, namespace, name), False
+                if follow_moves and (here / MOVED).exists():
+                    return RepoRef(repo.type, namespace, name), True
+        return None
 
     def repo_meta(self, repo: RepoRef) -> dict[str, Any]:
         """The repo's ``repo.json``; 404 ``RepoNotFound`` when there is no such repo."""
@@ -327,10 +347,11 @@ class Store:
         self, repo: RepoRef, *, private: bool, author: str, extra_files: dict[str, bytes] | None = None
     ) -> bool:
         """Create a repo whose initial commit holds ``.gitattributes`` (and ``extra_files``); False if it exists."""
-        repo = self.canonical(repo)
+        repo = self.canonical(repo, follow_moves=False)  # a new repo may take a moved repo's old id
         with self.lock(repo):
             if (self.repo_dir(repo) / "repo.json").exists():
                 return False
+            (self.repo_dir(repo) / MOVED).unlink(missing_ok=True)
             initial = {layout.GITATTRIBUTES: GITATTRIBUTES, **(extra_files or {})}
             files = {p: self.make_entry(p, self.store_bytes(d), len(d)) for p, d in initial.items()}
             commit = self.new_commit((), "initial commit", "", author, files, digest="")

@@ -58,8 +58,7 @@ def cas_url(ctx: Ctx) -> str:
 # --- token endpoints (Hub side) --------------------------------------------------------------------
 async def write_token(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     _xet(ctx)
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     return _token(ctx, repo, "write")
 
 
