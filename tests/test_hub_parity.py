@@ -216,3 +216,35 @@ def test_super_squash_leaves_one_commit_with_the_same_files(hub_api: HfApi, hub_
     assert [c.title for c in commits] == ["squashed"]
     assert sorted(hub_api.list_repo_files(hub_repo)) == files
     assert len(hub_api.list_repo_commits(hub_repo, revision="before-squash")) == 4  # the tag keeps history
+
+
+# --- group 4: pull requests (open, commit, refs/pr/N as revisions; merge is not served yet) --------------
+def test_create_pr_commits_to_refs_pr_and_leaves_main(hub_api: HfApi, hub_repo: str) -> None:
+    main_before = hub_api.model_info(hub_repo).sha
+    info = hub_api.create_commit(
+        hub_repo, [CommitOperationAdd("buffer", b"Buffer data")], commit_message="proposal", create_pr=True
+    )
+    assert (info.pr_num, info.pr_revision) == (1, "refs/pr/1")
+    assert info.pr_url == f"{hub_api.endpoint}/{hub_repo}/discussions/1"
+    assert hub_api.model_info(hub_repo).sha == main_before
+    assert (
+        Path(hub_api.hf_hub_download(hub_repo, "buffer", revision="refs/pr/1")).read_bytes() == b"Buffer data"
+    )
+    assert hub_api.list_repo_commits(hub_repo, revision="refs/pr/1")[0].title == "proposal"
+    hub_api.create_tag(hub_repo, tag="v0", revision="refs/pr/1")
+    assert hub_api.model_info(hub_repo, revision="v0").sha == info.oid
+    details = hub_api.get_discussion_details(hub_repo, 1)
+    assert (details.is_pull_request, details.target_branch, details.title) == (
+        True,
+        "refs/heads/main",
+        "proposal",
+    )
+    refs = hub_api.list_repo_refs(hub_repo, include_pull_requests=True)
+    assert [p.ref for p in refs.pull_requests or []] == ["refs/pr/1"]
+    assert "refs/pr/1" not in [b.name for b in refs.branches]
+    pr = hub_api.create_pull_request(hub_repo, title="second")
+    assert pr.git_reference == "refs/pr/2"
+    with pytest.raises(RevisionNotFoundError):  # a pull request targets a branch, never a commit id
+        hub_api.create_commit(
+            hub_repo, [CommitOperationAdd("x", b"x")], commit_message="m", revision=info.oid, create_pr=True
+        )

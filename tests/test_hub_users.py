@@ -174,3 +174,14 @@ def test_a_malformed_users_file_is_refused_with_the_fix(tmp_path: Path) -> None:
     (tmp_path / "users.yaml").write_text("users:\n  - name: eve\n    tokens: [{sha256: plain-token}]\n")
     with pytest.raises(LocalHubError, match="hash_token"), LocalHub(tmp_path):
         pass
+
+
+def test_a_second_user_may_open_a_pull_request_on_a_public_repo(users_hub: tuple[LocalHub, str, str]) -> None:
+    hub, public, _ = users_hub
+    alice, bob = _api(hub, ALICE), _api(hub, BOB)
+    main = alice.model_info(public).sha
+    info = bob.create_commit(
+        public, [CommitOperationAdd("fix.txt", b"f")], commit_message="fix", create_pr=True
+    )
+    assert info.pr_revision is not None and alice.model_info(public).sha == main
+    assert alice.get_discussion_details(public, info.pr_num or 0).author == "bob"

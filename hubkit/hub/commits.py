@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -286,8 +286,19 @@ async def parse_commit_body(store: Store, stream: AsyncIterator[bytes]) -> Parse
         parser.abort()
 
 
-def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit, author: str) -> Commit:
+def apply_commit(
+    store: Store,
+    repo: RepoRef,
+    branch: str,
+    parsed: ParsedCommit,
+    author: str,
+    *,
+    new_ref: Callable[[], str] | None = None,
+) -> Commit:
     """Apply a parsed commit to ``branch`` atomically; the branch moves only if everything checks.
+
+    ``new_ref``: the commit goes to a new ref instead (a pull request's ``refs/pr/N``), which the function
+    names and records under the repo's lock, once the commit is known to apply; ``branch`` stays.
 
     A stale ``parentCommit`` gives 412 and leaves the branch as it was. A POST repeated after a lost
     response (same request digest as the head, and re-applying it would change nothing) returns the
@@ -296,7 +307,7 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
     with store.lock(repo):
         try:
             head = _head(store, repo, branch)
-            if head.digest == parsed.digest and _is_retry_of(head, parsed, store, repo):
+            if new_ref is None and head.digest == parsed.digest and _is_retry_of(head, parsed, store, repo):
                 return head
             if parsed.parent_commit and not head.id.startswith(parsed.parent_commit):
                 raise HubHTTPError(
@@ -316,7 +327,7 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
             (head.id,), parsed.summary, parsed.description, author, files, digest=parsed.digest
         )
         store.write_commit(repo, commit)
-        refs["branches"][branch] = commit.id
+        refs["branches"][new_ref() if new_ref is not None else branch] = commit.id
         store.write_refs(repo, refs)
         return commit
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from hubkit.hub import routes_admin, routes_list
+from hubkit.hub import discussions, routes_admin, routes_list
 from hubkit.hub import routes_files as files
 from hubkit.hub import routes_repo as repo_routes
 from hubkit.hub.pages import routing as pages
@@ -38,7 +38,7 @@ async def _harnesses(ctx: Ctx) -> Response:
 # Repo actions of /api/{type}s/{repo}/{action}/...: with these after ONE segment, the id has no namespace.
 _ACTIONS = frozenset(
     {"revision", "tree", "refs", "branch", "tag", "paths-info", "commits", "preupload", "commit", "settings"}
-    | {"super-squash"}
+    | {"super-squash", "discussions"}
 )
 
 
@@ -82,6 +82,11 @@ def dispatch(method: str, seg: list[str]) -> Handler:
             action, args = rest[0], rest[1:]
             if action.startswith("xet-"):
                 return xet_routes.token_route(method, action, repo, args)
+            if action == "discussions" and not args:
+                listing = {"GET": discussions.list_discussions, "POST": discussions.create_discussion}
+                return _pick(method, listing, repo=repo)
+            if action == "discussions" and len(args) == 1:
+                return _pick(method, {"GET": discussions.discussion_details}, repo=repo, num=args[0])
             if action == "settings" and not args:
                 return _pick(method, {"PUT": routes_admin.update_settings}, repo=repo)
             if action == "refs" and not args:

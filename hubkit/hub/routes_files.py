@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -10,7 +11,9 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from hubkit.hub import discussions
 from hubkit.hub.commits import apply_commit, parse_commit_body
+from hubkit.hub.discussions import PR_PREFIX
 from hubkit.hub.lfs import batch_response, check_signature
 from hubkit.hub.pages.views import prerender
 from hubkit.hub.request import Ctx, header_safe
@@ -163,7 +166,7 @@ def wants_lfs(ctx: Ctx) -> bool:
 
 
 async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.writable(repo)
+    ctx.contributor(repo)
     commit = _resolve(ctx, repo, rev)
     body = await ctx.json()
     files = body.get("files") if isinstance(body, dict) else None
@@ -197,18 +200,41 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
 
 
 async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    identity = ctx.writable(repo)
-    if ctx.flag("create_pr"):
-        raise bad_request(
-            "Pull requests are not supported by the local hub; commit to a branch.", "NotSupported"
-        )
+    create_pr = ctx.flag("create_pr")
+    identity = ctx.contributor(repo)
     _, kind = ctx.store.resolve(repo, check_revision(rev))
+    if create_pr and (kind != "branch" or rev.removeprefix("refs/heads/").startswith(PR_PREFIX)):
+        raise HubHTTPError(
+            404, "RevisionNotFound", f"Invalid rev id: {rev} (a pull request targets a branch)"
+        )
     if kind != "branch":
         raise bad_request(f"Cannot commit to {rev!r}: it is a {kind}, not a branch.", "NotABranch")
     branch = rev.removeprefix("refs/heads/")
     parsed = await parse_commit_body(ctx.store, ctx.request.stream())
     user = identity.user
-    new = await run_in_threadpool(apply_commit, ctx.store, repo, branch, parsed, user)
+    opened: list[int] = []
+
+    def new_pr_ref() -> str:  # called under the repo's lock once the commit applies
+        record = discussions.add_locked(
+            ctx.store,
+            repo,
+            title=parsed.summary,
+            description=parsed.description,
+            is_pr=True,
+            author=user,
+            base=branch,
+        )
+        opened.append(record["num"])
+        return f"{PR_PREFIX}{record['num']}"
+
+    new = await run_in_threadpool(
+        functools.partial(apply_commit, new_ref=new_pr_ref if create_pr else None),
+        ctx.store,
+        repo,
+        branch,
+        parsed,
+        user,
+    )
     return JSONResponse(
         {
             "success": True,
@@ -216,7 +242,7 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
             "commitUrl": f"{ctx.base_url}/{repo.url_path}/commit/{new.id}",
             "commitMessage": new.title,
             "hookOutput": "",
-            "pullRequestUrl": None,
+            "pullRequestUrl": discussions.pr_url(ctx, repo, opened[0]) if opened else None,
         },
         background=BackgroundTask(prerender, ctx.store, repo, new),  # the pages' card, rendered once
     )

@@ -202,6 +202,7 @@ async def list_refs(ctx: Ctx, repo: RepoRef) -> Response:
         "branches": [
             {"name": n, "ref": f"refs/heads/{n}", "targetCommit": c}
             for n, c in sorted(refs["branches"].items())
+            if not n.startswith("refs/pr/")
         ],
         "converts": [],
         "tags": [
@@ -209,7 +210,11 @@ async def list_refs(ctx: Ctx, repo: RepoRef) -> Response:
         ],
     }
     if ctx.flag("include_prs"):
-        body["pullRequests"] = []
+        body["pullRequests"] = [
+            {"name": n.removeprefix("refs/"), "ref": n, "targetCommit": c}
+            for n, c in sorted(refs["branches"].items())
+            if n.startswith("refs/pr/")
+        ]
     return JSONResponse(body)
 
 

@@ -58,7 +58,7 @@ def cas_url(ctx: Ctx) -> str:
 # --- token endpoints (Hub side) --------------------------------------------------------------------
 async def write_token(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     _xet(ctx)
-    ctx.writable(repo)
+    ctx.contributor(repo)
     return _token(ctx, repo, "write")
 
 
