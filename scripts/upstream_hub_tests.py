@@ -11,7 +11,8 @@ and copy ``DIR/huggingface_hub-2.4.0.tar.gz`` into the cache dir (or pass ``--sd
 
 The tests are unpacked into a temp dir. Only ``tests/testing_constants.py`` is rewritten (endpoint, user,
 tokens); the sdist lacks upstream's ``conftest.py`` and ``__init__.py``, so ``scripts/upstream_conftest.py``
-and an empty ``__init__.py`` are added. A :class:`hubkit.hub.LocalHub` is started on a temp data dir, and
+and an empty ``__init__.py`` are added. A :class:`hubkit.hub.LocalHub` is started on a temp data dir with a
+users file that creates the users and orgs the tests need (:func:`users_config`), and
 pytest runs the model-repo subset in a child process.
 
 Usage::
