@@ -248,3 +248,43 @@ def test_create_pr_commits_to_refs_pr_and_leaves_main(hub_api: HfApi, hub_repo: 
         hub_api.create_commit(
             hub_repo, [CommitOperationAdd("x", b"x")], commit_message="m", revision=info.oid, create_pr=True
         )
+
+
+def test_pull_request_review_and_merge_moves_main_only_at_the_merge(
+    hub: LocalHub, hub_api: HfApi, hub_repo: str
+) -> None:
+    hub_api.upload_file(path_or_fileobj=b"v1", path_in_repo="card.md", repo_id=hub_repo)
+    pr = hub_api.create_commit(
+        hub_repo,
+        [CommitOperationAdd("card.md", b"v2"), CommitOperationAdd("new.txt", b"n")],
+        commit_message="release v2",
+        create_pr=True,
+    )
+    main = hub_api.model_info(hub_repo).sha
+    hub_api.comment_discussion(hub_repo, pr.pr_num or 0, "looks good")
+    hub_api.upload_file(path_or_fileobj=b"other", path_in_repo="other.txt", repo_id=hub_repo)  # main moves on
+    main = hub_api.model_info(hub_repo).sha
+    assert Path(hub_api.hf_hub_download(hub_repo, "card.md", revision=pr.pr_revision)).read_bytes() == b"v2"
+    hub_api.merge_pull_request(hub_repo, pr.pr_num or 0)
+    assert hub_api.model_info(hub_repo).sha != main
+    assert sorted(hub_api.list_repo_files(hub_repo)) == [".gitattributes", "card.md", "new.txt", "other.txt"]
+    details = hub_api.get_discussion_details(hub_repo, pr.pr_num or 0)
+    assert details.status == "merged" and details.merge_commit_oid == hub_api.model_info(hub_repo).sha
+    assert [e.type for e in details.events] == ["comment", "status-change"]
+
+
+def test_a_conflicting_pull_request_is_refused_and_changes_nothing(
+    hub: LocalHub, hub_api: HfApi, hub_repo: str
+) -> None:
+    hub_api.upload_file(path_or_fileobj=b"v1", path_in_repo="card.md", repo_id=hub_repo)
+    pr = hub_api.create_commit(
+        hub_repo, [CommitOperationAdd("card.md", b"pr")], commit_message="pr", create_pr=True
+    )
+    hub_api.upload_file(path_or_fileobj=b"main", path_in_repo="card.md", repo_id=hub_repo)
+    before = store_fingerprint(hub.data_dir)
+    with pytest.raises(HfHubHTTPError, match="conflicts") as err:
+        hub_api.merge_pull_request(hub_repo, pr.pr_num or 0)
+    assert err.value.response.status_code == 409
+    assert store_fingerprint(hub.data_dir) == before
+    hub_api.change_discussion_status(hub_repo, pr.pr_num or 0, "closed")
+    assert hub_api.get_discussion_details(hub_repo, pr.pr_num or 0).status == "closed"

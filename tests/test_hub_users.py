@@ -185,3 +185,17 @@ def test_a_second_user_may_open_a_pull_request_on_a_public_repo(users_hub: tuple
     )
     assert info.pr_revision is not None and alice.model_info(public).sha == main
     assert alice.get_discussion_details(public, info.pr_num or 0).author == "bob"
+
+
+def test_only_the_repos_owners_merge_a_pull_request(users_hub: tuple[LocalHub, str, str]) -> None:
+    hub, public, _ = users_hub
+    alice, bob = _api(hub, ALICE), _api(hub, BOB)
+    info = bob.create_commit(
+        public, [CommitOperationAdd("bob.txt", b"b")], commit_message="b", create_pr=True
+    )
+    main = alice.model_info(public).sha
+    with pytest.raises(HfHubHTTPError) as err:
+        bob.merge_pull_request(public, info.pr_num or 0)
+    assert err.value.response.status_code == 403 and alice.model_info(public).sha == main
+    alice.merge_pull_request(public, info.pr_num or 0)
+    assert alice.file_exists(public, "bob.txt")

@@ -293,12 +293,13 @@ def apply_commit(
     parsed: ParsedCommit,
     author: str,
     *,
-    new_ref: Callable[[], str] | None = None,
+    new_ref: Callable[[str], str] | None = None,
 ) -> Commit:
     """Apply a parsed commit to ``branch`` atomically; the branch moves only if everything checks.
 
     ``new_ref``: the commit goes to a new ref instead (a pull request's ``refs/pr/N``), which the function
-    names and records under the repo's lock, once the commit is known to apply; ``branch`` stays.
+    (given ``branch``'s head) names and records under the repo's lock, once the commit is known to apply;
+    ``branch`` stays.
 
     A stale ``parentCommit`` gives 412 and leaves the branch as it was. A POST repeated after a lost
     response (same request digest as the head, and re-applying it would change nothing) returns the
@@ -327,7 +328,7 @@ def apply_commit(
             (head.id,), parsed.summary, parsed.description, author, files, digest=parsed.digest
         )
         store.write_commit(repo, commit)
-        refs["branches"][new_ref() if new_ref is not None else branch] = commit.id
+        refs["branches"][new_ref(head.id) if new_ref is not None else branch] = commit.id
         store.write_refs(repo, refs)
         return commit
 

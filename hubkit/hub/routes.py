@@ -52,6 +52,13 @@ def _one_part_repo(rest: list[str]) -> bool:
     return not rest or (rest[0] in _ACTIONS and len(rest) >= 2 and rest[1] not in _ACTIONS)
 
 
+_DISCUSSION_ACTIONS = {
+    "comment": discussions.comment,
+    "status": discussions.change_status,
+    "merge": discussions.merge,
+}
+
+
 def dispatch(method: str, seg: list[str]) -> Handler:
     """Find the handler for a request (raises 404/405 :class:`HubHTTPError`)."""
     if method == "HEAD" and not (len(seg) >= 4 and "resolve" in seg[:4]):
@@ -87,6 +94,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
                 return _pick(method, listing, repo=repo)
             if action == "discussions" and len(args) == 1:
                 return _pick(method, {"GET": discussions.discussion_details}, repo=repo, num=args[0])
+            if action == "discussions" and len(args) == 2 and args[1] in _DISCUSSION_ACTIONS:
+                return _pick(method, {"POST": _DISCUSSION_ACTIONS[args[1]]}, repo=repo, num=args[0])
             if action == "settings" and not args:
                 return _pick(method, {"PUT": routes_admin.update_settings}, repo=repo)
             if action == "refs" and not args:

@@ -214,7 +214,7 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     user = identity.user
     opened: list[int] = []
 
-    def new_pr_ref() -> str:  # called under the repo's lock once the commit applies
+    def new_pr_ref(fork: str) -> str:  # called under the repo's lock once the commit applies
         record = discussions.add_locked(
             ctx.store,
             repo,
@@ -223,6 +223,7 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
             is_pr=True,
             author=user,
             base=branch,
+            fork=fork,
         )
         opened.append(record["num"])
         return f"{PR_PREFIX}{record['num']}"
