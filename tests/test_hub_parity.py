@@ -288,3 +288,16 @@ def test_a_conflicting_pull_request_is_refused_and_changes_nothing(
     assert store_fingerprint(hub.data_dir) == before
     hub_api.change_discussion_status(hub_repo, pr.pr_num or 0, "closed")
     assert hub_api.get_discussion_details(hub_repo, pr.pr_num or 0).status == "closed"
+
+
+def test_pages_list_pull_requests(hub: LocalHub, hub_api: HfApi, hub_repo: str) -> None:
+    hub_api.create_commit(hub_repo, [CommitOperationAdd("p.txt", b"p")], commit_message="p", create_pr=True)
+    page = httpx2.get(
+        f"{hub.endpoint}/{hub_repo}/revisions", headers={"authorization": f"Bearer {hub.token}"}
+    )
+    assert page.status_code == 200
+    assert "refs/pr/1" in page.text and "pull request" in page.text
+    tree = httpx2.get(
+        f"{hub.endpoint}/{hub_repo}/tree/refs%2Fpr%2F1", headers={"authorization": f"Bearer {hub.token}"}
+    )
+    assert tree.status_code == 200 and "p.txt" in tree.text
