@@ -11,7 +11,8 @@ and copy ``DIR/huggingface_hub-2.4.0.tar.gz`` into the cache dir (or pass ``--sd
 
 The tests are unpacked into a temp dir. Only ``tests/testing_constants.py`` is rewritten (endpoint, user,
 tokens); the sdist lacks upstream's ``conftest.py`` and ``__init__.py``, so ``scripts/upstream_conftest.py``
-and an empty ``__init__.py`` are added. A :class:`hubkit.hub.LocalHub` is started on a temp data dir, and
+and an empty ``__init__.py`` are added. A :class:`hubkit.hub.LocalHub` is started on a temp data dir with a
+users file that creates the users and orgs the tests need (:func:`users_config`), and
 pytest runs the model-repo subset in a child process.
 
 Usage::
@@ -42,8 +43,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# The local hub serves one user and one token; the other identities point at names the hub does not know,
-# so tests needing a second user fail (and are counted) instead of silently passing.
+# The users the upstream tests use, created on the local hub through its users file (hashed tokens):
+# the main user (member of the org whoami must list), a second user, and an Enterprise org admin.
 HUB_USER = "localuser"
 HUB_TOKEN = "hf_hubkitUpstreamTestToken000000000"
 OTHER_USER = "otheruser"
@@ -72,6 +73,27 @@ HF_API_CLASSES = (
 WHOLE_MODULES = ("test_file_download.py", "test_snapshot_download.py", "test_commit_scheduler.py")
 REPOCARD_CLASSES = ("TestRepocardMetadataUpdate", "TestMetadataUpdateOnMissingCard")
 REPOCARD_PUSH_CLASSES = ("TestRepoCard", "TestModelCard", "TestDatasetCard")
+VALID_ORG = ("valid_org_hub", "Dummy Hub Org")  # test_whoami_with_passing_token looks for it
+
+
+def users_config() -> dict[str, object]:
+    """The local hub's users file for the upstream tests (tokens stored as sha256, as always)."""
+    from hubkit.hub.users import hash_token
+
+    def user(name: str, token: str) -> dict[str, object]:
+        return {"name": name, "tokens": [{"sha256": hash_token(token), "role": "write", "name": "upstream"}]}
+
+    return {
+        "users": [
+            user(HUB_USER, HUB_TOKEN),
+            user(OTHER_USER, OTHER_TOKEN),
+            user(ENTERPRISE_USER, ENTERPRISE_TOKEN),
+        ],
+        "orgs": [
+            {"name": VALID_ORG[0], "fullname": VALID_ORG[1], "members": [HUB_USER]},
+            {"name": ENTERPRISE_ORG, "members": [ENTERPRISE_USER], "private_by_default": True},
+        ],
+    }
 
 
 class SdistUnavailable(RuntimeError):
@@ -204,7 +226,9 @@ def run(
         shutil.copyfile(HERE / "upstream_conftest.py", tests_dir / "conftest.py")
         (work / "src" / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         report = work / "report.json"
-        with LocalHub(work / "hub-data", token=HUB_TOKEN) as hub:
+        users_file = work / "users.json"  # JSON is YAML
+        users_file.write_text(json.dumps(users_config()), encoding="utf-8")
+        with LocalHub(work / "hub-data", token=HUB_TOKEN, users=users_file) as hub:
             from huggingface_hub import HfApi
 
             full_name = HfApi(endpoint=hub.endpoint, token=HUB_TOKEN).whoami()["fullname"]

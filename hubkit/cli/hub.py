@@ -40,8 +40,21 @@ def command() -> None:
     default=True,
     help="Serve the Xet CAS and send large files through it, as the Hub does [default: on].",
 )
+@click.option(
+    "--users",
+    "users_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Users, orgs and hashed tokens (YAML) [default: users.yaml in the data dir, else one user].",
+)
 def serve(
-    host: str, port: int, data_dir: Path | None, token: str | None, faults: str | None, xet: bool
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    token: str | None,
+    faults: str | None,
+    xet: bool,
+    users_file: Path | None,
 ) -> None:
     """Serve the local hub until interrupted; prints its endpoint (e.g. http://127.0.0.1:8765)."""
     from hubkit.hub.serve import default_data_dir, serve_forever
@@ -51,4 +64,12 @@ def serve(
         from hubkit.hub.faults import FaultSpec
 
         FaultSpec.parse(faults)  # bad specs fail here with an InputError, before binding
-    serve_forever(data_dir or default_data_dir(), host=host, port=port, token=token, faults=faults, xet=xet)
+    serve_forever(
+        data_dir or default_data_dir(),
+        host=host,
+        port=port,
+        token=token,
+        faults=faults,
+        xet=xet,
+        users=users_file,
+    )

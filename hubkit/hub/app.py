@@ -11,7 +11,9 @@ gets there.
 
 from __future__ import annotations
 
+import functools
 import logging
+import uuid
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -49,13 +51,31 @@ class HubApp:
         observer = self.state.observer
         if observer is not None and scope["type"] == "http":
             observer(scope["method"], (scope.get("raw_path") or scope["path"].encode()).decode("latin-1"))
-        await self._asgi(scope, receive, send)
+        if scope["type"] != "http":
+            await self._asgi(scope, receive, send)
+            return
+        request_id = f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            # Every answer carries an X-Request-Id, as on the Hub (the client quotes it in its errors).
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                message = {**message, "headers": [*headers, (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        await self._asgi(scope, receive, send_with_id)
 
     async def _handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request = Request(scope, receive)
         try:
             segments = split_raw_path(scope.get("raw_path") or scope["path"].encode())
             handler = routes.dispatch(scope["method"], segments)
+            if isinstance(handler, functools.partial) and "repo" in handler.keywords:
+                # Repo ids are case-insensitive, as on the Hub: handlers see the stored spelling.
+                canonical = self.state.store.canonical(handler.keywords["repo"])
+                handler = functools.partial(
+                    handler.func, *handler.args, **{**handler.keywords, "repo": canonical}
+                )
             response = await handler(Ctx(self.state, request, segments))
         except HubHTTPError as err:
             response = error_response(err)

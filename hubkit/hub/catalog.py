@@ -8,6 +8,7 @@ the way the Hub derives them for its listings: the card's ``tags``, the library 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,8 +146,12 @@ def summarize(store: Store, repo: RepoRef) -> RepoSummary | None:
     )
 
 
-def list_summaries(store: Store, *, repo_type: str = "model", with_private: bool) -> list[RepoSummary]:
+def list_summaries(
+    store: Store, *, repo_type: str = "model", with_private: bool | Callable[[str], bool]
+) -> list[RepoSummary]:
     """Every repo of a type the caller may see, newest ``main`` first.
+
+    ``with_private``: whether private repos are listed, or a function of the namespace that says it.
 
     Example:
         >>> [s.repo.repo_id for s in list_summaries(store, with_private=False)]  # doctest: +SKIP
@@ -157,7 +162,9 @@ def list_summaries(store: Store, *, repo_type: str = "model", with_private: bool
         if repo.type != repo_type:
             continue
         summary = summarize(store, repo)
-        if summary is not None and (with_private or not summary.private):
+        if summary is None:
+            continue
+        if not summary.private or (with_private(repo.namespace) if callable(with_private) else with_private):
             out.append(summary)
     out.sort(key=lambda s: s.last_modified, reverse=True)
     return out

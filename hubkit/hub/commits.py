@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +34,7 @@ class ParsedCommit:
     description: str = ""
     parent_commit: str | None = None
     adds: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> (sha256, size)
+    lfs_paths: set[str] = field(default_factory=set)  # added through ``lfsFile`` lines: LFS files
     deleted_files: list[str] = field(default_factory=list)
     deleted_folders: list[str] = field(default_factory=list)
     digest: str = ""  # hash of what the request asks for (a repeated POST has the same digest)
@@ -211,6 +212,7 @@ class NdjsonCommitParser:
             if "size" in value and value["size"] != stored:
                 raise bad_request(f"LFS object {oid} for {path}: size does not match.", "LfsSizeMismatch")
             self._add(path, oid, stored)
+            self.result.lfs_paths.add(path)
         elif key == "deletedFile":
             self.result.deleted_files.append(check_path(value.get("path")))
         elif key == "deletedFolder":
@@ -284,8 +286,20 @@ async def parse_commit_body(store: Store, stream: AsyncIterator[bytes]) -> Parse
         parser.abort()
 
 
-def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit, author: str) -> Commit:
+def apply_commit(
+    store: Store,
+    repo: RepoRef,
+    branch: str,
+    parsed: ParsedCommit,
+    author: str,
+    *,
+    new_ref: Callable[[str], str] | None = None,
+) -> Commit:
     """Apply a parsed commit to ``branch`` atomically; the branch moves only if everything checks.
+
+    ``new_ref``: the commit goes to a new ref instead (a pull request's ``refs/pr/N``), which the function
+    (given ``branch``'s head) names and records under the repo's lock, once the commit is known to apply;
+    ``branch`` stays.
 
     A stale ``parentCommit`` gives 412 and leaves the branch as it was. A POST repeated after a lost
     response (same request digest as the head, and re-applying it would change nothing) returns the
@@ -294,11 +308,13 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
     with store.lock(repo):
         try:
             head = _head(store, repo, branch)
-            if head.digest == parsed.digest and _is_retry_of(head, parsed, store, repo):
+            if new_ref is None and head.digest == parsed.digest and _is_retry_of(head, parsed, store, repo):
                 return head
             if parsed.parent_commit and not head.id.startswith(parsed.parent_commit):
                 raise HubHTTPError(
-                    412, "ParentCommitMismatch", "A commit has happened since. Please refresh and try again."
+                    412,
+                    "ParentCommitMismatch",
+                    ("The branch was updated since you opened this page. Please refresh and try again."),
                 )
             _new_paths(head.files, parsed)  # refusals (missing deletes, file/folder clash) before storing
             for tmp, sha256 in parsed.pending:
@@ -312,7 +328,7 @@ def apply_commit(store: Store, repo: RepoRef, branch: str, parsed: ParsedCommit,
             (head.id,), parsed.summary, parsed.description, author, files, digest=parsed.digest
         )
         store.write_commit(repo, commit)
-        refs["branches"][branch] = commit.id
+        refs["branches"][new_ref(head.id) if new_ref is not None else branch] = commit.id
         store.write_refs(repo, refs)
         return commit
 
@@ -328,9 +344,11 @@ def _new_paths(files: dict[str, FileEntry], parsed: ParsedCommit) -> None:
     """Raise what :func:`_new_files` would raise, from paths alone (nothing stored or read)."""
     paths = set(files)
     for path in parsed.deleted_files:
-        if path not in paths:
+        under = {p for p in paths if p.startswith(path + "/")}
+        if path not in paths and not under:
             raise HubHTTPError(404, "EntryNotFound", f"A file with this name doesn't exist: {path}")
         paths.discard(path)
+        paths -= under  # a folder named without its trailing "/" is deleted, as on the Hub
     for folder in parsed.deleted_folders:
         under = {p for p in paths if p.startswith(folder + "/")}
         if not under:
@@ -358,9 +376,11 @@ def _is_retry_of(head: Commit, parsed: ParsedCommit, store: Store, repo: RepoRef
 def _new_files(store: Store, files: dict[str, FileEntry], parsed: ParsedCommit) -> dict[str, FileEntry]:
     files = dict(files)
     for path in parsed.deleted_files:
-        if path not in files:
+        under = [p for p in files if p.startswith(path + "/")]
+        if path not in files and not under:
             raise HubHTTPError(404, "EntryNotFound", f"A file with this name doesn't exist: {path}")
-        del files[path]
+        for p in [path, *under] if path in files else under:
+            del files[p]
     for folder in parsed.deleted_folders:
         under = [p for p in files if p.startswith(folder + "/")]
         if not under:
@@ -368,7 +388,7 @@ def _new_files(store: Store, files: dict[str, FileEntry], parsed: ParsedCommit) 
         for p in under:
             del files[p]
     for path, (sha256, size) in parsed.adds.items():
-        files[path] = store.make_entry(path, sha256, size)
+        files[path] = store.make_entry(path, sha256, size, lfs=path in parsed.lfs_paths or None)
     _check_no_file_dir_clash(files)
     return files
 

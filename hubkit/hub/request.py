@@ -20,12 +20,14 @@ from starlette.responses import JSONResponse, Response
 from hubkit.hub.faults import FaultInjector
 from hubkit.hub.lfs import LfsUploads
 from hubkit.hub.storage import RepoRef, Store
+from hubkit.hub.users import DEFAULT_USER, Directory, Identity
 from hubkit.hub.validation import (
     MAX_JSON_BODY,
     REPO_TYPES,
     HubHTTPError,
     bad_request,
     check_repo_part,
+    repo_not_found,
 )
 
 # First path segments that cannot be model namespaces (they name endpoints instead).
@@ -34,22 +36,23 @@ RESERVED = frozenset({"api", "_lfs", "_xet", "_pages", *REPO_TYPES})
 SESSION_COOKIE = "hubkit_session"
 
 
-def session_value(secret: bytes, token: str) -> str:
-    """The login cookie's value for a hub token (changes when the token or the data dir's key changes).
+def session_value(secret: bytes, token_sha256: str) -> str:
+    """The login cookie's value for a hub token, given as its sha256 (changes with the token or the key).
 
     Example:
         >>> len(session_value(b"key", "token"))
         64
     """
-    return hmac.new(secret, b"hubkit-pages-session\x00" + token.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret, b"hubkit-pages-session\x00" + token_sha256.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
 class HubConfig:
     """Settings of one local hub server."""
 
-    token: str | None = None  # required for writes when set
-    user: str = "localuser"  # name returned by whoami, default namespace
+    token: str | None = None  # required for writes when set (the one user's token, without ``users``)
+    user: str = DEFAULT_USER  # name returned by whoami, default namespace (without ``users``)
+    users: Directory | None = None  # users, orgs and hashed tokens (hubkit/hub/users.py); None: one user
     tree_page_size: int = 1000  # entries per /tree page (the Hub uses 1000)
     commits_page_size: int = 50  # entries per /commits page
     xet: bool = True  # serve the Xet CAS and steer LFS-sized files to it (docs/local-hub.md, "Xet")
@@ -88,42 +91,94 @@ class Ctx:
         auth = self.request.headers.get("authorization", "")
         return auth[7:].strip() if auth[:7].lower() == "bearer " else None
 
-    def authenticated(self) -> bool:
-        """Whether the caller may write: right token, or any caller when the hub has no token."""
-        expected = self.hub.config.token
-        if expected is None:
-            return True
-        given = self.bearer()
-        return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    def identity(self) -> Identity | None:
+        """Who sends the request, from its token (None: no token). An unknown token is a 401, as on the Hub.
 
-    def may_read_private(self) -> bool:
-        """Whether the caller may see private repos: the token as a header, or the pages' login cookie.
+        A hub without any token (``open_write``) treats every caller as its one user, with write access.
+        """
+        directory = self.hub.directory
+        if directory.open_write:
+            return directory.identity_of(directory.default_user)
+        given = self.bearer()
+        if given is None:
+            return None
+        identity = directory.identify(given)
+        if identity is None:
+            raise HubHTTPError(401, "Unauthorized", "Invalid user token.")
+        return identity
+
+    def reader(self) -> Identity | None:
+        """Who may read: the token's identity, else the pages' login cookie (a read-only identity).
 
         The cookie grants reads only (it is never accepted for writes: a browser sends it by itself).
         """
-        expected = self.hub.config.token
-        if expected is None or self.authenticated():
-            return True
+        identity = self.identity()
+        if identity is not None:
+            return identity
         cookie = self.request.cookies.get(SESSION_COOKIE, "")
-        return hmac.compare_digest(cookie.encode(), session_value(self.store.secret, expected).encode())
+        if not cookie:
+            return None
+        directory = self.hub.directory
+        for digest, (user, _, name) in directory.tokens.items():
+            if hmac.compare_digest(cookie.encode(), session_value(self.store.secret, digest).encode()):
+                return directory.identity_of(user, "read", name)
+        return None
 
-    def require_write(self) -> None:
-        if not self.authenticated():
+    def may_read(self, namespace: str) -> bool:
+        """Whether the caller may see the private repos of ``namespace`` (its own or one of its orgs)."""
+        reader = self.reader()
+        return reader is not None and reader.member_of(namespace)
+
+    def require_write(self) -> Identity:
+        """The caller, who must hold a write token (401 without a known token, 403 for a read token)."""
+        identity = self.identity()
+        if identity is None:
             raise HubHTTPError(
                 401, "Unauthorized", "Invalid or missing token: writes to this hub need its token."
             )
+        if identity.role != "write":
+            raise HubHTTPError(
+                403, "Forbidden", "This token has read-only access: writes need a token with the write role."
+            )
+        return identity
+
+    def require_write_to(self, namespace: str) -> Identity:
+        """A write token of ``namespace``'s user or of a member of that org (403 otherwise)."""
+        identity = self.require_write()
+        if not identity.may_write(namespace):
+            raise HubHTTPError(
+                403,
+                "Forbidden",
+                f"You don't have the rights to write to {namespace}: "
+                "only its user and the members of that org may.",
+            )
+        return identity
+
+    def writable(self, repo: RepoRef) -> Identity:
+        """The caller if it may write to ``repo``: 404 if it cannot even see it, 403 if it only reads it."""
+        self.require_write()
+        self.readable(repo)
+        return self.require_write_to(repo.namespace)
+
+    def contributor(self, repo: RepoRef) -> Identity:
+        """Like :meth:`writable`, but with ``?create_pr=1`` any write token of a user who can see the repo
+        will do: a pull request may be opened on someone else's repo, as on the Hub."""
+        if not self.flag("create_pr"):
+            return self.writable(repo)
+        identity = self.require_write()
+        self.readable(repo)
+        return identity
 
     def check_read_token(self) -> None:
         """A wrong token is refused even for reads (like the Hub); no token is fine."""
-        if self.bearer() is not None and not self.authenticated():
-            raise HubHTTPError(401, "Unauthorized", "Invalid user token.")
+        self.identity()
 
     def readable(self, repo: RepoRef) -> dict[str, Any]:
-        """The repo's metadata if the caller may see it; private repos need the token (404 otherwise)."""
+        """The repo's metadata if the caller may see it; private repos of others are a 404 (the Hub's)."""
         self.check_read_token()
         meta = self.store.repo_meta(repo)
-        if meta.get("private") and not self.may_read_private():
-            raise HubHTTPError(404, "RepoNotFound", f"Repository not found: {repo.type} {repo.repo_id}")
+        if meta.get("private") and not self.may_read(repo.namespace):
+            raise repo_not_found()
         return meta
 
     async def body(self, limit: int = MAX_JSON_BODY) -> bytes:
@@ -155,6 +210,7 @@ class HubState:
         self.config = config
         self.faults = faults
         self.lfs = LfsUploads(store)
+        self.directory = config.users or Directory.single(config.token, config.user)
         # Tests act at an exact request (e.g. SIGKILL a client when its k-th request arrives): called with
         # (method, raw path) before faults and handlers, on the server's event loop; keep it quick.
         self.observer: Callable[[str, str], None] | None = None

@@ -13,12 +13,12 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from hubkit.hub import discussions, routes_admin, routes_list
 from hubkit.hub import routes_files as files
-from hubkit.hub import routes_list
 from hubkit.hub import routes_repo as repo_routes
 from hubkit.hub.pages import routing as pages
 from hubkit.hub.request import RESERVED, Ctx, repo_from
-from hubkit.hub.validation import REPO_TYPES, HubHTTPError
+from hubkit.hub.validation import REPO_TYPES, HubHTTPError, repo_not_found
 from hubkit.hub.xet import routes as xet_routes
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -35,6 +35,30 @@ async def _harnesses(ctx: Ctx) -> Response:
     return JSONResponse({"standardEnvVars": [], "harnesses": {}})
 
 
+# Repo actions of /api/{type}s/{repo}/{action}/...: with these after ONE segment, the id has no namespace.
+_ACTIONS = frozenset(
+    {"revision", "tree", "refs", "branch", "tag", "paths-info", "commits", "preupload", "commit", "settings"}
+    | {"super-squash", "discussions"}
+)
+
+
+def _one_part_repo(rest: list[str]) -> bool:
+    """Whether ``/api/{type}s/{rest}`` names a repo id without a namespace (``gpt2``-style).
+
+    Example:
+        >>> _one_part_repo([]), _one_part_repo(["revision", "main"]), _one_part_repo(["x", "revision"])
+        (True, True, False)
+    """
+    return not rest or (rest[0] in _ACTIONS and len(rest) >= 2 and rest[1] not in _ACTIONS)
+
+
+_DISCUSSION_ACTIONS = {
+    "comment": discussions.comment,
+    "status": discussions.change_status,
+    "merge": discussions.merge,
+}
+
+
 def dispatch(method: str, seg: list[str]) -> Handler:
     """Find the handler for a request (raises 404/405 :class:`HubHTTPError`)."""
     if method == "HEAD" and not (len(seg) >= 4 and "resolve" in seg[:4]):
@@ -49,10 +73,14 @@ def dispatch(method: str, seg: list[str]) -> Handler:
             return _pick(method, {"GET": repo_routes.whoami})
         if seg[1:] == ["repos", "create"]:
             return _pick(method, {"POST": repo_routes.create_repo})
+        if seg[1:] == ["repos", "move"]:
+            return _pick(method, {"POST": routes_admin.move_repo})
         if seg[1:] == ["repos", "delete"]:
             return _pick(method, {"DELETE": repo_routes.delete_repo})
         if seg[1:] == ["validate-yaml"]:
             return _pick(method, {"POST": repo_routes.validate_yaml})
+        if seg[1] in REPO_TYPES and _one_part_repo(seg[3:]):
+            raise repo_not_found()  # a repo id without a namespace: none exists here (the Hub's answer)
         if n >= 4 and seg[1] in REPO_TYPES:
             repo = repo_from(seg[1], seg[2], seg[3])
             rest = seg[4:]
@@ -61,6 +89,15 @@ def dispatch(method: str, seg: list[str]) -> Handler:
             action, args = rest[0], rest[1:]
             if action.startswith("xet-"):
                 return xet_routes.token_route(method, action, repo, args)
+            if action == "discussions" and not args:
+                listing = {"GET": discussions.list_discussions, "POST": discussions.create_discussion}
+                return _pick(method, listing, repo=repo)
+            if action == "discussions" and len(args) == 1:
+                return _pick(method, {"GET": discussions.discussion_details}, repo=repo, num=args[0])
+            if action == "discussions" and len(args) == 2 and args[1] in _DISCUSSION_ACTIONS:
+                return _pick(method, {"POST": _DISCUSSION_ACTIONS[args[1]]}, repo=repo, num=args[0])
+            if action == "settings" and not args:
+                return _pick(method, {"PUT": routes_admin.update_settings}, repo=repo)
             if action == "refs" and not args:
                 return _pick(method, {"GET": repo_routes.list_refs}, repo=repo)
             if action == "tree" and args:
@@ -74,6 +111,7 @@ def dispatch(method: str, seg: list[str]) -> Handler:
                     "commits": {"GET": files.list_commits},
                     "preupload": {"POST": files.preupload},
                     "commit": {"POST": files.commit},
+                    "super-squash": {"POST": routes_admin.super_squash},
                 }
                 if action in table:
                     return _pick(method, table[action], repo=repo, rev=args[0])
@@ -106,6 +144,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
     if len(seg) >= 5 and seg[2:] == ["info", "lfs", "objects", "batch"] and seg[1].endswith(".git"):
         repo = repo_from(url_type, seg[0], seg[1].removesuffix(".git"))
         return _pick(method, {"POST": files.lfs_batch}, repo=repo)
+    if len(seg) >= 4 and seg[1] == "resolve" and not (len(seg) >= 5 and seg[2] == "resolve"):
+        raise repo_not_found()  # /{name}/resolve/{rev}/{path}: a repo id without a namespace
     if len(seg) >= 5 and seg[2] == "resolve":
         repo = repo_from(url_type, seg[0], seg[1])
         path = "/".join(seg[4:])

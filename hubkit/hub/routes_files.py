@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -10,11 +11,14 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
+from hubkit.hub import discussions
 from hubkit.hub.commits import apply_commit, parse_commit_body
+from hubkit.hub.discussions import PR_PREFIX
 from hubkit.hub.lfs import batch_response, check_signature
 from hubkit.hub.pages.views import prerender
 from hubkit.hub.request import Ctx, header_safe
-from hubkit.hub.storage import Commit, FileEntry, RepoRef, is_lfs_file, lfs_pointer
+from hubkit.hub.storage import Commit, FileEntry, RepoRef, lfs_pointer
+from hubkit.hub.upload_rules import UploadRules
 from hubkit.hub.validation import HubHTTPError, bad_request, check_path, check_revision, check_sha256
 from hubkit.hub.xet import routes as xet_routes
 
@@ -162,7 +166,7 @@ def wants_lfs(ctx: Ctx) -> bool:
 
 
 async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
+    ctx.contributor(repo)
     commit = _resolve(ctx, repo, rev)
     body = await ctx.json()
     files = body.get("files") if isinstance(body, dict) else None
@@ -171,6 +175,7 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
             f"'files' must be a list of at most {MAX_PREUPLOAD_FILES} entries.", "InvalidPreupload"
         )
     lfs_ok = wants_lfs(ctx)
+    rules = await run_in_threadpool(UploadRules.for_request, ctx.store, commit, body.get("gitIgnore"))
     out = []
     for item in files:
         if not isinstance(item, dict):
@@ -178,7 +183,7 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
         path, size = check_path(item.get("path")), item.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise bad_request(f"Invalid size for {path}.", "InvalidPreupload")
-        mode = "lfs" if lfs_ok and is_lfs_file(path, size) else "regular"
+        mode = "lfs" if lfs_ok and rules.is_lfs(path, size, item.get("sample")) else "regular"
         oid = None
         existing = commit.files.get(path)
         if existing is not None:
@@ -190,24 +195,47 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
                     if not existing.lfs
                     else await run_in_threadpool(ctx.store.content_sha1, existing.sha256)
                 )
-        out.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
+        out.append({"path": path, "uploadMode": mode, "shouldIgnore": rules.should_ignore(path), "oid": oid})
     return JSONResponse({"files": out, "commitOid": commit.id})
 
 
 async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
-    if ctx.flag("create_pr"):
-        raise bad_request(
-            "Pull requests are not supported by the local hub; commit to a branch.", "NotSupported"
-        )
+    create_pr = ctx.flag("create_pr")
+    identity = ctx.contributor(repo)
     _, kind = ctx.store.resolve(repo, check_revision(rev))
+    if create_pr and (kind != "branch" or rev.removeprefix("refs/heads/").startswith(PR_PREFIX)):
+        raise HubHTTPError(
+            404, "RevisionNotFound", f"Invalid rev id: {rev} (a pull request targets a branch)"
+        )
     if kind != "branch":
         raise bad_request(f"Cannot commit to {rev!r}: it is a {kind}, not a branch.", "NotABranch")
     branch = rev.removeprefix("refs/heads/")
     parsed = await parse_commit_body(ctx.store, ctx.request.stream())
-    user = ctx.hub.config.user
-    new = await run_in_threadpool(apply_commit, ctx.store, repo, branch, parsed, user)
+    user = identity.user
+    opened: list[int] = []
+
+    def new_pr_ref(fork: str) -> str:  # called under the repo's lock once the commit applies
+        record = discussions.add_locked(
+            ctx.store,
+            repo,
+            title=parsed.summary,
+            description=parsed.description,
+            is_pr=True,
+            author=user,
+            base=branch,
+            fork=fork,
+        )
+        opened.append(record["num"])
+        return f"{PR_PREFIX}{record['num']}"
+
+    new = await run_in_threadpool(
+        functools.partial(apply_commit, new_ref=new_pr_ref if create_pr else None),
+        ctx.store,
+        repo,
+        branch,
+        parsed,
+        user,
+    )
     return JSONResponse(
         {
             "success": True,
@@ -215,14 +243,34 @@ async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
             "commitUrl": f"{ctx.base_url}/{repo.url_path}/commit/{new.id}",
             "commitMessage": new.title,
             "hookOutput": "",
-            "pullRequestUrl": None,
+            "pullRequestUrl": discussions.pr_url(ctx, repo, opened[0]) if opened else None,
         },
         background=BackgroundTask(prerender, ctx.store, repo, new),  # the pages' card, rendered once
     )
 
 
+def _check_gated(ctx: Ctx, repo: RepoRef) -> None:
+    """A gated repo's files are for its owners only here (nobody else was granted access): the Hub's
+    401 (anonymous) or 403 (another user) with ``X-Error-Code: GatedRepo``."""
+    if not ctx.store.repo_meta(repo).get("gated") or ctx.may_read(repo.namespace):
+        return
+    what = f"Access to {repo.type} {repo.repo_id} is restricted"
+    if ctx.reader() is None:
+        raise HubHTTPError(
+            401,
+            "GatedRepo",
+            f"{what}. You must have access to it and be authenticated to access it. Please log in.",
+        )
+    raise HubHTTPError(
+        403,
+        "GatedRepo",
+        f"{what} and you are not in the authorized list. Visit {ctx.base_url}/{repo.url_path} to ask for access.",
+    )
+
+
 async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
     commit = _resolve(ctx, repo, rev)
+    _check_gated(ctx, repo)
     path = check_path(path)
     entry = commit.files.get(path)
     if entry is None:
@@ -248,8 +296,7 @@ async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
 
 # --- legacy LFS ------------------------------------------------------------------------------------
 async def lfs_batch(ctx: Ctx, repo: RepoRef) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     body = batch_response(ctx.store, await ctx.json(), ctx.base_url, repo.url_path)
     return JSONResponse(body, media_type="application/vnd.git-lfs+json")
 

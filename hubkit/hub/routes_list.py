@@ -34,7 +34,7 @@ def _int(ctx: Ctx, name: str, default: int) -> int:
 
 async def list_models(ctx: Ctx) -> Response:
     ctx.check_read_token()
-    summaries = list_summaries(ctx.store, with_private=ctx.may_read_private())
+    summaries = list_summaries(ctx.store, with_private=ctx.may_read)
     filters = ctx.query.get("filter", [])
     chosen = [
         s

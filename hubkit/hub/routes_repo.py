@@ -7,6 +7,7 @@ from typing import Any
 import yaml
 from starlette.responses import JSONResponse, Response
 
+from hubkit.hub.card_check import metadata_problems
 from hubkit.hub.request import Ctx
 from hubkit.hub.storage import DEFAULT_BRANCH, RepoRef, lfs_pointer
 from hubkit.hub.validation import (
@@ -27,6 +28,7 @@ def front_matter(text: str) -> dict[str, Any] | None:
         >>> front_matter("---\\nlicense: mit\\n---\\nhi")
         {'license': 'mit'}
     """
+    text = text.lstrip()  # the client's REGEX_YAML_BLOCK allows leading whitespace before the first '---'
     if not text.startswith("---"):
         return None
     lines = text.splitlines()
@@ -47,37 +49,65 @@ def front_matter(text: str) -> dict[str, Any] | None:
 
 
 async def whoami(ctx: Ctx) -> Response:
-    if ctx.bearer() is None or not ctx.authenticated():
+    identity = ctx.identity() if ctx.bearer() is not None else None
+    if identity is None:
         raise HubHTTPError(401, "Unauthorized", "Invalid user token.")
-    user = ctx.hub.config.user
+    orgs = [ctx.hub.directory.orgs[name] for name in identity.orgs]
     return JSONResponse(
         {
             "type": "user",
-            "name": user,
-            "fullname": "hubkit local hub user",
-            "orgs": [],
-            "auth": {"type": "access_token", "accessToken": {"displayName": "local", "role": "write"}},
+            "name": identity.user,
+            "fullname": identity.fullname,
+            "orgs": [{"type": "org", "name": o.name, "fullname": o.fullname} for o in orgs],
+            "auth": {
+                "type": "access_token",
+                "accessToken": {"displayName": identity.token_name, "role": identity.role},
+            },
         }
     )
 
 
-def _repo_from_body(ctx: Ctx, body: Any) -> tuple[RepoRef, dict[str, Any]]:
+def _repo_from_body(ctx: Ctx, body: Any, *, follow_moves: bool = True) -> tuple[RepoRef, dict[str, Any]]:
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object.", "InvalidJson")
     name, org = body.get("name"), body.get("organization")
     repo_type = check_repo_type_name(body.get("type"))
-    namespace = ctx.hub.config.user if org is None else org
-    return RepoRef(repo_type, check_repo_part(namespace, "namespace"), check_repo_part(name)), body
+    namespace = ctx.hub.directory.default_user if org is None else org
+    if org is None and (identity := ctx.identity()) is not None:
+        namespace = identity.user
+    repo = RepoRef(repo_type, check_repo_part(namespace, "namespace"), check_repo_part(name))
+    return ctx.store.canonical(repo, follow_moves=follow_moves), body
+
+
+def space_readme(name: str, sdk: object) -> bytes:
+    """The README.md the Hub writes into a new Space: its settings live in the card's front matter.
+
+    Example:
+        >>> space_readme("demo", "static").decode().splitlines()[:3]
+        ['---', 'title: demo', 'emoji: 🚀']
+    """
+    sdk_line = f"sdk: {sdk}\n" if isinstance(sdk, str) and sdk.isidentifier() else ""
+    text = f"---\ntitle: {name}\nemoji: 🚀\ncolorFrom: blue\ncolorTo: gray\n{sdk_line}pinned: false\n---\n"
+    return (
+        text
+        + "\nCheck out the configuration reference at https://huggingface.co/docs/hub/spaces-config-reference\n"
+    ).encode()
 
 
 async def create_repo(ctx: Ctx) -> Response:
     ctx.require_write()
-    repo, body = _repo_from_body(ctx, await ctx.json())
-    visibility = body.get("visibility", "private" if body.get("private") is True else "public")
+    repo, body = _repo_from_body(ctx, await ctx.json(), follow_moves=False)
+    identity = ctx.require_write_to(repo.namespace)
+    org = ctx.hub.directory.orgs.get(repo.namespace)
+    default = "private" if body.get("private") is True or (org and org.private_by_default) else "public"
+    visibility = body.get("visibility", default)
     if visibility not in ("public", "private", "protected"):
         raise bad_request(f"Unknown visibility {visibility!r}.", "InvalidVisibility")
     url = f"{ctx.base_url}/{repo.url_path}"
-    created = ctx.store.create_repo(repo, private=visibility != "public", author=ctx.hub.config.user)
+    extra = {README: space_readme(repo.name, body.get("sdk"))} if repo.type == "space" else None
+    created = ctx.store.create_repo(
+        repo, private=visibility != "public", author=identity.user, extra_files=extra
+    )
     if not created:
         return JSONResponse(
             {"error": "You already created this model repo", "url": url},
@@ -90,6 +120,7 @@ async def create_repo(ctx: Ctx) -> Response:
 async def delete_repo(ctx: Ctx) -> Response:
     ctx.require_write()
     repo, _ = _repo_from_body(ctx, await ctx.json())
+    ctx.writable(repo)
     ctx.store.delete_repo(repo)
     return JSONResponse({})
 
@@ -104,10 +135,14 @@ async def validate_yaml(ctx: Ctx) -> Response:
     if not isinstance(content, str):
         return JSONResponse({"errors": [{"message": "'content' must be a string"}]}, status_code=400)
     try:
-        front_matter(content)
+        data = front_matter(content)
     except ValueError as exc:
         return JSONResponse({"errors": [{"message": str(exc)}], "warnings": []}, status_code=400)
-    return JSONResponse({"errors": [], "warnings": []})
+    errors, warnings = metadata_problems(data)
+    return JSONResponse(
+        {"errors": [{"message": m} for m in errors], "warnings": [{"message": m} for m in warnings]},
+        status_code=400 if errors else 200,
+    )
 
 
 def card_data(ctx: Ctx, repo: RepoRef, files: dict[str, Any]) -> dict[str, Any] | None:
@@ -144,7 +179,7 @@ async def repo_info(ctx: Ctx, repo: RepoRef, rev: str | None) -> Response:
         "lastModified": commit.date,
         "createdAt": meta["createdAt"],
         "private": bool(meta.get("private")),
-        "gated": False,
+        "gated": meta.get("gated", False),
         "disabled": False,
         "downloads": 0,
         "likes": 0,
@@ -167,6 +202,7 @@ async def list_refs(ctx: Ctx, repo: RepoRef) -> Response:
         "branches": [
             {"name": n, "ref": f"refs/heads/{n}", "targetCommit": c}
             for n, c in sorted(refs["branches"].items())
+            if not n.startswith("refs/pr/")
         ],
         "converts": [],
         "tags": [
@@ -174,7 +210,11 @@ async def list_refs(ctx: Ctx, repo: RepoRef) -> Response:
         ],
     }
     if ctx.flag("include_prs"):
-        body["pullRequests"] = []
+        body["pullRequests"] = [
+            {"name": n.removeprefix("refs/"), "ref": n, "targetCommit": c}
+            for n, c in sorted(refs["branches"].items())
+            if n.startswith("refs/pr/")
+        ]
     return JSONResponse(body)
 
 
@@ -183,8 +223,7 @@ def _conflict(message: str) -> HubHTTPError:
 
 
 async def create_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     branch = check_branch_name(rev)
     body = await ctx.json(allow_empty=True)
     if not isinstance(body, dict):
@@ -192,58 +231,60 @@ async def create_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     start = body.get("startingPoint") or DEFAULT_BRANCH
     if not isinstance(start, str):
         raise bad_request("'startingPoint' must be a string.", "InvalidRevision")
-    _add_ref(ctx, repo, "branches", branch, start, f"Reference already exists: {branch}")
+    _add_ref(ctx, repo, "branches", branch, start)
     return JSONResponse({})
 
 
 async def delete_branch(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     branch = check_revision(rev)
     if branch == DEFAULT_BRANCH:
-        raise HubHTTPError(403, "CannotDeleteDefaultBranch", "The default branch 'main' cannot be deleted.")
-    _remove_ref(ctx, repo, "branches", branch, f"Branch not found: {branch}")
+        raise HubHTTPError(403, "CannotDeleteDefaultBranch", f"Cannot delete refs/heads/{DEFAULT_BRANCH}")
+    _remove_ref(ctx, repo, "branches", branch)
     return JSONResponse({})
 
 
 async def create_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     body = await ctx.json()
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object.", "InvalidJson")
+    ctx.store.resolve(repo, check_revision(rev))  # the Hub checks the revision before the tag name
     tag = check_branch_name(body.get("tag"))
-    _add_ref(ctx, repo, "tags", tag, rev, f"Tag already exists: {tag}")
+    _add_ref(ctx, repo, "tags", tag, rev)
     return JSONResponse({})
 
 
 async def delete_tag(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.writable(repo)
     tag = check_revision(rev)
-    _remove_ref(ctx, repo, "tags", tag, f"Tag not found: {tag}")
+    _remove_ref(ctx, repo, "tags", tag)
     return JSONResponse({})
 
 
-def _add_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str, revision: str, conflict: str) -> None:
+_REF_PREFIX = {"branches": "refs/heads/", "tags": "refs/tags/"}
+
+
+def _add_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str, revision: str) -> None:
     """Point the new branch or tag ``name`` (``kind``: "branches" / "tags") at ``revision``, under the lock.
 
-    A name is unique across branches and tags (409 otherwise); an unknown revision is a 404.
+    Branches and tags are separate namespaces, as in git and on the Hub (``refs/heads/x`` and
+    ``refs/tags/x`` may both exist); a name taken in its own kind is a 409; an unknown revision a 404.
     """
     with ctx.store.lock(repo):
         refs = ctx.store.read_refs(repo)
-        if name in refs["branches"] or name in refs["tags"]:
-            raise _conflict(conflict)
+        if name in refs[kind]:
+            raise _conflict(f"Reference {_REF_PREFIX[kind]}{name} already exists")
         commit_id, _ = ctx.store.resolve(repo, check_revision(revision))
         refs[kind][name] = commit_id
         ctx.store.write_refs(repo, refs)
 
 
-def _remove_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str, missing: str) -> None:
-    """Delete branch or tag ``name`` under the lock; 404 RevisionNotFound when there is none."""
+def _remove_ref(ctx: Ctx, repo: RepoRef, kind: str, name: str) -> None:
+    """Delete branch or tag ``name`` under the lock; 404 RevisionNotFound "Invalid rev id" (the Hub's)."""
     with ctx.store.lock(repo):
         refs = ctx.store.read_refs(repo)
         if name not in refs[kind]:
-            raise HubHTTPError(404, "RevisionNotFound", missing)
+            raise HubHTTPError(404, "RevisionNotFound", f"Invalid rev id: {name}")
         del refs[kind][name]
         ctx.store.write_refs(repo, refs)

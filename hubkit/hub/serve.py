@@ -15,11 +15,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubkit.errors import LocalHubError
 from hubkit.hub.faults import FaultSpec, InjectedDrop
 from hubkit.hub.validation import HubHTTPError
+
+if TYPE_CHECKING:
+    from hubkit.hub.users import Directory
 
 READY_LINE = re.compile(r"serving at (http://\S+)")
 
@@ -76,11 +79,13 @@ class LocalHub:
         token: str | None = None,
         faults: str | FaultSpec | None = None,
         xet: bool = True,
+        users: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
         self.token = token
+        self.users = users  # users file (hubkit/hub/users.py); None: data_dir/users.yaml if present
         self.xet = xet
         self._faults = _as_spec(faults)
         self._server: Any = None
@@ -107,7 +112,8 @@ class LocalHub:
                 f"Cannot use {self.data_dir} as the local hub's data dir: {exc.strerror}.",
                 hint="Pass --data with a writable directory.",
             ) from None
-        self._app = HubApp(store, HubConfig(token=self.token, xet=self.xet), self._faults)
+        directory = load_users(self.users, self.data_dir)
+        self._app = HubApp(store, HubConfig(token=self.token, xet=self.xet, users=directory), self._faults)
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; without it every
         # keep-alive response waited ~40 ms (Nagle holding the body until the client's delayed ACK).
@@ -330,13 +336,38 @@ def _spec_text(spec: FaultSpec | None) -> str | None:
     return ",".join(parts)
 
 
+def load_users(users: Path | None, data_dir: Path) -> Directory | None:
+    """The users file given, else ``users.yaml`` in the data dir, else None (one user).
+
+    Example:
+        >>> load_users(None, Path("/tmp/empty-data-dir")) is None
+        True
+    """
+    from hubkit.hub.users import USERS_FILE, Directory, UsersFileError
+
+    path = users if users is not None else Path(data_dir) / USERS_FILE
+    if users is None and not path.is_file():
+        return None
+    try:
+        return Directory.from_file(path)
+    except UsersFileError as exc:
+        raise LocalHubError(str(exc), hint="See docs/local-hub.md, 'Users, orgs and tokens'.") from None
+
+
 def serve_forever(
-    data_dir: Path, *, host: str, port: int, token: str | None, faults: str | None, xet: bool = True
+    data_dir: Path,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    faults: str | None,
+    xet: bool = True,
+    users: Path | None = None,
 ) -> None:
     """Run a hub in the foreground until Ctrl-C/SIGTERM; prints the endpoint (never the token)."""
     import signal
 
-    hub = LocalHub(data_dir, host=host, port=port, token=token, faults=faults, xet=xet)
+    hub = LocalHub(data_dir, host=host, port=port, token=token, faults=faults, xet=xet, users=users)
     hub.start()
     print(f"hubkit local hub serving at {hub.endpoint} (data: {hub.data_dir})", flush=True)
     if token:

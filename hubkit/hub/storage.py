@@ -36,10 +36,12 @@ from typing import Any
 
 from hubkit import layout
 from hubkit.hashing import git_blob_hasher, git_blob_sha1, git_blob_sha1_file, sha256_bytes
-from hubkit.hub.validation import URL_PREFIXES, HubHTTPError, is_commit_id
+from hubkit.hub.validation import URL_PREFIXES, HubHTTPError, is_commit_id, repo_not_found
 from hubkit.hub.xet.cas import XetStore
 
 DEFAULT_BRANCH = "main"
+MOVED = "moved.json"  # left in a moved repo's old dir: {"namespace", "name"} of its new id
+MAX_MOVES = 8  # redirects followed from an old id
 
 # Files the Hub stores in LFS by default (its default .gitattributes), plus anything >= 10 MiB.
 LFS_SUFFIXES: tuple[str, ...] = (
@@ -97,6 +99,16 @@ def is_lfs_file(path: str, size: int) -> bool:
         (True, False)
     """
     return size > 0 and (size >= LFS_MIN_SIZE or path.lower().endswith(LFS_SUFFIXES))
+
+
+def _casefold_entries(directory: Path, name: str) -> list[str]:
+    """The entries of ``directory`` equal to ``name`` ignoring case, the exact one first."""
+    try:
+        entries = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    folded = name.casefold()
+    return sorted((e for e in entries if e.casefold() == folded), key=lambda e: e != name)
 
 
 def lfs_pointer(sha256: str, size: int) -> bytes:
@@ -270,8 +282,9 @@ class Store:
         atomic_write(cache, sha1.encode())
         return sha1
 
-    def make_entry(self, path: str, sha256: str, size: int) -> FileEntry:
-        lfs = is_lfs_file(path, size)
+    def make_entry(self, path: str, sha256: str, size: int, *, lfs: bool | None = None) -> FileEntry:
+        """The entry of a file; ``lfs`` None: by the default rules (a file sent as ``lfsFile`` is LFS)."""
+        lfs = is_lfs_file(path, size) if lfs is None else lfs
         sha1 = git_blob_sha1(lfs_pointer(sha256, size)) if lfs else self.content_sha1(sha256)
         return FileEntry(path=path, sha256=sha256, size=size, lfs=lfs, sha1=sha1)
 
@@ -279,28 +292,69 @@ class Store:
     def repo_dir(self, repo: RepoRef) -> Path:
         return self.root / "repos" / f"{repo.type}s" / repo.namespace / repo.name
 
+    def canonical(self, repo: RepoRef, *, follow_moves: bool = True) -> RepoRef:
+        """The stored spelling of a repo id: ids match case-insensitively, and a moved repo's old id
+        leads to its new one (``moved.json`` left by :func:`hubkit.hub.repo_admin.move_repo`), as on the Hub.
+
+        Example:
+            >>> store.canonical(RepoRef("model", "LocalUser", "Tiny-ViT")).repo_id  # stored as localuser/tiny-vit
+            'localuser/tiny-vit'
+        """
+        for _ in range(MAX_MOVES):
+            found = self._stored_dir(repo, follow_moves)
+            if found is None:
+                return repo
+            repo, moved = found
+            if not moved:
+                return repo
+            try:
+                target = json.loads((self.repo_dir(repo) / MOVED).read_bytes())
+                repo = RepoRef(repo.type, target["namespace"], target["name"])
+            except (OSError, ValueError, KeyError):
+                return repo
+        return repo
+
+    def _stored_dir(self, repo: RepoRef, follow_moves: bool) -> tuple[RepoRef, bool] | None:
+        """(stored spelling, whether it is a moved repo's redirect) of ``repo``, or None."""
+        type_dir = self.root / "repos" / f"{repo.type}s"
+        for namespace in _casefold_entries(type_dir, repo.namespace):
+            for name in _casefold_entries(type_dir / namespace, repo.name):
+                here = type_dir / namespace / name
+                if (here / "repo.json").exists():
+                    return RepoRef(repo.type, namespace, name), False
+                if follow_moves and (here / MOVED).exists():
+                    return RepoRef(repo.type, namespace, name), True
+        return None
+
     def repo_meta(self, repo: RepoRef) -> dict[str, Any]:
         """The repo's ``repo.json``; 404 ``RepoNotFound`` when there is no such repo."""
         try:
             meta: dict[str, Any] = json.loads((self.repo_dir(repo) / "repo.json").read_bytes())
         except (OSError, ValueError):
-            raise HubHTTPError(
-                404, "RepoNotFound", f"Repository not found: {repo.type} {repo.repo_id}"
-            ) from None
+            raise repo_not_found() from None
         return meta
 
-    def create_repo(self, repo: RepoRef, *, private: bool, author: str) -> bool:
-        """Create a repo with an initial commit holding ``.gitattributes``; False if it exists."""
+    def store_bytes(self, data: bytes) -> str:
+        """Put small ``data`` into the object store (if absent); its sha256."""
+        sha = sha256_bytes(data)
+        if not self.has_object(sha):
+            tmp = self.temp_path()
+            tmp.write_bytes(data)
+            self.adopt_object(tmp, sha)
+        return sha
+
+    def create_repo(
+        self, repo: RepoRef, *, private: bool, author: str, extra_files: dict[str, bytes] | None = None
+    ) -> bool:
+        """Create a repo whose initial commit holds ``.gitattributes`` (and ``extra_files``); False if it exists."""
+        repo = self.canonical(repo, follow_moves=False)  # a new repo may take a moved repo's old id
         with self.lock(repo):
             if (self.repo_dir(repo) / "repo.json").exists():
                 return False
-            sha = sha256_bytes(GITATTRIBUTES)
-            if not self.has_object(sha):
-                tmp = self.temp_path()
-                tmp.write_bytes(GITATTRIBUTES)
-                self.adopt_object(tmp, sha)
-            entry = self.make_entry(layout.GITATTRIBUTES, sha, len(GITATTRIBUTES))
-            commit = self.new_commit((), "initial commit", "", author, {entry.path: entry}, digest="")
+            (self.repo_dir(repo) / MOVED).unlink(missing_ok=True)
+            initial = {layout.GITATTRIBUTES: GITATTRIBUTES, **(extra_files or {})}
+            files = {p: self.make_entry(p, self.store_bytes(d), len(d)) for p, d in initial.items()}
+            commit = self.new_commit((), "initial commit", "", author, files, digest="")
             self.write_commit(repo, commit)
             self.write_refs(repo, {"branches": {DEFAULT_BRANCH: commit.id}, "tags": {}})
             meta = {"id": repo.repo_id, "type": repo.type, "private": private, "createdAt": commit.date}

@@ -46,6 +46,15 @@ class HubHTTPError(Exception):
         self.headers = headers  # extra response headers, e.g. (("X-Repo-Commit", sha),)
 
 
+def repo_not_found() -> HubHTTPError:
+    """The Hub's 404 for a repo that does not exist or that the caller may not see (the same answer).
+
+    The message is the Hub's: the client's own text already contains it, so ``str(err)`` stays the
+    client's message plus the request id.
+    """
+    return HubHTTPError(404, "RepoNotFound", "Repository not found")
+
+
 def bad_request(message: str, code: str = "BadRequest") -> HubHTTPError:
     """A 400 answer with ``code``.
 
@@ -137,7 +146,9 @@ def check_branch_name(name: object) -> str:
 
 
 def check_path(path: object, *, allow_empty: bool = False) -> str:
-    """Check a file path inside a repo: relative, ``/``-separated, no ``..``, NUL or backslash.
+    """Check a file path inside a repo: relative, ``/``-separated, no ``..`` part, no NUL.
+
+    A backslash is an ordinary character, as on the Hub, except in a leading ``..\\`` (422).
 
     Example:
         >>> check_path("sub/model.safetensors")
@@ -148,19 +159,22 @@ def check_path(path: object, *, allow_empty: bool = False) -> str:
     if path == "" and allow_empty:
         return path
     parts = path.split("/")
+    if parts[0].split("\\")[0] == ".." and "\\" in parts[0]:
+        # The Hub answers 422 for a path that climbs out of the repo through Windows separators (``..\\x``);
+        # elsewhere a backslash is an ordinary character in a repo path (clients guard their own disks).
+        raise HubHTTPError(422, "InvalidPath", f"Invalid path in repo {path!r}: it starts with '..'.")
     if (
         not path
         or len(path) > MAX_PATH_LENGTH
         or path.startswith("/")
         or "\x00" in path
-        or "\\" in path
         or any(p in ("", ".", "..") for p in parts)
         or any(ord(c) < 32 for c in path)
         or parts[0] == ".git"
     ):
         raise bad_request(
             f"Invalid path in repo {path!r}: use a relative path with '/' separators, "
-            "without '..', '.', empty parts, backslashes or control characters.",
+            "without '..', '.', empty parts or control characters.",
             "InvalidPath",
         )
     return path

@@ -8,7 +8,6 @@ a bad path) becomes an HTML error page with the same headers as every page.
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +20,7 @@ from hubkit.hub.pages import history, views
 from hubkit.hub.pages.render import SECURITY_HEADERS, page
 from hubkit.hub.request import SESSION_COOKIE, Ctx, session_value
 from hubkit.hub.storage import RepoRef
+from hubkit.hub.users import hash_token
 from hubkit.hub.validation import HubHTTPError, check_path, check_revision
 
 PageHandler = Callable[..., Awaitable[Response]]
@@ -28,8 +28,8 @@ PageHandler = Callable[..., Awaitable[Response]]
 
 def _common(ctx: Ctx) -> dict[str, Any]:
     return {
-        "signed_in": ctx.hub.config.token is not None and ctx.may_read_private(),
-        "login_needed": ctx.hub.config.token is not None,
+        "signed_in": not ctx.hub.directory.open_write and ctx.reader() is not None,
+        "login_needed": not ctx.hub.directory.open_write,
         "search": ctx.arg("search") or "",
     }
 
@@ -78,7 +78,7 @@ def split_rev(ctx: Ctx, repo: RepoRef, rest: list[str]) -> tuple[str, str]:
 async def index(ctx: Ctx) -> Response:
     search, library, tag = ctx.arg("search"), ctx.arg("library"), ctx.arg("tag")
     filters = [f for f in (library, tag) if f]
-    everything = list_summaries(ctx.store, with_private=ctx.may_read_private())
+    everything = list_summaries(ctx.store, with_private=ctx.may_read)
     repos = [s for s in everything if matches(s, author=None, search=search, filters=filters)]
     libraries = sorted({s.library for s in everything if s.library})
     return page(
@@ -155,17 +155,16 @@ async def login_form(ctx: Ctx) -> Response:
 @guarded
 async def login(ctx: Ctx) -> Response:
     """Check the token from the form and set the session cookie (the only state a page ever changes)."""
-    expected = ctx.hub.config.token
+    directory = ctx.hub.directory
     form = parse_qs((await ctx.body(limit=4096)).decode("utf-8", "replace"))
     given = (form.get("token") or [""])[0].strip()
-    if expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
-        return page(
-            "login.html.j2", status=401 if expected else 200, failed=expected is not None, **_common(ctx)
-        )
+    if directory.open_write or not given or directory.identify(given) is None:
+        closed = not directory.open_write
+        return page("login.html.j2", status=401 if closed else 200, failed=closed, **_common(ctx))
     response = RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
     response.set_cookie(
         SESSION_COOKIE,
-        session_value(ctx.store.secret, expected),
+        session_value(ctx.store.secret, hash_token(given)),
         httponly=True,
         samesite="strict",
         path="/",

@@ -226,7 +226,8 @@ def revisions_page(store: Store, view: RepoView) -> RevisionsPage:
     for kind, table in (("branch", refs["branches"]), ("tag", refs["tags"])):
         for name, cid in table.items():
             commit = commits.setdefault(cid, store.read_commit(view.repo, cid))
-            found.append((name, kind, hubkit_record(store, commit), commit))
+            shown = "pull request" if name.startswith("refs/pr/") else kind
+            found.append((name, shown, hubkit_record(store, commit), commit))
     found.sort(key=lambda r: _sort_key(r[0], r[2]))
     rows = []
     previous: Commit | None = None

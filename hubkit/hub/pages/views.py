@@ -182,7 +182,8 @@ def ref_links(store: Store, repo: RepoRef, current: str, page: str = "tree") -> 
     for kind, table in (("branch", refs["branches"]), ("tag", refs["tags"])):
         for name, commit in sorted(table.items(), key=lambda kv: (kv[0] != "main", kv[0])):
             url = f"/{repo.url_path}/{page}/{rev_path(name)}"
-            links.append(RefLink(name, kind, commit, url, name == current))
+            shown = "pull request" if name.startswith("refs/pr/") else kind  # refs/pr/N, listed too
+            links.append(RefLink(name, shown, commit, url, name == current))
     return tuple(links)
 
 

@@ -18,6 +18,7 @@ Tokens: 401 when missing, forged or expired; 403 when a read token is used to up
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import time
@@ -57,8 +58,7 @@ def cas_url(ctx: Ctx) -> str:
 # --- token endpoints (Hub side) --------------------------------------------------------------------
 async def write_token(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     _xet(ctx)
-    ctx.require_write()
-    ctx.readable(repo)
+    ctx.contributor(repo)
     return _token(ctx, repo, "write")
 
 
@@ -89,12 +89,8 @@ def token_route(method: str, action: str, repo: RepoRef, args: list[str]) -> Han
         raise HubHTTPError(404, "NotFound", f"No such Xet endpoint: {action}")
     if method != "GET":
         raise HubHTTPError(405, "MethodNotAllowed", f"{method} is not allowed here; use GET.")
-    handler = table[action]
-
-    async def call(ctx: Ctx) -> Response:
-        return await handler(ctx, repo, args[0])
-
-    return call
+    handler: Handler = functools.partial(table[action], repo=repo, rev=args[0])  # the app canonicalises repo
+    return handler
 
 
 # --- CAS ---------------------------------------------------------------------------------------------
