@@ -36,6 +36,7 @@ from typing import Any
 
 from hubkit import layout
 from hubkit.hashing import git_blob_hasher, git_blob_sha1, git_blob_sha1_file, sha256_bytes
+from hubkit.hub.durable import atomic_write, fsync_dir
 from hubkit.hub.validation import URL_PREFIXES, HubHTTPError, is_commit_id, repo_not_found
 from hubkit.hub.xet.cas import XetStore
 
@@ -114,33 +115,6 @@ def _casefold_entries(directory: Path, name: str) -> list[str]:
 def lfs_pointer(sha256: str, size: int) -> bytes:
     """The git-lfs pointer text of an object (its git sha1 is the file's tree ``oid``)."""
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry (after ``os.replace``) so a rename survives a power cut."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file, fsync and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ does: one hit on a checkpoint's first chunk lets the client reuse every xorb of 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hubkit.hub.durable import atomic_write
 from hubkit.hub.xet.hashing import hash_from_hex, hash_hex
 from hubkit.hub.xet.shard import FileTerm
 from hubkit.hub.xet.xorb import XetFormatError, XorbIndex, iter_chunk_data, scan_xorb
@@ -61,21 +61,6 @@ class XetStats:
         with self.lock:
             for name, value in deltas.items():
                 setattr(self, name, getattr(self, name) + value)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class XetStore:
@@ -145,7 +130,7 @@ class XetStore:
             if self.has_xorb(claimed):
                 self.stats.add(xorbs_known=1)
                 return False
-            _write_atomic(self._path("xorbs", hash_hex(claimed), ".idx"), index.to_bytes())
+            atomic_write(self._path("xorbs", hash_hex(claimed), ".idx"), index.to_bytes())
             target = self.xorb_path(claimed)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
@@ -179,8 +164,8 @@ class XetStore:
             "size": stored.size,
             "terms": [[hash_hex(t.xorb), t.start, t.end, t.size] for t in stored.terms],
         }
-        _write_atomic(self._path("files", stored.file_hash, ".json"), json.dumps(data).encode())
-        _write_atomic(self._path("sha256", stored.sha256), stored.file_hash.encode())
+        atomic_write(self._path("files", stored.file_hash, ".json"), json.dumps(data).encode())
+        atomic_write(self._path("sha256", stored.sha256), stored.file_hash.encode())
 
     def add_group(self, xorbs: tuple[bytes, ...]) -> str:
         """Record the xorbs of one shard; returns the group's id (named by its content)."""
@@ -188,13 +173,13 @@ class XetStore:
         group = hashlib.sha256(blob).hexdigest()
         path = self._path("groups", group)
         if not path.exists():
-            _write_atomic(path, blob)
+            atomic_write(path, blob)
         return group
 
     def add_dedup_chunk(self, chunk: bytes, group: str) -> None:
         path = self._path("chunks", hash_hex(chunk))
         if not path.exists():  # the first upload that had the chunk keeps it
-            _write_atomic(path, group.encode())
+            atomic_write(path, group.encode())
 
     def dedup_xorbs(self, chunk: bytes) -> list[XorbIndex]:
         """The stored xorbs to offer for a chunk: the group that registered it, the chunk's xorb first."""
