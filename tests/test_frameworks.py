@@ -7,22 +7,20 @@ knows it. It is then published, verified and carded against the local hub like t
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import hubkit
 from huggingface_hub import HfApi, ModelCard
 from toy_framework import ToyFramework, load_toy, train_toy_run
 
 from hubkit import frameworks
-from hubkit.cli import main
 from hubkit.errors import InputError, RunDirError
 from hubkit.hub import LocalHub
 from hubkit.runs import convert_checkpoint, read_run, select_checkpoints
@@ -42,18 +40,6 @@ def toy() -> Iterator[frameworks.Framework]:
 def toy_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-epoch toy run: toyrun.json, metrics.jsonl, ckpt_1..3.pt, val.npz (well under a second)."""
     return train_toy_run(tmp_path_factory.mktemp("runs") / "toy-digits")
-
-
-def hubkit(*argv: str) -> tuple[int, str, str]:
-    """Run the ``hubkit`` entry point in-process; return exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(argv))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_registry_looks_frameworks_up_by_name_tag_form_and_files(tmp_path: Path) -> None:

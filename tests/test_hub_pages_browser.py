@@ -11,19 +11,17 @@ README's ``docs/img/model-page.png``.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import hubkit
 from huggingface_hub import HfApi
 
-from hubkit.cli import main
 from hubkit.hub import LocalHub
 
 pytestmark = pytest.mark.slow
@@ -77,14 +75,8 @@ from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 
 def _hubkit(*argv: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(argv))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, err.getvalue() + out.getvalue()
+    code, out, err = hubkit(*argv)
+    return code, err + out
 
 
 @pytest.fixture(scope="module")

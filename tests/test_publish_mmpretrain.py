@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from cli_run import hubkit
 from huggingface_hub import HfApi, ModelCard
 from safetensors import safe_open
 
-from hubkit.cli import main
 from hubkit.hub import LocalHub
 from hubkit.runs import read_run
 from hubkit.runs.mmengine_safe import load_mmengine_checkpoint
 
 TOKEN = "hubkit-test-token-123"
 pytestmark = pytest.mark.slow
-
-
-def hubkit(*argv: str) -> tuple[int, str, str]:
-    """Run the ``hubkit`` entry point in-process; return exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(argv))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def _publish(work_dir: Path, hub: LocalHub, repo: str) -> dict[str, Any]:

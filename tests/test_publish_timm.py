@@ -6,21 +6,20 @@ change the repo use their own repo ids.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import hubkit
 from click.testing import CliRunner
 from huggingface_hub import HfApi, ModelCard
 
-from hubkit.cli import cli, main
+from hubkit.cli import cli
 from hubkit.hub import LocalHub
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,18 +37,6 @@ def timm_run(timm_run_dir: Path) -> Path:
 def module_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
     with LocalHub(tmp_path_factory.mktemp("publish-hub"), token=TOKEN) as server:
         yield server
-
-
-def hubkit(*argv: str) -> tuple[int, str, str]:
-    """Run the ``hubkit`` entry point in-process (with its error mapping); return code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(argv))
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 def publish(hub: LocalHub, run: Path, *args: str) -> tuple[int, str, dict[str, Any] | None]:

@@ -1,0 +1,20 @@
+"""Run the ``hubkit`` entry point in-process, with its error mapping, as the tests of several modules do."""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stderr, redirect_stdout
+
+from hubkit.cli import main
+
+
+def hubkit(*argv: str) -> tuple[int, str, str]:
+    """Run ``hubkit ARGV`` in this process; return exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            main(list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, out.getvalue(), err.getvalue()
