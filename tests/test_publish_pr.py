@@ -18,6 +18,7 @@ from cli_run import hubkit
 from fixtures_reliability import store_fingerprint
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.hf_api import RepoFile
 
 from hubkit.hub import LocalHub
 from hubkit.hub.users import hash_token
@@ -73,7 +74,8 @@ def _refs(api: HfApi) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
 
 
 def _tree(api: HfApi, revision: str) -> dict[str, str]:
-    return {f.path: f.blob_id for f in api.list_repo_tree(REPO, revision=revision, recursive=True)}
+    entries = api.list_repo_tree(REPO, revision=revision, recursive=True)
+    return {f.path: f.blob_id for f in entries if isinstance(f, RepoFile)}
 
 
 @pytest.mark.slow
@@ -190,6 +192,7 @@ def test_only_the_author_of_an_open_pull_request_pushes_to_its_ref(hub: LocalHub
             repo, [CommitOperationAdd("b.txt", b"b")], commit_message="b", revision=theirs.pr_revision
         )
     assert refused.value.response.status_code == 403
+    assert mine.pr_num is not None
     bob.change_discussion_status(repo, mine.pr_num, "closed")
     with pytest.raises(HfHubHTTPError) as closed:
         bob.create_commit(
