@@ -438,6 +438,78 @@ class VerificationRecord:
         )
 
 
+# --- the release a pull request carries ------------------------------------------------------------
+RELEASE_MARKER = "<!-- hubkit-release -->"  # opens the pull-request comment that carries a ReleaseManifest
+
+
+@dataclass(frozen=True)
+class ManifestRevision:
+    """One revision a release pull request brings: the branch ``hubkit pr merge`` points at its commit."""
+
+    name: str  # "epoch-004"
+    epoch: int  # 4
+    commit: str  # the pull request's commit holding the revision (verified, when verification ran)
+    replaces: str | None = None  # where the branch pointed when the pull request was made; None: new
+
+
+@dataclass(frozen=True)
+class ReleaseManifest:
+    """What ``hubkit publish --create-pr`` put in a pull request, read back by ``hubkit pr merge``.
+
+    Written into a comment of the pull request (after :data:`RELEASE_MARKER`, as a JSON code block), not
+    into the repo: the revisions become branches and the tag is made when the pull request is merged.
+    """
+
+    head: str  # the pull request's head when the manifest was written (its last commit: main's content)
+    main_epoch: int | None  # 9: the epoch main holds after the merge
+    revisions: tuple[ManifestRevision, ...]  # ascending epoch
+    tag: str | None = None  # "v1": made at the merge commit
+    tag_replaces: str | None = None  # where the tag pointed when the pull request was made
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": self.schema_version,
+                "head": self.head,
+                "main_epoch": self.main_epoch,
+                "revisions": [
+                    {"name": r.name, "epoch": r.epoch, "commit": r.commit, "replaces": r.replaces}
+                    for r in self.revisions
+                ],
+                "tag": self.tag,
+                "tag_replaces": self.tag_replaces,
+            },
+            indent=2,
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, data: str) -> ReleaseManifest:
+        """Read a manifest; a malformed one is a :class:`~hubkit.errors.RecordError` naming the field."""
+        where = "the release manifest"
+        get = _Reader(_load(data, where), where)
+        revisions = []
+        for raw in get.value("revisions", list, required=True):
+            rev = _Reader(_expect(raw, dict, f"{where} revisions"), f"{where} revision")
+            revisions.append(
+                ManifestRevision(
+                    name=rev.value("name", str, required=True),
+                    epoch=rev.value("epoch", int, required=True),
+                    commit=rev.value("commit", str, required=True),
+                    replaces=rev.value("replaces", str),
+                )
+            )
+        return cls(
+            schema_version=get.version(),
+            head=get.value("head", str, required=True),
+            main_epoch=get.value("main_epoch", int),
+            revisions=tuple(revisions),
+            tag=get.value("tag", str),
+            tag_replaces=get.value("tag_replaces", str),
+        )
+
+
 # --- reading -------------------------------------------------------------------------------------
 def _load(data: bytes | str, name: str) -> dict[str, Any]:
     try:

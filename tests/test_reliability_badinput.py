@@ -261,7 +261,7 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(
         "existing": EXISTING,
     }
     argv = [_fill(arg, values) for arg in case["argv"]]
-    if argv[0] in ("publish", "verify"):
+    if argv[0] in ("publish", "verify", "pr"):
         argv += ["--endpoint", badinput_hub.endpoint, "--token", TOKEN]
     before = store_fingerprint(badinput_hub.data_dir)
     requests: list[str] = []

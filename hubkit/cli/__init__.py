@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "card": ("hubkit.cli.card", "Render a Hub model card for a timm tag or OpenCLIP pair."),
     "recipe": ("hubkit.cli.recipe", "Print a tag's reference training recipe, each value with its source."),
     "publish": ("hubkit.cli.publish", "Publish key checkpoints of a training run as Hub revisions."),
+    "pr": ("hubkit.cli.pr", "Merge a release proposed as a pull request (publish --create-pr)."),
     "verify": ("hubkit.cli.verify", "Download, reload and quick-evaluate published revisions."),
     "dynamics": (
         "hubkit.cli.dynamics",

@@ -92,6 +92,12 @@ from hubkit.secrets import redact, register_token
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing, locally or remotely.")
 @json_option("one report")
 @click.option("--force", is_flag=True, help="Replace remote revisions that hold different weights.")
+@click.option(
+    "--create-pr",
+    is_flag=True,
+    help="Propose the whole release as one pull request on an existing repo (for who cannot push to it); "
+    "main, the branches and the tag move when an owner runs `hubkit pr merge`.",
+)
 def command(
     run_dir: Path,
     repo_id: str | None,
@@ -115,6 +121,7 @@ def command(
     dry_run: bool,
     as_json: bool,
     force: bool,
+    create_pr: bool,
 ) -> None:
     """Publish the key checkpoints of RUN_DIR: one branch per checkpoint, the final one on main.
 
@@ -147,6 +154,7 @@ def command(
         dynamics=dynamics,
         dry_run=dry_run,
         force=force,
+        create_pr=create_pr,
         license=license_id,
         reference=reference,
     )

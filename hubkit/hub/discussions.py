@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from hubkit.hub.request import Ctx
 from hubkit.hub.storage import RepoRef, Store, atomic_write, now_iso
+from hubkit.hub.users import Identity
 from hubkit.hub.validation import HubHTTPError, bad_request
 
 FILE = "discussions.json"
@@ -67,6 +68,29 @@ def add_locked(
     return record
 
 
+def pusher(ctx: Ctx, repo: RepoRef, rev: str | None) -> Identity:
+    """Who may upload to ``rev`` of ``repo``: :meth:`Ctx.contributor`'s rules, plus the author of an open
+    pull request pushing more commits to its own ``refs/pr/N`` (as on the Hub: a contributor who cannot
+    write to the repo keeps working on the pull request they opened)."""
+    name = (rev or "").removeprefix("refs/heads/")
+    if ctx.flag("create_pr") or not name.startswith(PR_PREFIX):
+        return ctx.contributor(repo)
+    identity = ctx.require_write()
+    ctx.readable(repo)
+    if identity.may_write(repo.namespace):
+        return identity
+    num = name.removeprefix(PR_PREFIX)
+    items = read_all(ctx.store, repo)["items"]
+    record = items[int(num) - 1] if num.isdigit() and 1 <= int(num) <= len(items) else None
+    if record is None or record["author"] != identity.user or record["status"] not in ("open", "draft"):
+        raise HubHTTPError(
+            403,
+            "Forbidden",
+            f"Only the author of an open pull request or the repo's owners may push to {name}.",
+        )
+    return identity
+
+
 def _comment_data(text: str) -> dict[str, Any]:
     return {"edited": False, "hidden": False, "latest": {"raw": text, "html": ""}}
 
@@ -97,9 +121,22 @@ def _summary(repo: RepoRef, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_KINDS = {"pull_request": True, "discussion": False}
+
+
 async def list_discussions(ctx: Ctx, repo: RepoRef) -> Response:
+    """Newest first; ``type`` (``pull_request`` / ``discussion``), ``status`` and ``author`` filter as on
+    the Hub (``all`` or no value: no filter)."""
     ctx.readable(repo)
-    items = [_summary(repo, r) for r in reversed(read_all(ctx.store, repo)["items"])]
+    kind, status, author = ctx.arg("type"), ctx.arg("status"), ctx.arg("author")
+    records = [
+        r
+        for r in reversed(read_all(ctx.store, repo)["items"])
+        if (kind not in _KINDS or r["isPullRequest"] == _KINDS[kind])
+        and (status in (None, "", "all") or r["status"] == status)
+        and (not author or r["author"] == author)
+    ]
+    items = [_summary(repo, r) for r in records]
     closed = sum(1 for r in items if r["status"] in ("closed", "merged"))
     return JSONResponse(
         {"discussions": items, "count": len(items), "start": 0, "numClosedDiscussions": closed}

@@ -166,7 +166,7 @@ def wants_lfs(ctx: Ctx) -> bool:
 
 
 async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
-    ctx.contributor(repo)
+    discussions.pusher(ctx, repo, rev)
     commit = _resolve(ctx, repo, rev)
     body = await ctx.json()
     files = body.get("files") if isinstance(body, dict) else None
@@ -201,7 +201,7 @@ async def preupload(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
 
 async def commit(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     create_pr = ctx.flag("create_pr")
-    identity = ctx.contributor(repo)
+    identity = discussions.pusher(ctx, repo, rev)
     _, kind = ctx.store.resolve(repo, check_revision(rev))
     if create_pr and (kind != "branch" or rev.removeprefix("refs/heads/").startswith(PR_PREFIX)):
         raise HubHTTPError(
@@ -296,8 +296,10 @@ async def resolve(ctx: Ctx, repo: RepoRef, rev: str, path: str) -> Response:
 
 # --- legacy LFS ------------------------------------------------------------------------------------
 async def lfs_batch(ctx: Ctx, repo: RepoRef) -> Response:
-    ctx.writable(repo)
-    body = batch_response(ctx.store, await ctx.json(), ctx.base_url, repo.url_path)
+    request = await ctx.json()
+    ref = request.get("ref") if isinstance(request, dict) else None
+    discussions.pusher(ctx, repo, ref.get("name") if isinstance(ref, dict) else None)
+    body = batch_response(ctx.store, request, ctx.base_url, repo.url_path)
     return JSONResponse(body, media_type="application/vnd.git-lfs+json")
 
 

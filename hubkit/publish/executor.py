@@ -26,6 +26,7 @@ from hubkit.publish.mainrev import MainInputs, MainRevision, curve_data, preview
 from hubkit.publish.naming import staging_branch
 from hubkit.publish.plan import PublishPlan, RevisionPlan, extra_remote
 from hubkit.publish.planner import Planner, remember
+from hubkit.publish.report import PullRequestReport
 from hubkit.publish.uploads import Uploads
 from hubkit.publish.verification import passed, verify_commit
 
@@ -52,6 +53,7 @@ class Outcome:
     revisions: dict[str, RevisionOutcome]  # by revision name, for the revisions that had something to do
     main_commit: str | None  # main's commit (None: no main)
     main_bytes_uploaded: int  # bytes of main's own new files (card, curves)
+    pull_request: PullRequestReport | None = None  # with --create-pr: the pull request holding all of it
 
 
 class Executor:
@@ -100,6 +102,7 @@ class Executor:
                 self._curves = drawing.submit(render_curves, data)
             if plan.refs is None:
                 self.remote.ensure_repo(private=self.options.private)
+            self._begin()
             initial = self.remote.initial_commit() if plan.staged else None
             for index, rev in enumerate(todo):
                 for later in todo[index + 1 : index + 3]:
@@ -116,13 +119,23 @@ class Executor:
             self._cleanup_staging()
             main_commit, main_bytes = self._main(done)
             self._tag(main_commit)
+            self._finish(done)
         finally:
             # On failure: uploads not started are dropped, a running one ends (its object stays unused).
             ahead.shutdown(wait=True, cancel_futures=True)
             drawing.shutdown(wait=True, cancel_futures=True)
             analysing.shutdown(wait=True, cancel_futures=True)
             self.progress.stop()
+        return self._outcome(done, main_commit, main_bytes)
+
+    def _begin(self) -> None:
+        """Before the first revision: nothing when publishing directly (a pull request is opened)."""
+
+    def _outcome(self, done: dict[str, RevisionOutcome], main_commit: str | None, main_bytes: int) -> Outcome:
         return Outcome(revisions=done, main_commit=main_commit, main_bytes_uploaded=main_bytes)
+
+    def _finish(self, done: dict[str, RevisionOutcome]) -> None:
+        """After main and the tag: nothing more when publishing directly (a pull request posts its manifest)."""
 
     # --- files ---------------------------------------------------------------------------------------
     def _content(self, rev: RevisionPlan, *, prefer_record: bool = False) -> Content:
@@ -181,18 +194,22 @@ class Executor:
             )
         self.progress.advance("verify")
         if not result.passed:
-            kept = (
-                f"{rev.name} was not created and main was not changed; the staged commit stays on branch "
-                f"{staging_branch(rev.name)} for inspection (the next run replaces it)"
-                if staged
-                else f"{rev.name} and main were left as they were"
-            )
+            kept = self._kept(rev, staged)
             raise VerificationError(
                 f"{self.plan.repo_id}: the staged commit {commit[:7]} for {rev.name} failed verification: "
                 + "; ".join(result.failures),
                 hint=kept + ". Check --eval-data / --device, or use --no-verify to skip verification.",
             )
         return result.data
+
+    def _kept(self, rev: RevisionPlan, staged: bool) -> str:
+        """What a failed verification left behind, for its error message."""
+        if staged:
+            return (
+                f"{rev.name} was not created and main was not changed; the staged commit stays on branch "
+                f"{staging_branch(rev.name)} for inspection (the next run replaces it)"
+            )
+        return f"{rev.name} and main were left as they were"
 
     # --- one revision --------------------------------------------------------------------------------
     def _stage_and_promote(self, rev: RevisionPlan, initial: str) -> RevisionOutcome:
@@ -260,8 +277,14 @@ class Executor:
             self.remote.delete_branch(branch)
 
     def _main(self, done: dict[str, RevisionOutcome]) -> tuple[str | None, int]:
-        if self.plan.main_epoch is None:
+        inputs = self._main_inputs(done)
+        if inputs is None:
             return None, 0
+        return publish_main(inputs, self.planner.files, self.remote, self.progress)
+
+    def _main_inputs(self, done: dict[str, RevisionOutcome]) -> MainInputs | None:
+        if self.plan.main_epoch is None:
+            return None
         revisions = []
         for rev in self.plan.revisions:
             out = done.get(rev.name)
@@ -279,7 +302,7 @@ class Executor:
                 )
             )
         assert self._curves is not None, "main's curves are drawn whenever there is a main"
-        inputs = MainInputs(
+        return MainInputs(
             repo_id=self.plan.repo_id,
             run=self.plan.run,
             main_epoch=self.plan.main_epoch,
@@ -287,7 +310,6 @@ class Executor:
             curves=self._curves.result,
             dynamics=self._dynamics.result if self._dynamics is not None else lambda: None,
         )
-        return publish_main(inputs, self.planner.files, self.remote, self.progress)
 
     def _tag(self, main_commit: str | None) -> None:
         tag = self.options.tag

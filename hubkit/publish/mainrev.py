@@ -23,7 +23,7 @@ from hubkit.layout import (
 from hubkit.publish import cache
 from hubkit.publish.curves import CurveData
 from hubkit.publish.dynamics import main_files
-from hubkit.publish.files import LocalFile, changed_files
+from hubkit.publish.files import LocalFile, RemoteFile, changed_files
 from hubkit.publish.plan import PublishPlan, extra_remote, main_managed
 from hubkit.publish.progress import Progress
 from hubkit.publish.remote import Remote
@@ -98,19 +98,41 @@ def preview_rows(plan: PublishPlan) -> list[MainRow]:
     return [(r.name, r.commit or "0" * 40, r.epoch, r.metrics, "") for r in plan.revisions]
 
 
+@dataclass(frozen=True)
+class MainTarget:
+    """Where main's content is committed: onto ``main`` itself, or onto a pull request whose merge moves
+    main (``hubkit publish --create-pr``)."""
+
+    ref: str | Callable[[], str]  # "main" or "refs/pr/3"; a callable opens a pull request when needed
+    head: str | None  # the commit the new one follows (None: main does not exist yet)
+    at_head: Mapping[str, RemoteFile]  # the files at ``head``
+    main_head: str | None  # main's commit now
+    main_files: Mapping[str, RemoteFile]  # main's files now: the ones hubkit does not manage are kept
+
+    @classmethod
+    def main(cls, remote: Remote) -> MainTarget:
+        refs = remote.refs()
+        head = refs.branches.get("main") if refs else None
+        files = remote.files(head) if head else {}
+        return cls(ref="main", head=head, at_head=files, main_head=head, main_files=files)
+
+
 def publish_main(
-    inputs: MainInputs, files: ReleaseFiles, remote: Remote, progress: Progress
+    inputs: MainInputs,
+    files: ReleaseFiles,
+    remote: Remote,
+    progress: Progress,
+    target: MainTarget | None = None,
 ) -> tuple[str | None, int]:
-    """Bring ``main`` to the main checkpoint's files plus the run card.
+    """Bring ``main`` (or ``target``) to the main checkpoint's files plus the run card.
 
     Returns:
-        Main's commit, and the bytes of main's own new files (card and curves) that were sent.
+        The commit holding main's content, and the bytes of main's own new files (card and curves) sent.
     """
     run = inputs.run
     rev = next(r for r in inputs.revisions if r.epoch == inputs.main_epoch)
-    refs = remote.refs()
-    head = refs.branches.get("main") if refs else None
-    remote_files = remote.files(head) if head else {}
+    target = target or MainTarget.main(remote)
+    head, remote_files = target.head, target.at_head
     last = run.checkpoints[-1].epoch
     rows: list[MainRow] = [
         (r.name, r.commit, r.epoch, r.metrics, _note(r.item.reasons, r.epoch, inputs.main_epoch, last))
@@ -123,6 +145,7 @@ def publish_main(
             "revision_keys": [r.key for r in inputs.revisions],
             "rows": rows,
             "epoch": rev.epoch,
+            "ref": target.ref if isinstance(target.ref, str) else "pull request",
         }
     )
     record = cache.load_plan(key)
@@ -155,11 +178,23 @@ def publish_main(
     expected = (*copied, *generated)
     changed = changed_files(expected, remote_files)
     deletes = extra_remote(expected, remote_files, main_managed())
+    restored = _restored(target, {f.path for f in expected})
     commit, sent = head, 0
-    if changed or deletes:
-        commit, sent = _commit(remote, progress, rev, head, changed, deletes)
+    if changed or deletes or restored:
+        commit, sent = _commit(remote, progress, rev, target, changed, deletes, restored)
     cache.store_plan(key, cache.PlanRecord(files=tuple(f.to_record() for f in expected), verified=None))
     return (str(commit) if commit else None), sent
+
+
+def _restored(target: MainTarget, expected: set[str]) -> list[str]:
+    """Main's own files (not hubkit's) that ``target``'s head lacks: a pull request's revision commits hold
+    only the revisions' files, so its last commit brings them back for the merge to keep them."""
+    managed = main_managed()
+    return sorted(
+        path
+        for path, f in target.main_files.items()
+        if path not in expected and path not in managed and target.at_head.get(path) != f
+    )
 
 
 def _recorded_weights(rev: MainRevision, remote: Remote) -> str | None:
@@ -177,9 +212,10 @@ def _commit(
     remote: Remote,
     progress: Progress,
     rev: MainRevision,
-    head: str | None,
+    target: MainTarget,
     changed: list[LocalFile],
     deletes: list[str],
+    restored: list[str],
 ) -> tuple[str, int]:
     from huggingface_hub import CommitOperationAdd, CommitOperationCopy, CommitOperationDelete
 
@@ -193,7 +229,12 @@ def _commit(
             ops.append(
                 CommitOperationCopy(src_path_in_repo=f.path, path_in_repo=f.path, src_revision=rev.commit)
             )
+    ops += [
+        CommitOperationCopy(src_path_in_repo=p, path_in_repo=p, src_revision=target.main_head)
+        for p in restored
+    ]
     ops += [CommitOperationDelete(path_in_repo=path) for path in deletes]
     with progress.timed("upload"):
         message = f"hubkit: main = epoch {rev.epoch} ({rev.name})"
-        return str(remote.commit("main", ops, message, parent=head)), sent
+        ref = target.ref if isinstance(target.ref, str) else target.ref()
+        return str(remote.commit(ref, ops, message, parent=target.head)), sent

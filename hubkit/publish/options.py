@@ -47,6 +47,7 @@ class PublishOptions:
     # --- mode
     dry_run: bool = False  # print the plan, write nothing
     force: bool = False  # replace remote revisions whose weights differ
+    create_pr: bool = False  # propose the whole release as one pull request; `hubkit pr merge` lands it
 
 
 def validate(options: PublishOptions) -> PublishOptions:
@@ -68,6 +69,11 @@ def validate(options: PublishOptions) -> PublishOptions:
 
     if options.repo_id is not None:
         validate_repo_id(options.repo_id)
+    if options.create_pr and options.private:
+        raise InputError(
+            "--create-pr proposes a release to an existing repo; --private would create one",
+            hint="drop --private (a pull request keeps the repo's visibility)",
+        )
     for spec in options.select:
         parse_select_spec(spec)
     _one_of("--weights", options.weights, get_args(WeightsChoice), optional=True)

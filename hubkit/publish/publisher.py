@@ -21,6 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from hubkit.errors import InputError
 from hubkit.publish import quick
 from hubkit.publish.content import Converter
 from hubkit.publish.endpoint import Target, display_endpoint
@@ -31,14 +32,20 @@ from hubkit.publish.options import PublishOptions, validate
 from hubkit.publish.plan import PublishPlan, select
 from hubkit.publish.planner import Planner, revision_stubs
 from hubkit.publish.progress import Progress
+from hubkit.publish.pullrequest import PullRequestExecutor
 from hubkit.publish.remote import Remote
-from hubkit.publish.report import FileReport, MainReport, PublishReport, RevisionReport
+from hubkit.publish.report import FileReport, MainReport, PublishReport, RevisionReport, RevisionStatus
 from hubkit.publish.revfiles import ReleaseFiles
 from hubkit.publish.verification import passed
 
 __all__ = ["PublishOptions", "publish"]
 
-_STATUS = {"unchanged": "unchanged", "publish": "published", "update": "published", "replace": "replaced"}
+_STATUS: dict[str, RevisionStatus] = {
+    "unchanged": "unchanged",
+    "publish": "published",
+    "update": "published",
+    "replace": "replaced",
+}
 
 
 def publish(
@@ -105,14 +112,23 @@ def publish(
             planner = Planner(options, remote, converter, files, progress)
             with progress.timed("plan"):
                 plan = planner.plan(stubs, main_epoch)
+            if options.create_pr and plan.refs is None:
+                raise InputError(
+                    f"--create-pr: {repo_id} does not exist on {display_endpoint(target.endpoint)}; a pull "
+                    "request needs an existing repo",
+                    hint="ask one of its owners to create it (or publish without --create-pr to a "
+                    "namespace you can write to)",
+                )
             if options.dry_run:
                 return replace(report_of(plan, options, remote, progress, outcome=None), warnings=frozen)
             if plan.staged:
                 converter.warm_up()
                 converter.prefetch([r.item for r in plan.staged])
-            outcome = Executor(plan, planner, target).run()
+            executor = PullRequestExecutor if options.create_pr else Executor
+            outcome = executor(plan, planner, target).run()
     report = replace(report_of(plan, options, remote, progress, outcome=outcome), warnings=frozen)
-    quick.remember(key, report)
+    if outcome.pull_request is None:  # a proposed release is not in place: a re-run must look again
+        quick.remember(key, report)
     return report
 
 
@@ -121,6 +137,7 @@ def report_of(
 ) -> PublishReport:
     """The report of ``plan``: as planned (``outcome`` None, a dry run) or as carried out."""
     revisions = []
+    proposed = outcome is not None and outcome.pull_request is not None
     for r in plan.revisions:
         done = outcome.revisions.get(r.name) if outcome else None
         files = done.files if done else r.files
@@ -130,7 +147,7 @@ def report_of(
                 revision=r.name,
                 epoch=r.epoch,
                 commit=done.commit if done else (r.commit if outcome else r.remote_commit),
-                status="planned" if outcome is None and r.action != "unchanged" else _STATUS[r.action],  # type: ignore[arg-type]
+                status=_status(r.action, outcome is None, proposed and done is not None),
                 bytes_uploaded=done.bytes_uploaded if done else 0,
                 files=tuple(FileReport(f.path, f.size, f.sha256) for f in files),
                 metrics=dict(r.metrics),
@@ -156,4 +173,11 @@ def report_of(
         durations=dict(progress.durations),
         framework=plan.run.framework,
         repo_existed=plan.refs is not None,
+        pull_request=outcome.pull_request if outcome else None,
     )
+
+
+def _status(action: str, planned: bool, proposed: bool) -> RevisionStatus:
+    if planned and action != "unchanged":
+        return "planned"
+    return "proposed" if proposed else _STATUS[action]

@@ -166,7 +166,7 @@ class Remote:
         self.commits_made += 1
         return str(info.oid)
 
-    def upload_objects(self, operations: list[CommitOperationAdd]) -> None:
+    def upload_objects(self, operations: list[CommitOperationAdd], revision: str | None = None) -> None:
         """Upload the LFS objects of ``operations`` ahead of the commit that will use them.
 
         Objects are invisible until a commit refers to them; the commit then finds them stored and
@@ -178,6 +178,7 @@ class Remote:
             self.api.preupload_lfs_files,
             self.repo_id,
             additions=operations,
+            revision=revision,  # a pull request's ref: its author may upload there, not to main
             free_memory=False,  # hubkit's streaming adds own an open file; they close it themselves
         )
 
@@ -212,6 +213,77 @@ class Remote:
             lambda: self.api.delete_tag(self.repo_id, tag=tag),
             lambda refs: tag not in refs.tags,
         )
+
+    # --- pull requests (``--create-pr`` and ``hubkit pr merge``) ------------------------------------
+    def user(self) -> str:
+        """The token's user name."""
+        return str(self._call("asking who the token belongs to", self.api.whoami)["name"])
+
+    def open_pull_requests(self, author: str) -> list[tuple[int, str]]:
+        """``(num, title)`` of the open pull requests of ``author``, newest first."""
+
+        def fetch() -> list[tuple[int, str]]:
+            found = self.api.get_repo_discussions(self.repo_id, author=author, discussion_type="pull_request")
+            return [
+                (d.num, d.title)
+                for d in found
+                if d.is_pull_request and d.author == author and d.status in ("open", "draft")
+            ]
+
+        return sorted(self._call("listing pull requests", fetch), reverse=True)
+
+    def open_pull_request(self, title: str, description: str) -> int:
+        """Open a pull request against main; returns its number."""
+        self._write()
+        details = self._call(
+            "opening a pull request",
+            self.api.create_pull_request,
+            self.repo_id,
+            title=title,
+            description=description,
+        )
+        return int(details.num)
+
+    def pull_request(self, num: int) -> Any:
+        """The pull request's details (``huggingface_hub.DiscussionWithDetails``); None when there is no
+        discussion ``num``."""
+        from huggingface_hub.errors import HfHubHTTPError
+
+        def fetch() -> Any:
+            try:
+                return self.api.get_discussion_details(self.repo_id, num)
+            except HfHubHTTPError as exc:  # the client reads any unknown 404 as a missing repo: ask the code
+                if (
+                    exc.response is not None
+                    and exc.response.headers.get("X-Error-Code") == "DiscussionNotFound"
+                ):
+                    return None
+                raise
+
+        return self._call(f"reading pull request #{num}", fetch)
+
+    def pull_request_head(self, num: int) -> str | None:
+        """Where ``refs/pr/NUM`` points (None when there is no such pull request)."""
+        refs = self._call(
+            "listing pull requests", self.api.list_repo_refs, self.repo_id, include_pull_requests=True
+        )
+        heads = {r.ref: r.target_commit for r in refs.pull_requests or []}
+        return heads.get(f"refs/pr/{num}")
+
+    def history(self, revision: str) -> set[str]:
+        """The ids of every commit reachable from ``revision``."""
+        commits = self._call(
+            f"listing commits of {revision}", self.api.list_repo_commits, self.repo_id, revision=revision
+        )
+        return {str(c.commit_id) for c in commits}
+
+    def comment(self, num: int, text: str) -> None:
+        self._write()
+        self._call(f"commenting on #{num}", self.api.comment_discussion, self.repo_id, num, text)
+
+    def merge_pull_request(self, num: int) -> None:
+        self._write()
+        self._call(f"merging pull request #{num}", self.api.merge_pull_request, self.repo_id, num)
 
     def _ref_write(self, what: str, write: Callable[[], Any], done: Callable[[Refs], bool]) -> None:
         """A branch/tag write that is safe to retry: when a retried try lost its answer, the first try

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-RevisionStatus = Literal["published", "unchanged", "replaced", "planned"]
+RevisionStatus = Literal["published", "unchanged", "replaced", "planned", "proposed"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,9 @@ class RevisionReport:
     revision: str  # "epoch-004"
     epoch: int  # 4
     commit: str | None  # 40-hex commit the branch points at; None in a dry run for a new revision
-    status: RevisionStatus  # "published" | "unchanged" | "replaced" | "planned"
+    status: (
+        RevisionStatus  # "published" | "unchanged" | "replaced" | "planned" | "proposed" (in a pull request)
+    )
     bytes_uploaded: int  # 0 when unchanged or planned
     files: tuple[FileReport, ...]  # every file of the revision, README and hubkit.json included
     metrics: Mapping[str, float]  # {"eval_top1": 91.2, "eval_loss": 0.31}
@@ -69,6 +71,18 @@ class MainReport:
 
 
 @dataclass(frozen=True)
+class PullRequestReport:
+    """The pull request a ``--create-pr`` publish opened (or continued): the release waits in it."""
+
+    num: int  # 3
+    url: str  # "http://127.0.0.1:51234/org/name/discussions/3"
+    head: str  # its last commit (main's content after the merge)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"num": self.num, "url": self.url, "head": self.head}
+
+
+@dataclass(frozen=True)
 class PublishReport:
     """Everything ``hubkit publish`` did (or, with ``dry_run``, would do)."""
 
@@ -88,6 +102,7 @@ class PublishReport:
     # --- for the text summary only (not part of the JSON contract)
     framework: str = "timm"  # "timm" | "open_clip": how the load lines are written
     repo_existed: bool = True  # False when the repo did not exist before (a dry run then says so)
+    pull_request: PullRequestReport | None = None  # with --create-pr: where the release waits for its merge
 
     @property
     def uploaded_bytes(self) -> int:
@@ -106,19 +121,23 @@ class PublishReport:
             >>> PublishReport("o/n", "http://h", "http://h/o/n", True, None, None, (), 0).to_json()["commits"]
             0
         """
-        return {
-            "repo_id": self.repo_id,
-            "endpoint": self.endpoint,
-            "repo_url": self.repo_url,
-            "dry_run": self.dry_run,
-            "main": self.main.to_json() if self.main else None,
-            "tag": self.tag,
-            "revisions": [r.to_json() for r in self.revisions],
-            "uploaded_bytes": self.uploaded_bytes,
-            "deduplicated_bytes": self.deduplicated_bytes,
-            "commits": self.commits,
-            "durations": {k: round(v, 3) for k, v in self.durations.items()},
-        } | ({"warnings": list(self.warnings)} if self.warnings else {})
+        return (
+            {
+                "repo_id": self.repo_id,
+                "endpoint": self.endpoint,
+                "repo_url": self.repo_url,
+                "dry_run": self.dry_run,
+                "main": self.main.to_json() if self.main else None,
+                "tag": self.tag,
+                "revisions": [r.to_json() for r in self.revisions],
+                "uploaded_bytes": self.uploaded_bytes,
+                "deduplicated_bytes": self.deduplicated_bytes,
+                "commits": self.commits,
+                "durations": {k: round(v, 3) for k, v in self.durations.items()},
+            }
+            | ({"warnings": list(self.warnings)} if self.warnings else {})
+            | ({"pull_request": self.pull_request.to_json()} if self.pull_request else {})
+        )
 
     def dumps(self) -> str:
         """The JSON text printed by ``--json`` (one line)."""

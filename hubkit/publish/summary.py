@@ -12,6 +12,7 @@ _VERB = {
     "published": "published",
     "unchanged": "unchanged",
     "replaced": "replaced",
+    "proposed": "proposed",
     "planned": "would publish",
 }
 
@@ -54,6 +55,13 @@ def render(report: PublishReport, *, embedded: bool) -> str:
         lines.append(f"Plan for {report.repo_id} on {report.endpoint} (dry run: nothing was written)")
         if not report.repo_existed:
             lines.append(f"  the repo {report.repo_id} does not exist yet; it would be created")
+    elif report.pull_request is not None:
+        pr = report.pull_request
+        lines.append(f"Proposed to {report.repo_url} as pull request #{pr.num}: {pr.url}")
+        lines.append(
+            "  nothing else changed: main, the branches and the tag move when an owner merges it with"
+        )
+        lines.append(f"  hubkit pr merge {report.repo_id} {pr.num}")
     else:
         lines.append(f"Published to {report.repo_url}")
     for rev in report.revisions:
@@ -62,7 +70,13 @@ def render(report: PublishReport, *, embedded: bool) -> str:
             lines.append(f"      why: {'; '.join(rev.reasons)}" + (f"  [{rev.note}]" if rev.note else ""))
             for f in rev.files:
                 lines.append(f"      {f.path:<32} {human_size(f.size):>10}  sha256 {f.sha256[:12]}")
-    if report.main is not None:
+    if report.main is not None and report.pull_request is not None:
+        lines.append(
+            f"  main will hold the checkpoint {epochs_phrase(report.framework, report.main.epoch)} "
+            f"(commit {report.pull_request.head[:7]} of the pull request)"
+            + (f", tagged {report.tag}" if report.tag else "")
+        )
+    elif report.main is not None:
         where = f" ({report.main.commit[:7]})" if report.main.commit else ""
         lines.append(
             f"  main{where} holds the checkpoint {epochs_phrase(report.framework, report.main.epoch)}"
@@ -79,6 +93,10 @@ def render(report: PublishReport, *, embedded: bool) -> str:
         )
     lines.append(sent)
     lines.append("")
+    if report.pull_request is not None:
+        pr_ref = f"refs/pr/{report.pull_request.num}"
+        lines.append(f"Review it: hubkit verify {report.repo_id} --revision {pr_ref}")
+        return "\n".join(lines)
     lines.append("Load a revision:")
     prefix = f"HF_ENDPOINT={report.endpoint} " if embedded or "huggingface.co" not in report.endpoint else ""
     framework = frameworks.get(report.framework)

@@ -27,12 +27,13 @@ class Uploads:
         self.converter = converter
         self.progress = progress
         self._ahead: dict[str, Future[None]] = {}
+        self.revision: str | None = None  # where objects are uploaded for (a pull request's ref; None: main)
 
     def ahead(self, pool: ThreadPoolExecutor, rev: RevisionPlan) -> None:
         """Start uploading ``rev``'s converted weights in ``pool`` (once its conversion is done)."""
         if rev.action not in ("publish", "replace") or rev.name in self._ahead:
             return
-        converter, remote = self.converter, self.remote
+        converter, remote, revision = self.converter, self.remote, self.revision
 
         def upload() -> None:
             from hubkit.hub.client import streaming_add
@@ -41,7 +42,7 @@ class Uploads:
             if weights.local_path is None or weights.sha256 in rev.known_objects:
                 return
             op = streaming_add(weights.path, weights.local_path, sha256=weights.sha256, size=weights.size)
-            remote.upload_objects([op])
+            remote.upload_objects([op], revision)
 
         self._ahead[rev.name] = pool.submit(upload)
 

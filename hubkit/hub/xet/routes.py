@@ -28,6 +28,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from hubkit.hub import discussions
 from hubkit.hub.request import Ctx, Handler
 from hubkit.hub.storage import FileEntry, RepoRef
 from hubkit.hub.validation import HubHTTPError, bad_request, check_revision
@@ -58,7 +59,7 @@ def cas_url(ctx: Ctx) -> str:
 # --- token endpoints (Hub side) --------------------------------------------------------------------
 async def write_token(ctx: Ctx, repo: RepoRef, rev: str) -> Response:
     _xet(ctx)
-    ctx.contributor(repo)
+    discussions.pusher(ctx, repo, rev)
     return _token(ctx, repo, "write")
 
 
