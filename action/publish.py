@@ -127,6 +127,8 @@ def build_argv(env: Mapping[str, str]) -> list[str]:
         argv.append("--private")
     if boolean_input(env, "dry-run"):
         argv.append("--dry-run")
+    if boolean_input(env, "create-pr"):
+        argv.append("--create-pr")
     return [*argv, "--json", "--", run_dir]
 
 
@@ -237,6 +239,12 @@ def render_summary(report: Mapping[str, Any]) -> str:
         lines.append("`main` was not moved.")
     if report.get("tag"):
         lines.append(f"Tag: `{_cell(report['tag'])}`")
+    pull = report.get("pull_request")
+    if pull:
+        lines.append(
+            f"**Proposed as [pull request #{_cell(pull.get('num'))}]({quote(str(pull.get('url', '')), safe=':/?=&%')})**: "
+            f"nothing moves until an owner runs `hubkit pr merge {_cell(repo_id)} {_cell(pull.get('num'))}`."
+        )
     lines.append("")
 
     metric_names: list[str] = []
@@ -310,6 +318,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
                 "revisions": json.dumps(revision_outputs(report), separators=(",", ":")),
                 "main-commit": str(main_ref.get("commit") or ""),
                 "repo-url": str(report.get("repo_url") or ""),
+                "pull-request": str((report.get("pull_request") or {}).get("url") or ""),
             },
         )
         _append(summary_path, render_summary(report))

@@ -327,6 +327,7 @@ def test_build_argv_maps_inputs_to_options() -> None:
         "INPUT_TEMPLATE_DIR": "cards",
         "INPUT_PRIVATE": "true",
         "INPUT_DRY_RUN": "false",
+        "INPUT_CREATE_PR": "true",
     }
     assert action_publish.build_argv(env) == [
         "publish",
@@ -342,6 +343,7 @@ def test_build_argv_maps_inputs_to_options() -> None:
         "--select=last",
         "--verify",
         "--private",
+        "--create-pr",
         "--json",
         "--",
         "runs/digits",
@@ -522,7 +524,7 @@ def test_action_reports_a_failed_publish_without_leaking_the_token(hub: Any, tmp
     assert run.failed_step == "publish"
     assert "no-such-run" in run.log  # hubkit's own message reaches the log
     assert "## hubkit publish failed" in run.summary
-    assert run.outputs == {"revisions": "", "main-commit": "", "repo-url": ""}
+    assert run.outputs == {"revisions": "", "main-commit": "", "repo-url": "", "pull-request": ""}
     assert_token_hidden(run, hub.token)
 
 
