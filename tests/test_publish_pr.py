@@ -202,3 +202,26 @@ def test_only_the_author_of_an_open_pull_request_pushes_to_its_ref(hub: LocalHub
     with pytest.raises(HfHubHTTPError) as main:
         bob.create_commit(repo, [CommitOperationAdd("d.txt", b"d")], commit_message="d")
     assert main.value.response.status_code == 403
+
+
+def test_opening_the_pull_request_again_after_a_lost_answer_finds_the_first(hub: LocalHub) -> None:
+    """The request reached the hub and opened the pull request, but the answer was lost: the retry must not
+    open a second one."""
+    from hubkit.hub.client import HubkitApi
+    from hubkit.publish.remote import Remote
+
+    class LosesFirstAnswer(HubkitApi):
+        lost = 0
+
+        def create_pull_request(self, *args: Any, **kwargs: Any) -> Any:
+            details = super().create_pull_request(*args, **kwargs)  # applied on the hub
+            if not self.lost:
+                self.lost += 1
+                raise ConnectionResetError("connection reset before the answer arrived")
+            return details
+
+    alice = _api(hub, ALICE)
+    repo = alice.create_repo("alice/lost-answer").repo_id
+    remote = Remote(LosesFirstAnswer(endpoint=hub.endpoint, token=BOB), repo)
+    num = remote.open_pull_request("hubkit release: x", "text")
+    assert [(d.num, d.author) for d in alice.get_repo_discussions(repo)] == [(num, "bob")]

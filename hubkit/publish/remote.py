@@ -233,16 +233,25 @@ class Remote:
         return sorted(self._call("listing pull requests", fetch), reverse=True)
 
     def open_pull_request(self, title: str, description: str) -> int:
-        """Open a pull request against main; returns its number."""
+        """Open a pull request against main; returns its number.
+
+        Safe to retry: a retry first looks for an open pull request of this user with this title, which a
+        try that lost its answer made (so a cut connection does not leave two pull requests).
+        """
         self._write()
-        details = self._call(
-            "opening a pull request",
-            self.api.create_pull_request,
-            self.repo_id,
-            title=title,
-            description=description,
-        )
-        return int(details.num)
+        me, tries = self.user(), 0
+
+        def attempt() -> int:
+            nonlocal tries
+            tries += 1
+            if tries > 1:
+                for num, found in self.open_pull_requests(me):
+                    if found == title:
+                        return num
+            details = self.api.create_pull_request(self.repo_id, title=title, description=description)
+            return int(details.num)
+
+        return self._call("opening a pull request", attempt)
 
     def pull_request(self, num: int) -> Any:
         """The pull request's details (``huggingface_hub.DiscussionWithDetails``); None when there is no
