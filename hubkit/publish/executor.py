@@ -56,6 +56,17 @@ class Outcome:
     pull_request: PullRequestReport | None = None  # with --create-pr: the pull request holding all of it
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A revision committed (and verified, with verification on): see :meth:`Executor._commit_verified`."""
+
+    commit: str  # its last commit
+    files: tuple[LocalFile, ...]  # its files, verification.json and the verified card included
+    verification: bytes | None  # its verification.json; None when not verified
+    sent: int  # bytes of objects the Hub did not hold
+    deduplicated: int  # of those, what Xet found already stored as chunks
+
+
 class Executor:
     """Carries out one plan through the planner's remote, converter and card files."""
 
@@ -222,18 +233,8 @@ class Executor:
             self.remote.delete_branch(staging)
         self.remote.create_branch(staging, initial)
         self._uploads.wait(rev)
-        what = f"epoch {rev.epoch} ({rev.name})"
-        commit, sent, dedup = self._uploads.commit(known, staging, files, f"hubkit: {what}", initial)
-        self.progress.advance("upload")
-        verification = None
-        if self.options.verify:
-            verification = self._verify(rev, commit)
-            files = self._expected(rev, content, verification)
-            added = [LocalFile.from_bytes(VERIFICATION_JSON, verification), files[-1]]  # + the verified card
-            commit, more, more_dedup = self._uploads.commit(
-                known, staging, added, f"hubkit: verified {what}", commit
-            )
-            sent, dedup = sent + more, dedup + more_dedup
+        out = self._commit_verified(rev, content, known, staging, initial, files, files)
+        commit, files, verification = out.commit, out.files, out.verification
         if rev.action == "replace":
             self.remote.delete_branch(rev.name)
         self.remote.create_branch(rev.name, commit)
@@ -241,8 +242,40 @@ class Executor:
         verified = passed(verification)
         remember(rev.key, files, verified)
         return RevisionOutcome(
-            commit=commit, files=files, verified=verified, bytes_uploaded=sent, bytes_deduplicated=dedup
+            commit=commit,
+            files=files,
+            verified=verified,
+            bytes_uploaded=out.sent,
+            bytes_deduplicated=out.deduplicated,
         )
+
+    def _commit_verified(
+        self,
+        rev: RevisionPlan,
+        content: Content,
+        known: set[str],
+        ref: str,
+        parent: str,
+        files: tuple[LocalFile, ...],
+        changed: list[LocalFile] | tuple[LocalFile, ...],
+        deletes: list[str] | tuple[str, ...] = (),
+        verification: bytes | None = None,
+    ) -> Verified:
+        """Commit a revision's ``changed`` files (and ``deletes``) onto ``ref``; without a ``verification``
+        and with verification on, verify that commit, then commit ``verification.json`` and the verified
+        card after it."""
+        what = f"epoch {rev.epoch} ({rev.name})"
+        commit, sent, dedup = self._uploads.commit(known, ref, changed, f"hubkit: {what}", parent, deletes)
+        self.progress.advance("upload")
+        if self.options.verify and verification is None:
+            verification = self._verify(rev, commit)
+            files = self._expected(rev, content, verification)
+            added = [LocalFile.from_bytes(VERIFICATION_JSON, verification), files[-1]]  # + the verified card
+            commit, more, more_dedup = self._uploads.commit(
+                known, ref, added, f"hubkit: verified {what}", commit
+            )
+            sent, dedup = sent + more, dedup + more_dedup
+        return Verified(commit, files, verification, sent, dedup)
 
     def _update(self, rev: RevisionPlan) -> RevisionOutcome:
         assert rev.remote_commit is not None and rev.remote_files is not None

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from hubkit.layout import RELEASE_MARKER, VERIFICATION_JSON, ManifestRevision, ReleaseManifest
+from hubkit.layout import RELEASE_MARKER, ManifestRevision, ReleaseManifest
 from hubkit.publish.executor import Executor, Outcome, RevisionOutcome
-from hubkit.publish.files import LocalFile, RemoteFile, changed_files
+from hubkit.publish.files import RemoteFile, changed_files
 from hubkit.publish.mainrev import MainTarget, publish_main
 from hubkit.publish.report import PullRequestReport
 from hubkit.publish.verification import passed
@@ -156,27 +156,16 @@ class PullRequestExecutor(Executor):
         known = set(rev.known_objects) | {f.sha256 for f in at_head.values() if f.sha256}
         keep = {f.path for f in files} | set(self._initial)
         deletes = sorted(p for p in at_head if p not in keep)
-        what = f"epoch {rev.epoch} ({rev.name})"
-        commit, sent, dedup = self._uploads.commit(
-            known, ref, changed_files(files, at_head), f"hubkit: {what}", head, deletes
-        )
-        self.progress.advance("upload")
-        if self.options.verify and verification is None:
-            verification = self._verify(rev, commit)
-            files = self._expected(rev, content, verification)
-            added = [LocalFile.from_bytes(VERIFICATION_JSON, verification), files[-1]]  # + the verified card
-            commit, more, more_dedup = self._uploads.commit(
-                known, ref, added, f"hubkit: verified {what}", commit
-            )
-            sent, dedup = sent + more, dedup + more_dedup
-        self._head = commit
-        self._proposed[rev.name] = ManifestRevision(rev.name, rev.epoch, commit, rev.remote_commit)
+        changed = changed_files(files, at_head)
+        out = self._commit_verified(rev, content, known, ref, head, files, changed, deletes, verification)
+        self._head = out.commit
+        self._proposed[rev.name] = ManifestRevision(rev.name, rev.epoch, out.commit, rev.remote_commit)
         return RevisionOutcome(
-            commit=commit,
-            files=files,
-            verified=passed(verification),
-            bytes_uploaded=sent,
-            bytes_deduplicated=dedup,
+            commit=out.commit,
+            files=out.files,
+            verified=passed(out.verification),
+            bytes_uploaded=out.sent,
+            bytes_deduplicated=out.deduplicated,
         )
 
     # --- main, the tag and the manifest --------------------------------------------------------------
