@@ -124,20 +124,9 @@ class XetStore:
         its chunks hash to another xorb hash. ``tmp`` is consumed either way.
         """
         try:
+            size = tmp.stat().st_size
             with open(tmp, "rb") as f:
-                index = scan_xorb(f, os.fstat(f.fileno()).st_size)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return self.store_xorb(tmp, claimed, index)
-
-    def store_xorb(self, tmp: Path, claimed: bytes, index: XorbIndex) -> bool:
-        """Store the xorb in ``tmp`` whose bytes ``index`` was computed from (a :class:`XorbScanner`'s).
-
-        Returns True if it was new; XetFormatError (nothing stored) when the chunks hash to another
-        xorb than ``claimed``. ``tmp`` is consumed either way.
-        """
-        try:
+                index = scan_xorb(f, size)
             if index.hash != claimed:
                 raise XetFormatError(
                     f"the xorb's chunks hash to {hash_hex(index.hash)}, not the {hash_hex(claimed)} in the URL"
@@ -145,13 +134,12 @@ class XetStore:
             if self.has_xorb(claimed):
                 self.stats.add(xorbs_known=1)
                 return False
-            size = tmp.stat().st_size
             atomic_write(self._path("xorbs", hash_hex(claimed), ".idx"), index.to_bytes())
             target = self.xorb_path(claimed)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, target)
-            self._cache_index(index)  # the shard that follows needs it: no read back
+            self._cache_index(index)  # the shard that follows needs it: not read back from disk
             self.stats.add(xorbs_stored=1, xorb_bytes_stored=size)
             return True
         finally:

@@ -6,7 +6,7 @@ The CAS lives under ``{endpoint}/_xet`` (the ``casUrl`` handed out with tokens),
 | Request | Answer |
 |---|---|
 | ``GET /v1/chunks/default/{chunk}`` | a shard listing the xorbs of the upload that had the chunk, or 404 |
-| ``POST /v1/xorbs/default/{xorb}`` | ``{"was_inserted": bool}``; 400 when malformed or hashing to another xorb (verified while it arrives, :mod:`~hubkit.hub.xet.intake`) |
+| ``POST /v1/xorbs/default/{xorb}`` | ``{"was_inserted": bool}``; 400 when malformed or hashing to another xorb |
 | ``POST /v1/shards`` | ``{"result": 0 or 1}``; 400 when malformed or failing verification |
 | ``GET /v1/reconstructions/{file}`` (``Range``) | terms and signed fetch URLs; 404 unknown, 416 past the end |
 | ``GET /v1/fetch/{xorb}?e=&s=`` (``Range``) | bytes of a stored xorb (signed URL, no token) |
@@ -34,7 +34,6 @@ from hubkit.hub.validation import HubHTTPError, bad_request, check_revision
 from hubkit.hub.xet import tokens
 from hubkit.hub.xet.cas import StoredFile, XetStore
 from hubkit.hub.xet.hashing import hash_from_hex, hash_hex
-from hubkit.hub.xet.intake import XorbIntake
 from hubkit.hub.xet.shard import MAX_SHARD_BYTES, dedup_shard, parse_shard
 from hubkit.hub.xet.verify import ShardRefused, record_shard, verify_shard
 from hubkit.hub.xet.xorb import MAX_XORB_BODY, XetFormatError
@@ -182,24 +181,26 @@ async def upload_xorb(ctx: Ctx, prefix: str, xorb_hex: str) -> Response:
     declared = ctx.request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_XORB_BODY):
         raise HubHTTPError(413, "PayloadTooLarge", f"A xorb upload may not exceed {MAX_XORB_BODY} bytes.")
-    intake = XorbIntake(xet.temp_path())  # verified while it arrives: the answer follows the last byte
+    tmp = xet.temp_path()
     received = 0
     try:
-        async for piece in ctx.request.stream():
-            received += len(piece)
-            if received > MAX_XORB_BODY:
-                raise HubHTTPError(
-                    413, "PayloadTooLarge", f"A xorb upload may not exceed {MAX_XORB_BODY} bytes."
-                )
-            await intake.add(piece)
-        index = await intake.finish()
-        inserted = await run_in_threadpool(xet.store_xorb, intake.path, xorb, index)
+        with open(tmp, "wb") as f:
+            async for piece in ctx.request.stream():
+                received += len(piece)
+                if received > MAX_XORB_BODY:
+                    raise HubHTTPError(
+                        413, "PayloadTooLarge", f"A xorb upload may not exceed {MAX_XORB_BODY} bytes."
+                    )
+                f.write(piece)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        xet.stats.add(xorb_bytes_received=received)
+    try:
+        inserted = await run_in_threadpool(xet.add_xorb, tmp, xorb)
     except XetFormatError as err:
         raise bad_request(f"Xorb refused: {err}", "InvalidXorb") from None
-    finally:
-        await intake.close()
-        intake.path.unlink(missing_ok=True)
-        xet.stats.add(xorb_bytes_received=received)
     return JSONResponse({"was_inserted": inserted})
 
 

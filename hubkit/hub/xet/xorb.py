@@ -8,9 +8,9 @@ boundaries, then a trailing u32 footer length) that is checked against the chunk
 Source: Xet Protocol Specification "Xorb Formation & Serialization Format" and xet-core's
 ``xorb_object`` module.
 
-:class:`XorbScanner` checks a serialized xorb while it arrives (the CAS feeds it the upload's pieces):
-it decompresses and hashes every chunk and returns a :class:`XorbIndex`; :func:`scan_xorb` does the same
-for a file. Anything malformed raises :class:`XetFormatError`.
+:class:`XorbScanner` checks a serialized xorb fed in pieces of any size: it decompresses and hashes
+every chunk and returns a :class:`XorbIndex`; :func:`scan_xorb` feeds it a file (the CAS verifies each
+upload that way once its body is on disk). Anything malformed raises :class:`XetFormatError`.
 """
 
 from __future__ import annotations
@@ -158,12 +158,12 @@ _FOOTER_MAX = 8 + HASH_LEN + 12 + 12 + 28 + 4 + MAX_XORB_CHUNKS * (HASH_LEN + 8)
 
 
 class XorbScanner:
-    """Checks a serialized xorb while its bytes arrive: :meth:`feed` the pieces in order, then :meth:`finish`.
+    """Checks a serialized xorb fed in order in pieces of any size: :meth:`feed` them, then :meth:`finish`.
 
-    Every chunk is checked, decompressed and hashed as soon as its last byte is fed, so the verified
-    index is ready when the upload ends (the CAS answers without reading the xorb back). Memory: the
-    unfinished chunk (at most one piece plus 256 KiB) and the footer. Malformed input raises
-    :class:`XetFormatError` from the call that revealed it.
+    Every chunk is checked, decompressed and hashed as soon as its last byte is fed; memory is the
+    unfinished chunk (at most 256 KiB) and the footer. Malformed input raises :class:`XetFormatError`
+    from the call that revealed it. The CAS could feed an upload's pieces as they arrive; on the 2-core
+    VM that answered xorb uploads no sooner than verifying after the body (benchmarks/RESULTS.md).
 
     Example:
         >>> scanner = XorbScanner(); scanner.feed(blob[:1000]); scanner.feed(blob[1000:])
