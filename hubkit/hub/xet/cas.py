@@ -107,11 +107,15 @@ class XetStore:
             index = XorbIndex.from_bytes(self._path("xorbs", hash_hex(xorb), ".idx").read_bytes())
         except (OSError, XetFormatError):
             return None
+        self._cache_index(index)
+        return index
+
+    def _cache_index(self, index: XorbIndex) -> None:
         with self._guard:
-            self._indexes[xorb] = index
+            self._indexes[index.hash] = index
+            self._indexes.move_to_end(index.hash)
             while len(self._indexes) > _INDEX_CACHE:
                 self._indexes.popitem(last=False)
-        return index
 
     def add_xorb(self, tmp: Path, claimed: bytes) -> bool:
         """Verify the serialized xorb in ``tmp`` against its claimed hash and store it.
@@ -135,6 +139,7 @@ class XetStore:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, target)
+            self._cache_index(index)  # the shard that follows needs it: not read back from disk
             self.stats.add(xorbs_stored=1, xorb_bytes_stored=size)
             return True
         finally:

@@ -61,7 +61,7 @@ def is_hash_hex(text: str) -> bool:
     return isinstance(text, str) and bool(_HEX_RE.match(text))
 
 
-def chunk_hash(data: bytes) -> bytes:
+def chunk_hash(data: bytes | memoryview) -> bytes:
     """The hash of one chunk's (uncompressed) bytes.
 
     Example:

@@ -8,8 +8,9 @@ boundaries, then a trailing u32 footer length) that is checked against the chunk
 Source: Xet Protocol Specification "Xorb Formation & Serialization Format" and xet-core's
 ``xorb_object`` module.
 
-:func:`scan_xorb` reads a serialized xorb from a file, decompresses and hashes every chunk, and
-returns a :class:`XorbIndex`; anything malformed raises :class:`XetFormatError`.
+:class:`XorbScanner` checks a serialized xorb fed in pieces of any size: it decompresses and hashes
+every chunk and returns a :class:`XorbIndex`; :func:`scan_xorb` feeds it a file (the CAS verifies each
+upload that way once its body is on disk). Anything malformed raises :class:`XetFormatError`.
 """
 
 from __future__ import annotations
@@ -153,50 +154,121 @@ def serialize_xorb(chunks: list[bytes], scheme: int = 1, *, footer: bool = True)
     return xhash, bytes(body + info + struct.pack("<I", len(info)))
 
 
-def _read_exact(f: BinaryIO, n: int, what: str) -> bytes:
-    data = f.read(n)
-    if len(data) != n:
-        raise XetFormatError(f"the xorb ends inside {what}")
-    return data
+_FOOTER_MAX = 8 + HASH_LEN + 12 + 12 + 28 + 4 + MAX_XORB_CHUNKS * (HASH_LEN + 8)  # for MAX_XORB_CHUNKS chunks
+
+
+class XorbScanner:
+    """Checks a serialized xorb fed in order in pieces of any size: :meth:`feed` them, then :meth:`finish`.
+
+    Every chunk is checked, decompressed and hashed as soon as its last byte is fed; memory is the
+    unfinished chunk (at most 256 KiB) and the footer. Malformed input raises :class:`XetFormatError`
+    from the call that revealed it. The CAS could feed an upload's pieces as they arrive; on the 2-core
+    VM that answered xorb uploads no sooner than verifying after the body (benchmarks/RESULTS.md).
+
+    Example:
+        >>> scanner = XorbScanner(); scanner.feed(blob[:1000]); scanner.feed(blob[1000:])
+        >>> scanner.finish().hash == xorb_hash_of_blob
+        True
+    """
+
+    def __init__(self) -> None:
+        self._rest = b""  # bytes of the chunk not complete yet
+        self._offset = 0  # serialized offset of self._rest[0]
+        self._chunks: list[ChunkRef] = []
+        self._unpacked = 0
+        self._footer: bytearray | None = None
+
+    def feed(self, data: bytes) -> None:
+        """Check the next ``data`` bytes of the xorb."""
+        view = memoryview(data)
+        while view and self._footer is None and self._rest:
+            # complete the unfinished chunk (or header) with as few bytes of ``data`` as it needs
+            rest = self._rest
+            need = CHUNK_HEADER_LEN - len(rest)
+            if need <= 0:  # a whole header: checked already, it is not the footer's start
+                need = CHUNK_HEADER_LEN + self._check_header(rest[:CHUNK_HEADER_LEN])[0] - len(rest)
+            self._rest = b""
+            self._scan(rest + view[:need])
+            view = view[need:]
+        if self._footer is not None:
+            self._footer += view
+            if len(self._footer) > _FOOTER_MAX:
+                raise XetFormatError("the xorb footer is longer than any footer of a valid xorb")
+        elif view:
+            self._scan(view)
+
+    def _scan(self, buf: bytes | memoryview) -> None:
+        """Check the complete chunks at the start of ``buf``; keep the unfinished end in ``self._rest``."""
+        view = memoryview(buf)
+        at, total = 0, len(view)
+        while total - at >= CHUNK_HEADER_LEN:
+            header = bytes(view[at : at + CHUNK_HEADER_LEN])
+            if header[:7] == FOOTER_IDENT:  # a chunk header starts with version 0, never with "X"
+                self._footer = bytearray(view[at:])
+                at = total
+                break
+            clen, scheme, size = self._check_header(header)
+            end = at + CHUNK_HEADER_LEN + clen
+            if end > total:
+                break  # the rest of this chunk is in the next pieces
+            payload = view[at + CHUNK_HEADER_LEN : end]
+            # scheme 0: the payload is the chunk (its two lengths were checked equal); hashed in place
+            raw = payload if scheme == 0 else decompress_chunk(scheme, bytes(payload), size)
+            start = self._offset + at
+            self._chunks.append(ChunkRef(chunk_hash(raw), start, start + CHUNK_HEADER_LEN + clen, size))
+            self._unpacked += size
+            at = end
+            if (
+                len(self._chunks) > MAX_XORB_CHUNKS
+                or self._unpacked > MAX_XORB_BYTES
+                or self._offset + at > MAX_XORB_SERIALIZED
+            ):
+                raise XetFormatError(f"the xorb exceeds {MAX_XORB_CHUNKS} chunks or {MAX_XORB_BYTES} bytes")
+        self._rest = bytes(view[at:])
+        self._offset += at
+
+    def _check_header(self, header: bytes) -> tuple[int, int, int]:
+        n = len(self._chunks)
+        if header[0] != 0:
+            raise XetFormatError(f"chunk {n} has header version {header[0]}, expected 0")
+        clen = int.from_bytes(header[1:4], "little")
+        scheme = header[4]
+        size = int.from_bytes(header[5:8], "little")
+        if scheme not in SCHEMES:
+            raise XetFormatError(f"chunk {n} has unknown compression scheme {scheme}")
+        if not 0 < size <= MAX_CHUNK_SIZE or not 0 < clen <= MAX_COMPRESSED_CHUNK:
+            raise XetFormatError(f"chunk {n} has an impossible length ({clen} -> {size})")
+        if scheme == 0 and clen != size:
+            raise XetFormatError(f"uncompressed chunk {n} has two different lengths")
+        return clen, scheme, size
+
+    def finish(self) -> XorbIndex:
+        """The verified index of everything fed; XetFormatError if the xorb ended early or holds nothing."""
+        if self._footer is not None:
+            _check_footer(bytes(self._footer), self._chunks)
+        elif self._rest:
+            where = "a chunk header" if len(self._rest) < CHUNK_HEADER_LEN else f"chunk {len(self._chunks)}"
+            raise XetFormatError(f"the xorb ends inside {where}")
+        if not self._chunks:
+            raise XetFormatError("the xorb holds no chunk")
+        return XorbIndex(xorb_hash([(c.hash, c.size) for c in self._chunks]), tuple(self._chunks))
 
 
 def scan_xorb(f: BinaryIO, total: int) -> XorbIndex:
     """Parse, decompress and hash a serialized xorb of ``total`` bytes read from ``f``.
 
     Checks every chunk header and payload, the footer if any, and recomputes the xorb hash (the
-    caller compares it with the hash the upload claims). Memory: one chunk at a time.
+    caller compares it with the hash the upload claims). Memory: one read block at a time.
     """
-    chunks: list[ChunkRef] = []
-    pos = unpacked = 0
-    while pos < total:
-        if total - pos < CHUNK_HEADER_LEN:
-            raise XetFormatError("the xorb ends inside a chunk header")
-        header = _read_exact(f, CHUNK_HEADER_LEN, "a chunk header")
-        if header[:7] == FOOTER_IDENT:  # a chunk header starts with version 0, never with "X"
-            _check_footer(header + _read_exact(f, total - pos - CHUNK_HEADER_LEN, "the footer"), chunks)
-            break
-        if header[0] != 0:
-            raise XetFormatError(f"chunk {len(chunks)} has header version {header[0]}, expected 0")
-        clen = int.from_bytes(header[1:4], "little")
-        scheme = header[4]
-        size = int.from_bytes(header[5:8], "little")
-        if scheme not in SCHEMES:
-            raise XetFormatError(f"chunk {len(chunks)} has unknown compression scheme {scheme}")
-        if not 0 < size <= MAX_CHUNK_SIZE or not 0 < clen <= MAX_COMPRESSED_CHUNK:
-            raise XetFormatError(f"chunk {len(chunks)} has an impossible length ({clen} -> {size})")
-        if scheme == 0 and clen != size:
-            raise XetFormatError(f"uncompressed chunk {len(chunks)} has two different lengths")
-        if pos + CHUNK_HEADER_LEN + clen > total:
-            raise XetFormatError(f"the xorb ends inside chunk {len(chunks)}")
-        raw = decompress_chunk(scheme, _read_exact(f, clen, "a chunk"), size)
-        end = pos + CHUNK_HEADER_LEN + clen
-        chunks.append(ChunkRef(chunk_hash(raw), pos, end, size))
-        pos, unpacked = end, unpacked + size
-        if len(chunks) > MAX_XORB_CHUNKS or unpacked > MAX_XORB_BYTES or pos > MAX_XORB_SERIALIZED:
-            raise XetFormatError(f"the xorb exceeds {MAX_XORB_CHUNKS} chunks or {MAX_XORB_BYTES} bytes")
-    if not chunks:
-        raise XetFormatError("the xorb holds no chunk")
-    return XorbIndex(xorb_hash([(c.hash, c.size) for c in chunks]), tuple(chunks))
+    scanner = XorbScanner()
+    remaining = total
+    while remaining > 0:
+        data = f.read(min(remaining, 1 << 20))
+        if not data:
+            raise XetFormatError("the xorb ends before its declared length")
+        scanner.feed(data)
+        remaining -= len(data)
+    return scanner.finish()
 
 
 def _check_footer(info: bytes, chunks: list[ChunkRef]) -> None:
