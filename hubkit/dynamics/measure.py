@@ -45,7 +45,8 @@ KINDS = ("params", "buffers")
 # checkpoint, and to zero (the norm)
 _SUMS = ("sq_prev", "sq_first", "sq_final", "sq_norm")
 _COUNTS = ("same_tensors", "same_bytes", "nan", "inf")
-_MARGIN = 1 << 20  # bytes released before each chunk as well (fault-around maps up to 64 KiB around a fault)
+_BATCH = 1 << 20  # bytes of a tensor read before they are released (fewer madvise calls)
+_MARGIN = 1 << 20  # bytes released before those as well (fault-around maps pages around a fault)
 
 # Told, in order, each checkpoint's index (from 1) and the measures of it and the checkpoint before it, as
 # soon as both are measured. See :func:`measure`.
@@ -106,6 +107,8 @@ class _Window:
     chain: tuple[int, ...]  # (3, 9, 4, 0, 5, 9, 6, 0): the checkpoint of each row of the block
     calls: tuple[tuple[int, int], ...]  # ((0, 3), (2, 3), …, (6, 2)): (first row, rows) per pdist call
     index: tuple[tuple[int, ...], ...]  # per measure of _SUMS, per target: position in the values
+    fills: tuple[tuple[int, int], ...]  # ((0, 3), (2, 4), (1, 9), …): (row, checkpoint) read from the file
+    spreads: tuple[tuple[int, int, int], ...]  # ((1, 5, 2),): (row, first row, rows) copied every 4th row
 
     @classmethod
     def of(cls, targets: Sequence[int], count: int) -> _Window:
@@ -140,7 +143,21 @@ class _Window:
             index[1].append(hub(t, 0) if i > 0 else zero)
             index[2].append(hub(t, last) if i < last else zero)
             index[3].append(norms + t)
-        return cls(tuple(targets), tuple(chain), calls, tuple(tuple(m) for m in index))
+        # every checkpoint read once, into its x row if it has one; hub rows of one checkpoint come every
+        # fourth row (z and f alternate) and are copied from it in one go
+        first_row: dict[int, int] = {}
+        for row in [*range(0, len(chain), 2), *range(1, len(chain), 2)]:
+            first_row.setdefault(chain[row], row)
+        spreads = []
+        for hub_first in (1, 3):
+            rows = list(range(hub_first, len(chain), 4))
+            if rows:
+                source = first_row[chain[rows[0]]]
+                rest = [r for r in rows if r != source]
+                if rest:
+                    spreads.append((source, rest[0], len(rest)))
+        fills = tuple((row, j) for j, row in first_row.items())
+        return cls(tuple(targets), tuple(chain), calls, tuple(tuple(m) for m in index), fills, tuple(spreads))
 
     @property
     def reads(self) -> list[int]:
@@ -280,6 +297,7 @@ class _Block:
         self.zero = torch.zeros(1, dtype=torch.float64)
         self.moved: dict[tuple[str, int], bool] = {}
         self._flats: dict[tuple[int, str], torch.Tensor] = {}
+        self._released: dict[tuple[int, str], int] = {}  # elements of each tensor released so far
 
     def window(self, window: _Window, floats: Mapping[tuple[int, int], list[str]], others: list[str]) -> None:
         import torch
@@ -302,7 +320,7 @@ class _Block:
                 if pieces:
                     self._flush(window, index, g, k, pieces, used)
                 self._count(window, g, k, keys)
-                self._flats = {}
+                self._flats, self._released = {}, {}
             for key in others:
                 self._other(window, key)
 
@@ -323,15 +341,14 @@ class _Block:
         flats = {j: [self._flat(j, key) for key, _, _ in pieces] for j in window.reads}
         parts = {j: [f[a:b] for f, (_, a, b) in zip(fl, pieces, strict=True)] for j, fl in flats.items()}
         first: dict[int, torch.Tensor] = {}
-        for r, j in enumerate(window.chain):
-            row = block[r]
-            if j in first:  # a copy of the first or the final checkpoint between two others
-                row.copy_(first[j])
-            elif len(pieces) == 1:
+        for r, j in window.fills:
+            row = first[j] = block[r]
+            if len(pieces) == 1:
                 row.copy_(parts[j][0])  # the read, and the conversion to float64
             else:
                 torch.cat(parts[j], out=row)
-            first.setdefault(j, row)
+        for source, top, rows in window.spreads:  # copies of the first and the final checkpoint
+            block[top : top + 4 * (rows - 1) + 1 : 4].copy_(block[source].expand(rows, used))
         for i in window.targets:
             if i == 0:
                 continue
@@ -339,10 +356,14 @@ class _Block:
                 if not self.moved.get((key, i), False):
                     self.moved[(key, i)] = not _same_bits(later, earlier)
         for j, fl in flats.items():
-            for flat, (_, start, stop) in zip(fl, pieces, strict=True):
-                # Release a margin before the chunk too: a page fault maps the pages around it
-                # (fault-around), some of them behind the chunk, in a part of the tensor released already.
-                self.sources[j].release(flat[max(0, start - _MARGIN // flat.element_size()) : stop])
+            for flat, (key, _, stop) in zip(fl, pieces, strict=True):
+                done = self._released.get((j, key), 0)
+                size = flat.element_size()
+                if stop == flat.numel() or (stop - done) * size >= _BATCH:
+                    # a margin before the part too: a page fault maps the pages around it (fault-around),
+                    # some of them behind the part, in a part of the tensor released already
+                    self.sources[j].release(flat[max(0, done - _MARGIN // size) : stop])
+                    self._released[(j, key)] = stop
         pdist = torch.nn.functional.pdist
         values = [pdist(block[top : top + size]) for top, size in window.calls]
         values += [torch.linalg.vector_norm(block[0::2], dim=1), self.zero]
