@@ -184,6 +184,34 @@ def test_preloaded_checkpoint_converts_without_a_second_unpickling(
     assert calls == [other.path]
 
 
+def test_preloads_load_each_file_once_whichever_thread_asks_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a publish's preflight and its dynamics analysis ask for the same checkpoints from two threads
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hubkit.runs import safeload
+
+    paths = []
+    for epoch in range(3):
+        paths.append(tmp_path / f"c{epoch}.pth.tar")
+        torch.save({"epoch": epoch, "state_dict": {"w": torch.full((4,), float(epoch))}}, paths[-1])
+    calls: list[Path] = []
+    real = safeload._safe_load
+
+    def counted(file: Path) -> dict[str, object]:
+        calls.append(file)
+        return real(file)
+
+    monkeypatch.setattr(safeload, "_safe_load", counted)
+    preloads = safeload.Preloads()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(preloads.get, [p for p in paths for _ in range(4)]))
+    assert sorted(calls) == paths  # one load per file
+    assert [g.checkpoint["epoch"] for g in got] == [e for e in range(3) for _ in range(4)]
+    assert preloads.checkpoint(paths[1]) is got[4].checkpoint
+
+
 def test_preloaded_checkpoint_rewritten_before_hashing_is_refused(tmp_path: Path) -> None:
     from hubkit.runs.safeload import hash_checkpoint, preload
 

@@ -153,6 +153,7 @@ def analyse_run(
     model_config: str | Path | None = None,
     model: torch.nn.Module | None = None,
     on_pair: PairCallback | None = None,
+    load: Callable[[Path], dict[str, Any]] | None = None,
 ) -> DynamicsReport:
     """Training dynamics of a run dir, read from its memory-mapped checkpoints.
 
@@ -164,6 +165,7 @@ def analyse_run(
         model_config: OpenCLIP model config JSON, when the run dir does not hold it.
         model: the run's model on the meta device, when the caller built it already (:func:`run_meta_model`).
         on_pair: told each consecutive pair's report first, as soon as it is measured (:func:`build_report`).
+        load: loads a checkpoint file (default: hubkit's safe loader; :class:`CheckpointWeights`).
 
     Returns:
         The report: per group and checkpoint measures, frozen groups expected vs observed, findings.
@@ -189,7 +191,7 @@ def analyse_run(
     sources: list[WeightSource] = []
     try:
         for item in selection.items:
-            sources.append(CheckpointWeights(item.checkpoint.path, kind, framework))
+            sources.append(CheckpointWeights(item.checkpoint.path, kind, framework, load=load))
     except BaseException:
         for source in sources:
             source.close()

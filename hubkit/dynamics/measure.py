@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 16  # elements per row of a float64 block (512 KiB a row, two rows per checkpoint)
 WINDOW = 12  # checkpoints measured together at most (more: a larger block)
+STREAM = (2, 3, 5, 8)  # checkpoints of the first windows when each pair is told as soon as it is measured
 KINDS = ("params", "buffers")
 # accumulated squared distances per (group, kind, measure, checkpoint): to the previous, first and final
 # checkpoint, and to zero (the norm)
@@ -166,12 +167,12 @@ class _Window:
 
 
 def _windows(count: int, streaming: bool) -> Iterator[range]:
-    """The targets of each window, in order: windows of :data:`WINDOW` checkpoints, or growing ones
-    (2, 2, 3, 3, …) when the caller streams, so that the first pair comes at once and later ones share the
-    reads of the first and the final checkpoint."""
+    """The targets of each window, in order: windows of :data:`WINDOW` checkpoints, or growing ones when
+    the caller streams (:data:`STREAM`): the first pair comes at once, later windows share the reads of
+    the checkpoint before them, the first and the final one among more checkpoints."""
     start, n = 0, 0
     while start < count:
-        size = min(WINDOW, 2 + n // 2) if streaming else WINDOW
+        size = STREAM[n] if streaming and n < len(STREAM) else WINDOW
         yield range(start, min(count, start + size))
         start, n = start + size, n + 1
 

@@ -146,15 +146,14 @@ class Executor:
         them again. The first one is converted (it would be next anyway) and its card and main's card
         are rendered (main with placeholder commits): a broken template stops here too.
         """
-        from hubkit.runs.safeload import preload
-
         staged, converter = self.plan.staged, self.planner.converter
         if not staged:
             return
         # The first conversion (after timm's import) proceeds in the background meanwhile.
         converter.submit(staged[0].name, staged[0].item)
         for rev in staged[1:]:  # the first one's conversion, awaited below, checks it
-            converter.keep(preload(rev.item.checkpoint.path))
+            # the dynamics analysis may have loaded it already (or will use this load)
+            converter.keep(self.planner.files.preloads.get(rev.item.checkpoint.path))
         main = next((r for r in self.plan.revisions if r.epoch == self.plan.main_epoch), None)
         if main is not None:  # needs no converted weights: rendered while the first conversion runs
             self.planner.files.main_readme(main.item, main.metrics, preview_rows(self.plan))

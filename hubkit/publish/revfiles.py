@@ -19,6 +19,7 @@ from hubkit.publish import card as cards
 from hubkit.publish import dynamics
 from hubkit.publish.content import Content, metadata_file
 from hubkit.publish.files import LocalFile
+from hubkit.runs.safeload import Preloads
 
 if TYPE_CHECKING:
     from hubkit.cards.context import CardContext, DynamicsFacts
@@ -55,6 +56,8 @@ class ReleaseFiles:
         self.dry_run = dry_run
         self.revisions = tuple(revisions)  # (("epoch-000", 0), ...): every revision of this publish
         self.weights = weights
+        # checkpoints safe-loaded once for the preflight, the conversions and the dynamics analysis
+        self.preloads = Preloads()
         self._dynamics_lock = threading.Lock()
         self._dynamics_started = False
         self.dynamics_imported = threading.Event()  # set once the analysis imports nothing more
@@ -81,6 +84,7 @@ class ReleaseFiles:
                     self.weights,
                     imported=self.dynamics_imported,
                     on_pair=self._pair,
+                    load=self.preloads.checkpoint,
                 )
             except BaseException as exc:
                 for future in (*self._pairs.values(), self._report):

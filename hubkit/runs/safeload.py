@@ -230,6 +230,37 @@ def preload(path: str | os.PathLike[str]) -> Preloaded:
     return Preloaded(path=file, checkpoint=checkpoint, size=after.st_size, mtime_ns=after.st_mtime_ns)
 
 
+class Preloads:
+    """Checkpoints safe-loaded once for several users: a publish's preflight, its conversions and its
+    training-dynamics analysis (in their own threads) each ask here, and whoever comes first loads.
+
+    Example:
+        >>> preloads = Preloads()
+        >>> preloads.get("runs/timm-digits/last.pth.tar") is preloads.get("runs/timm-digits/last.pth.tar")
+        True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[Path, Preloaded] = {}
+        self._loading: dict[Path, threading.Lock] = {}
+
+    def get(self, path: str | os.PathLike[str]) -> Preloaded:
+        """The checkpoint at ``path``, loaded by :func:`preload` on first use (one load per file)."""
+        file = Path(path)
+        with self._lock:
+            lock = self._loading.setdefault(file, threading.Lock())
+        with lock:
+            found = self._loaded.get(file)
+            if found is None:
+                found = self._loaded[file] = preload(file)
+            return found
+
+    def checkpoint(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """The checkpoint dict at ``path`` (:meth:`get`)."""
+        return self.get(path).checkpoint
+
+
 def load_checkpoint_with_sha256(
     path: str | os.PathLike[str], *, known: SourceHash | None = None, preloaded: Preloaded | None = None
 ) -> tuple[dict[str, Any], str]:
