@@ -222,7 +222,8 @@ def measure(
         on_checkpoint: told, in order, each checkpoint ``i`` from 1 and the measures of checkpoints
             ``i − 1`` and ``i`` alone, as soon as they are known (before the whole measure returns). The
             checkpoints are then walked in small windows (each reads the checkpoint before it, the first
-            and the final one again), otherwise all at once (each byte read once).
+            and the final one again), otherwise all at once (each byte read once). A source no later
+            window reads is closed as soon as its last window is done.
 
     Returns:
         One :class:`KindSeries` per group and kind, the bytes read and the wall time.
@@ -269,6 +270,9 @@ def measure(
         checked.update(reads)
         block.window(window, floats, others)
         bytes_read += state_bytes * len(reads)
+        for j in reads:  # no later window reads it (the next one reads the last target, 0 and the final)
+            if 0 < j < targets[-1] < count - 1:
+                sources[j].close()
         if on_checkpoint is not None:
             for i in targets:
                 if i:

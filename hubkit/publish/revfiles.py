@@ -56,7 +56,7 @@ class ReleaseFiles:
         self.dry_run = dry_run
         self.revisions = tuple(revisions)  # (("epoch-000", 0), ...): every revision of this publish
         self.weights = weights
-        # checkpoints safe-loaded once for the preflight, the conversions and the dynamics analysis
+        # checkpoints safe-loaded once for the preflight (its conversions) and the dynamics analysis
         self.preloads = Preloads()
         self._dynamics_lock = threading.Lock()
         self._dynamics_started = False
@@ -91,6 +91,8 @@ class ReleaseFiles:
                     if not future.done():
                         future.set_exception(exc)
                 raise
+            finally:
+                self.preloads.close()  # what the analysis did not take: the conversions hold their own
             for future in self._pairs.values():
                 if not future.done():  # a revision whose pair was not measured (one epoch published twice)
                     future.set_result(None)
