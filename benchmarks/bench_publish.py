@@ -31,6 +31,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -124,12 +125,15 @@ def run_variant(argv: list[str], server: LocalHubProcess) -> dict[str, Any]:
     Path(f"/proc/{server.pid}/clear_refs").write_text("5")  # reset the server's VmHWM
     server_io0 = _io(server.pid)
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watch = Watch(proc.pid)
     server_watch = Watch(server.pid)
     out, err = proc.communicate()
     wall = time.perf_counter() - start
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the client, now waited for (not the server)
+    cpu = children.ru_utime + children.ru_stime - children0.ru_utime - children0.ru_stime
     watch.stop()
     server_watch.stop()
     if proc.returncode:
@@ -137,6 +141,7 @@ def run_variant(argv: list[str], server: LocalHubProcess) -> dict[str, Any]:
     server_io = _io(server.pid)
     return {
         "wall_s": wall,
+        "client_cpu_s": cpu,
         "client_read": watch.io["rchar"],
         "client_written": watch.io["wchar"],
         "client_peak_mib": watch.peak_mib,
@@ -164,7 +169,7 @@ def compare_dynamics(base: Path, run_dir: Path, pairs: int) -> None:
     """``pairs`` back-to-back pairs: hubkit publish (dynamics on, the default), then with --no-dynamics."""
     rows = []
     for pair in range(1, pairs + 1):
-        walls = []
+        walls, cpus = [], []
         for extra in ((), ("--no-dynamics",)):
             data = base / "hub-dynamics"
             shutil.rmtree(data, ignore_errors=True)
@@ -173,12 +178,18 @@ def compare_dynamics(base: Path, run_dir: Path, pairs: int) -> None:
                 warm(run_dir)
                 result = run_variant(hubkit_argv(run_dir, server.endpoint, *extra), server)
             walls.append(result["wall_s"])
-            print(pair, extra or "(dynamics)", f"{result['wall_s']:.1f} s", flush=True)
-        rows.append(walls)
-    print("\n| pair | default (dynamics) | --no-dynamics | difference |")
-    print("|---|---|---|---|")
-    for pair, (on, off) in enumerate(rows, start=1):
-        print(f"| {pair} | {on:.1f} s | {off:.1f} s | {on - off:+.1f} s ({(on - off) / off:+.0%}) |")
+            cpus.append(result["client_cpu_s"])
+            print(pair, extra or "(dynamics)", f"{result['wall_s']:.1f} s, CPU {cpus[-1]:.1f} s", flush=True)
+        rows.append((*walls, *cpus))
+    print(
+        "\n| pair | default (dynamics) | --no-dynamics | difference | client CPU: default / --no-dynamics |"
+    )
+    print("|---|---|---|---|---|")
+    for pair, (on, off, cpu_on, cpu_off) in enumerate(rows, start=1):
+        print(
+            f"| {pair} | {on:.1f} s | {off:.1f} s | {on - off:+.1f} s ({(on - off) / off:+.0%}) | "
+            f"{cpu_on:.1f} s / {cpu_off:.1f} s ({cpu_on - cpu_off:+.1f} s) |"
+        )
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from hubkit import frameworks
 from hubkit.dynamics import CheckpointRef, Grouping, LayerGroup, build_report
 from hubkit.dynamics.check import flag_jumps
 from hubkit.dynamics.groups import groups_by_module
-from hubkit.dynamics.measure import CHUNK, measure
+from hubkit.dynamics.measure import CHUNK, Measured, measure
 from hubkit.dynamics.model import KindSeries, Step
 from hubkit.dynamics.weights import CheckpointWeights, MemoryWeights, SafetensorsWeights
 from hubkit.errors import CheckpointError
@@ -87,6 +87,62 @@ def test_measures_match_float64_reference() -> None:
         assert step.cos_final == pytest.approx(float(flat @ ref / (flat.norm() * ref.norm())), rel=1e-9)
         assert step.norm == pytest.approx(_norm(cur), rel=1e-9)
     assert measured.bytes_read == 3 * sum(t.numel() * t.element_size() for t in states[0].values())
+
+
+def _walk(count: int) -> list[dict[str, torch.Tensor]]:
+    """``count`` checkpoints: a.w frozen for the first three, the others moving a little each time."""
+    gen = torch.Generator().manual_seed(1)
+    states = [_states()[0]]
+    for i in range(1, count):
+        later = {}
+        for key, value in states[-1].items():
+            if not value.is_floating_point():
+                later[key] = value + 1
+            elif key == "a.w" and i < 3:
+                later[key] = value.clone()
+            else:
+                step = 0.01 * torch.randn(value.shape, generator=gen)
+                later[key] = (value.double() + step).to(value.dtype)
+        states.append(later)
+    return states
+
+
+def test_windows_and_streamed_pairs_give_the_measures_of_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hubkit.dynamics import measure as measuring
+
+    states = _walk(7)
+    whole = measure(_sources(states), GROUPING)
+    told: dict[int, Measured] = {}
+    streamed = measure(_sources(states), GROUPING, on_checkpoint=lambda i, pair: told.__setitem__(i, pair))
+    monkeypatch.setattr(measuring, "WINDOW", 2)  # four windows, each reading its neighbours again
+    windowed = measure(_sources(states), GROUPING)
+    assert sorted(told) == list(range(1, 7))
+    assert whole.bytes_read < streamed.bytes_read < windowed.bytes_read  # one pass reads each byte once
+    for g, keys in ((0, ["a.w"]), (1, ["b.w", "b.v"])):
+        series = whole.series[g][0]
+        assert series is not None
+        for i, step in enumerate(series.steps):
+            cur, final = [states[i][k] for k in keys], [states[-1][k] for k in keys]
+            flat = torch.cat([t.double().reshape(-1) for t in cur])
+            ref = torch.cat([t.double().reshape(-1) for t in final])
+            assert step.cos_final == pytest.approx(float(flat @ ref / (flat.norm() * ref.norm())), rel=1e-12)
+            for other in (streamed, windowed):
+                theirs = other.series[g][0]
+                assert theirs is not None
+                mine = theirs.steps[i]
+                for name in ("rel_change_prev", "rel_change_first", "dist_final", "cos_final", "norm"):
+                    value = getattr(step, name)
+                    expected = value if value is None else pytest.approx(value, rel=1e-12, abs=1e-15)
+                    assert getattr(mine, name) == expected, (name, i)
+                assert mine.unchanged_tensors == step.unchanged_tensors
+            if i:  # the pair told for checkpoint i: measures of i − 1 and i alone
+                pair = told[i].series[g][0]
+                prev = torch.cat([states[i - 1][k].double().reshape(-1) for k in keys])
+                assert pair is not None and pair.steps[1].rel_change_prev == step.rel_change_prev
+                assert pair.steps[1].unchanged_tensors == step.unchanged_tensors
+                assert pair.steps[0].dist_final == pytest.approx(float((flat - prev).norm()), rel=1e-12)
+    a = whole.series[0][0]
+    assert a is not None and [s.unchanged_tensors for s in a.steps] == [None, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def test_frozen_params_and_moving_integer_buffers_are_told_apart() -> None:

@@ -184,6 +184,39 @@ def test_preloaded_checkpoint_converts_without_a_second_unpickling(
     assert calls == [other.path]
 
 
+def test_preloads_load_each_file_once_for_its_two_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a publish's preflight and its dynamics analysis ask for the same checkpoints from two threads
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hubkit.runs import safeload
+
+    paths = []
+    for epoch in range(3):
+        paths.append(tmp_path / f"c{epoch}.pth.tar")
+        torch.save({"epoch": epoch, "state_dict": {"w": torch.full((4,), float(epoch))}}, paths[-1])
+    calls: list[Path] = []
+    real = safeload._safe_load
+
+    def counted(file: Path) -> dict[str, object]:
+        calls.append(file)
+        return real(file)
+
+    monkeypatch.setattr(safeload, "_safe_load", counted)
+    preloads = safeload.Preloads()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(preloads.get, [p for p in paths for _ in range(4)]))
+    assert sorted(calls) == paths  # one load per file
+    assert [g.checkpoint["epoch"] for g in got] == [e for e in range(3) for _ in range(4)]
+    assert preloads.checkpoint(paths[1]) is got[4].checkpoint  # taken by its last user: forgotten
+    assert preloads.take(paths[1]) is not got[4] and calls.count(paths[1]) == 2
+    preloads.close()  # nothing is kept from then on (the memory maps go with their users)
+    assert preloads.take(paths[0]) is not got[0]
+    preloads.get(paths[2])
+    assert len(calls) == 6 and preloads.take(paths[2]) is not got[8] and len(calls) == 7
+
+
 def test_preloaded_checkpoint_rewritten_before_hashing_is_refused(tmp_path: Path) -> None:
     from hubkit.runs.safeload import hash_checkpoint, preload
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubkit import frameworks
 from hubkit.dynamics.check import flag_jumps, frozen_findings
-from hubkit.dynamics.measure import measure
+from hubkit.dynamics.measure import Measured, measure
 from hubkit.dynamics.model import CheckpointRef, DynamicsReport, GroupDynamics
 from hubkit.dynamics.weights import CheckpointWeights, WeightSource
 from hubkit.errors import InputError
@@ -71,11 +71,10 @@ def build_report(
 ) -> DynamicsReport:
     """Group, measure, check: the report for checkpoints ``sources`` (oldest first) of one model.
 
-    With ``on_pair``, each consecutive pair of checkpoints is measured first, in order, and its report (two
-    checkpoints; measures and lock settings, no expectations or findings) told at once: what a pair's
-    figures need (change from the previous checkpoint, unchanged shares) is then known long before the
-    whole report, whose measures against the first and final checkpoints need every checkpoint. Each pair
-    reads two checkpoints, so this reads the weights three times instead of once.
+    With ``on_pair``, each consecutive pair of checkpoints is told, in order, as soon as both are measured:
+    its report (two checkpoints; measures and lock settings, no expectations or findings) comes from the
+    same pass as the whole report, which then walks the checkpoints in small windows (each also reads the
+    checkpoint before it, the first and the final one) instead of all at once.
 
     Example:
         >>> report = build_report("runs/x", frameworks.get("timm"), "resnet50", meta, hyperparams, refs, sources)
@@ -83,30 +82,33 @@ def build_report(
     grouping = framework.layer_groups(model, fine=fine)
     plan = framework.lock_plan(model, hyperparams)
     expectations = plan.expectations(grouping)
+
+    def pair_report(i: int, pair: Measured) -> DynamicsReport:
+        return DynamicsReport(
+            subject=subject,
+            framework=framework.name,
+            architecture=architecture,
+            scheme=grouping.scheme,
+            checkpoints=tuple(refs[i - 1 : i + 1]),
+            groups=tuple(
+                GroupDynamics(group.name, group.tower, params, buffers, None)
+                for group, (params, buffers) in zip(grouping.groups, pair.series, strict=True)
+            ),
+            findings=(),
+            lock_settings=plan.settings,
+            bytes_read=pair.bytes_read,
+            seconds=pair.seconds,
+        )
+
+    tell = None
+    if on_pair is not None:
+        told = on_pair
+
+        def tell(i: int, pair: Measured) -> None:
+            told(i, pair_report(i, pair))
+
     try:
-        if on_pair is not None:
-            for i in range(1, len(sources)):
-                pair = measure(sources[i - 1 : i + 1], grouping)
-                pair_groups = tuple(
-                    GroupDynamics(group.name, group.tower, params, buffers, None)
-                    for group, (params, buffers) in zip(grouping.groups, pair.series, strict=True)
-                )
-                on_pair(
-                    i,
-                    DynamicsReport(
-                        subject=subject,
-                        framework=framework.name,
-                        architecture=architecture,
-                        scheme=grouping.scheme,
-                        checkpoints=tuple(refs[i - 1 : i + 1]),
-                        groups=pair_groups,
-                        findings=(),
-                        lock_settings=plan.settings,
-                        bytes_read=pair.bytes_read,
-                        seconds=pair.seconds,
-                    ),
-                )
-        measured = measure(sources, grouping)
+        measured = measure(sources, grouping, on_checkpoint=tell)
     finally:
         for source in sources:
             source.close()
@@ -151,6 +153,7 @@ def analyse_run(
     model_config: str | Path | None = None,
     model: torch.nn.Module | None = None,
     on_pair: PairCallback | None = None,
+    load: Callable[[Path], dict[str, Any]] | None = None,
 ) -> DynamicsReport:
     """Training dynamics of a run dir, read from its memory-mapped checkpoints.
 
@@ -162,6 +165,7 @@ def analyse_run(
         model_config: OpenCLIP model config JSON, when the run dir does not hold it.
         model: the run's model on the meta device, when the caller built it already (:func:`run_meta_model`).
         on_pair: told each consecutive pair's report first, as soon as it is measured (:func:`build_report`).
+        load: loads a checkpoint file (default: hubkit's safe loader; :class:`CheckpointWeights`).
 
     Returns:
         The report: per group and checkpoint measures, frozen groups expected vs observed, findings.
@@ -187,7 +191,7 @@ def analyse_run(
     sources: list[WeightSource] = []
     try:
         for item in selection.items:
-            sources.append(CheckpointWeights(item.checkpoint.path, kind, framework))
+            sources.append(CheckpointWeights(item.checkpoint.path, kind, framework, load=load))
     except BaseException:
         for source in sources:
             source.close()

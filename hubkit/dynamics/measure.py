@@ -1,11 +1,22 @@
-"""Per-group measures across checkpoints, streamed tensor by tensor with float64 accumulators.
+"""Per-group measures across checkpoints, streamed chunk by chunk with float64 accumulators.
 
-The loop runs over keys, then chunks of :data:`CHUNK` elements, then checkpoints: one chunk of one tensor
-is read from every checkpoint (memory-mapped), converted to float64 once, compared with the first, the
-previous and the final checkpoint's, and its pages are released before the next chunk. So every byte is
-read once, and memory stays at a few chunks plus the state dicts' metadata, whatever the number of
-checkpoints or the size of the largest tensor. A chunk bitwise equal to the previous checkpoint's (a
-frozen layer) is compared, not recomputed: its sums are those of the previous checkpoint.
+The checkpoints are measured in windows of consecutive checkpoints: all of them in one window when the
+caller waits for the whole report (up to :data:`WINDOW`; each weight byte is read once), a few at a time,
+in order, when it wants each checkpoint's figures as soon as they are known (:func:`measure`'s
+``on_checkpoint``). A window also reads the checkpoint before it, the first and the final one.
+
+Within a window, the float tensors of one group and kind are cut into chunks of at most :data:`CHUNK`
+elements (small tensors packed together, large ones split). A chunk of each checkpoint is copied (memory
+mapped: the copy is the read) into one float64 block whose rows form a chain (:class:`_Window`), and
+``torch.nn.functional.pdist`` over each three rows of the chain gives the distances to the previous, the
+first and the final checkpoint in one fused pass over two rows each: differences, squares and sums, all in
+float64 (a difference of two float32 values is exact in float64). The chunk's pages are released before the
+next chunk, so memory stays at one block plus the state dicts' metadata, whatever the number of
+checkpoints or the size of the largest tensor.
+
+Sums of one group are additive over its tensors, which is what lets tensors share a chunk. The dot product
+with the final checkpoint (for the cosine) is not summed: ⟨c, f⟩ = (‖c‖² + ‖f‖² − ‖c − f‖²) / 2 from the
+group's sums; the three terms are positive, so it loses nothing unless c and f are orthogonal to ~1e-10.
 
 Norms are over floating-point tensors only; integer tensors (``num_batches_tracked``) count towards the
 "unchanged" shares and nothing else.
@@ -15,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,11 +38,20 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-CHUNK = 1 << 17  # elements per float64 chunk: 1 MiB per buffer, five buffers stay in cache
+CHUNK = 1 << 16  # elements per row of a float64 block (512 KiB a row, two rows per checkpoint)
+WINDOW = 12  # checkpoints measured together at most (more: a larger block)
+STREAM = (2, 3, 5, 8)  # checkpoints of the first windows when each pair is told as soon as it is measured
 KINDS = ("params", "buffers")
-# accumulated sums per (group, kind, checkpoint)
-_SUMS = ("sq_prev", "sq_first", "sq_final", "dot_final", "sq_norm")
+# accumulated squared distances per (group, kind, measure, checkpoint): to the previous, first and final
+# checkpoint, and to zero (the norm)
+_SUMS = ("sq_prev", "sq_first", "sq_final", "sq_norm")
 _COUNTS = ("same_tensors", "same_bytes", "nan", "inf")
+_BATCH = 1 << 20  # bytes of a tensor read before they are released (fewer madvise calls)
+_MARGIN = 1 << 20  # bytes released before those as well (fault-around maps pages around a fault)
+
+# Told, in order, each checkpoint's index (from 1) and the measures of it and the checkpoint before it, as
+# soon as both are measured. See :func:`measure`.
+CheckpointCallback = Callable[[int, "Measured"], None]
 
 
 @dataclass(frozen=True)
@@ -48,19 +68,120 @@ class _Totals:
     def __init__(self, groups: int, checkpoints: int) -> None:
         import numpy as np
 
-        shape = (groups, 2, checkpoints)
-        self.sums = {name: np.zeros(shape, dtype=np.float64) for name in _SUMS}
-        self.counts = {name: np.zeros(shape, dtype=np.int64) for name in _COUNTS}
+        self.sums = np.zeros((groups, 2, len(_SUMS), checkpoints), dtype=np.float64)
+        self.counts = {name: np.zeros((groups, 2, checkpoints), dtype=np.int64) for name in _COUNTS}
         self.tensors = np.zeros((groups, 2), dtype=np.int64)
         self.numel = np.zeros((groups, 2), dtype=np.int64)
         self.nbytes = np.zeros((groups, 2), dtype=np.int64)
 
+    def pair(self, i: int) -> _Totals:
+        """The totals of checkpoints ``i − 1`` and ``i`` alone (the earlier is the first, the later the
+        final): what measuring the two of them would give."""
+        pair = _Totals(self.tensors.shape[0], 2)
+        for name in ("tensors", "numel", "nbytes"):
+            setattr(pair, name, getattr(self, name))
+        prev, norm = _SUMS.index("sq_prev"), _SUMS.index("sq_norm")
+        step = self.sums[:, :, prev, i]
+        pair.sums[:, :, prev, 1] = step
+        pair.sums[:, :, _SUMS.index("sq_first"), 1] = step
+        pair.sums[:, :, _SUMS.index("sq_final"), 0] = step
+        pair.sums[:, :, norm, :] = self.sums[:, :, norm, i - 1 : i + 1]
+        for name in _COUNTS:
+            pair.counts[name][:, :, :] = self.counts[name][:, :, i - 1 : i + 1]
+            if name.startswith("same"):
+                pair.counts[name][:, :, 0] = 0
+        return pair
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Checkpoints ``targets`` measured together, and the layout of their float64 blocks.
+
+    A block's rows form a chain ``x0, h0, x1, h1, …, xn, hn``: the window's checkpoints in order (after the
+    one before it, when there is one) with, between each two, a copy of the first (z) or the final (f)
+    checkpoint, alternately. pdist over each three rows ``x_t, h_t, x_t+1`` gives ‖x_t − h_t‖, ‖x_t − x_t+1‖
+    and ‖h_t − x_t+1‖: every checkpoint of the chain meets its predecessor, z and f, so 3 distances per
+    checkpoint instead of every pair of rows. Norms are taken over the x rows.
+    """
+
+    targets: tuple[int, ...]  # (4, 5, 6): the checkpoints whose measures this window completes
+    chain: tuple[int, ...]  # (3, 9, 4, 0, 5, 9, 6, 0): the checkpoint of each row of the block
+    calls: tuple[tuple[int, int], ...]  # ((0, 3), (2, 3), …, (6, 2)): (first row, rows) per pdist call
+    index: tuple[tuple[int, ...], ...]  # per measure of _SUMS, per target: position in the values
+    fills: tuple[tuple[int, int], ...]  # ((0, 3), (2, 4), (1, 9), …): (row, checkpoint) read from the file
+    spreads: tuple[tuple[int, int, int], ...]  # ((1, 5, 2),): (row, first row, rows) copied every 4th row
+
+    @classmethod
+    def of(cls, targets: Sequence[int], count: int) -> _Window:
+        last = count - 1
+        xs = ([targets[0] - 1] if targets[0] > 0 else []) + list(targets)
+        chain: list[int] = []
+        for t, x in enumerate(xs):
+            chain += [x, last if t % 2 == 0 else 0]
+        calls = (*((2 * t, 3) for t in range(len(xs) - 1)), (len(chain) - 2, 2))
+        # pdist's output, call after call: (x_t, h_t), (x_t, x_t+1), (h_t, x_t+1); then (x_n, h_n); then
+        # the norm of every x row; then a zero
+        near: dict[tuple[int, int], int] = {}
+        for t in range(len(xs) - 1):
+            near[(t, 2 * t + 1)] = 3 * t
+            near[(t, 2 * t + 2)] = 3 * t + 1
+            near[(t + 1, 2 * t + 1)] = 3 * t + 2
+        n = len(xs) - 1
+        near[(n, 2 * n + 1)] = 3 * n
+        norms = 3 * n + 1
+        zero = norms + len(xs)
+
+        def hub(t: int, checkpoint: int) -> int:
+            for row in (2 * t - 1, 2 * t + 1):
+                if 0 <= row < len(chain) and chain[row] == checkpoint and (t, row) in near:
+                    return near[(t, row)]
+            raise AssertionError((t, checkpoint, chain))  # every x but the first meets z and f
+
+        index: list[list[int]] = [[], [], [], []]
+        for i in targets:
+            t = xs.index(i)
+            index[0].append(3 * (t - 1) + 1 if i > 0 else zero)  # (x_t−1, x_t)
+            index[1].append(hub(t, 0) if i > 0 else zero)
+            index[2].append(hub(t, last) if i < last else zero)
+            index[3].append(norms + t)
+        # every checkpoint read once, into its x row if it has one; hub rows of one checkpoint come every
+        # fourth row (z and f alternate) and are copied from it in one go
+        first_row: dict[int, int] = {}
+        for row in [*range(0, len(chain), 2), *range(1, len(chain), 2)]:
+            first_row.setdefault(chain[row], row)
+        spreads = []
+        for hub_first in (1, 3):
+            rows = list(range(hub_first, len(chain), 4))
+            if rows:
+                source = first_row[chain[rows[0]]]
+                rest = [r for r in rows if r != source]
+                if rest:
+                    spreads.append((source, rest[0], len(rest)))
+        fills = tuple((row, j) for j, row in first_row.items())
+        return cls(tuple(targets), tuple(chain), calls, tuple(tuple(m) for m in index), fills, tuple(spreads))
+
+    @property
+    def reads(self) -> list[int]:
+        """The checkpoints the window reads, once each."""
+        return sorted(set(self.chain))
+
+
+def _windows(count: int, streaming: bool) -> Iterator[range]:
+    """The targets of each window, in order: windows of :data:`WINDOW` checkpoints, or growing ones when
+    the caller streams (:data:`STREAM`): the first pair comes at once, later windows share the reads of
+    the checkpoint before them, the first and the final one among more checkpoints."""
+    start, n = 0, 0
+    while start < count:
+        size = STREAM[n] if streaming and n < len(STREAM) else WINDOW
+        yield range(start, min(count, start + size))
+        start, n = start + size, n + 1
+
 
 def _check_metadata(
-    sources: Sequence[WeightSource],
-) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    reference = sources[-1].metadata()
-    for source in sources[:-1]:
+    sources: Sequence[WeightSource], indices: Sequence[int], reference: Mapping[str, object]
+) -> None:
+    for i in indices:
+        source = sources[i]
         meta = source.metadata()
         if set(meta) != set(reference):
             missing = sorted(set(reference) - set(meta))[:3]
@@ -77,94 +198,32 @@ def _check_metadata(
                 f"{source.name}: tensor {k} is {meta[k]} but {reference[k]} in {sources[-1].name}",
                 hint="Compare checkpoints of one run (one architecture); select epochs with --select.",
             )
-    return reference
 
 
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     import torch
 
-    return bool(torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)))
+    if a.dim() != 1:
+        a, b = a.reshape(-1), b.reshape(-1)
+    return bool(torch.equal(a.view(torch.uint8), b.view(torch.uint8)))
 
 
-def _sq(x: torch.Tensor) -> float:
-    """‖x‖² in float64 through aten's reduction: BLAS dot calls spin their own threads, and on a busy
-    machine one took milliseconds instead of microseconds."""
-    import torch
-
-    return float(torch.linalg.vector_norm(x)) ** 2
-
-
-def _dot(x: torch.Tensor, y: torch.Tensor, scratch: torch.Tensor) -> float:
-    import torch
-
-    return float(torch.mul(x, y, out=scratch).sum())
-
-
-class _Chunks:
-    """Float64 chunk buffers reused across every tensor (no allocation in the loop)."""
-
-    def __init__(self) -> None:
-        import torch
-
-        self.first, self.final, self.a, self.b, self.diff = (
-            torch.empty(CHUNK, dtype=torch.float64) for _ in range(5)
-        )
-
-    def sums(self, parts: Sequence[torch.Tensor], out: list[list[float]]) -> list[bool]:
-        """Add one chunk of every checkpoint to ``out[i]`` = [‖c−p‖², ‖c−z‖², ‖c−f‖², ⟨c,f⟩, ‖c‖²].
-
-        ``parts`` are the same element range of one tensor in each checkpoint; returns, per checkpoint,
-        whether the range differs bitwise from the previous checkpoint's. Each part is converted to float64
-        once; a range equal to the previous one reuses its sums (no change since).
-        """
-        import torch
-
-        size = parts[0].numel()
-        last = len(parts) - 1
-        z, f = self.first[:size], self.final[:size]
-        z.copy_(parts[0])
-        f.copy_(parts[last])
-        d = self.diff[:size]
-        torch.sub(z, f, out=d)
-        current = [0.0, 0.0, _sq(d), _dot(z, f, d), _sq(z)]
-        for j, value in enumerate(current):
-            out[0][j] += value
-        if last == 1:  # a pair: the later one is the final, and c − p = c − z = −(z − f) (same squares)
-            same = _same_bits(parts[1], parts[0])
-            later = current if same else [current[2], current[2], 0.0, _dot(f, f, d), _sq(f)]
-            for j, value in enumerate(later):
-                out[1][j] += value
-            return [False, not same]
-        moved = [False] * len(parts)
-        prev, spare = z, self.a
-        for i in range(1, last + 1):
-            if _same_bits(parts[i], parts[i - 1]):
-                current = [0.0, *current[1:]]
-            else:
-                moved[i] = True
-                if i == last:
-                    c = f
-                else:
-                    c, spare = spare[:size], (self.b if spare is self.a else self.a)
-                    c.copy_(parts[i])
-                torch.sub(c, prev, out=d)
-                current = [_sq(d)]
-                torch.sub(c, z, out=d)
-                current.append(_sq(d))
-                torch.sub(c, f, out=d)
-                current += [_sq(d), _dot(c, f, d), _sq(c)]
-                prev = c
-            for j, value in enumerate(current):
-                out[i][j] += value
-        return moved
-
-
-def measure(sources: Sequence[WeightSource], grouping: Grouping) -> Measured:
+def measure(
+    sources: Sequence[WeightSource],
+    grouping: Grouping,
+    *,
+    on_checkpoint: CheckpointCallback | None = None,
+) -> Measured:
     """Stream every tensor of ``sources`` (checkpoints in order) and measure each group of ``grouping``.
 
     Args:
         sources: the checkpoints, oldest first (at least one); all must hold the same keys and shapes.
         grouping: the groups (keys of the checkpoints; keys in no group are listed in ``ungrouped``).
+        on_checkpoint: told, in order, each checkpoint ``i`` from 1 and the measures of checkpoints
+            ``i − 1`` and ``i`` alone, as soon as they are known (before the whole measure returns). The
+            checkpoints are then walked in small windows (each reads the checkpoint before it, the first
+            and the final one again), otherwise all at once (each byte read once). A source no later
+            window reads is closed as soon as its last window is done.
 
     Returns:
         One :class:`KindSeries` per group and kind, the bytes read and the wall time.
@@ -177,91 +236,181 @@ def measure(sources: Sequence[WeightSource], grouping: Grouping) -> Measured:
         >>> measured.series[0][0].steps[1].rel_change_prev
         0.0123
     """
-
     if not sources:
         raise CheckpointError("no checkpoints to analyse", hint="Select at least one checkpoint.")
     start_time = time.perf_counter()
-    meta = _check_metadata(sources)
-    index = grouping.group_of()
     count = len(sources)
+    meta = sources[-1].metadata()
+    index = grouping.group_of()
     totals = _Totals(len(grouping.groups), count)
-    chunks = _Chunks()
+    floats: dict[tuple[int, int], list[str]] = {}  # (group, kind) -> float keys, in file order
+    others: list[str] = []
+    for key, (shape, dtype) in meta.items():
+        if key not in index:
+            continue
+        g, kind = index[key]
+        k = KINDS.index(kind)
+        numel = math.prod(shape)
+        totals.tensors[g, k] += 1
+        totals.numel[g, k] += numel
+        totals.nbytes[g, k] += numel * dtype.itemsize
+        if dtype.is_floating_point and numel > 0:
+            floats.setdefault((g, k), []).append(key)
+        else:
+            others.append(key)
+    state_bytes = int(totals.nbytes.sum())
     ungrouped = tuple(k for k in meta if k not in index)
-    bytes_read = _measure_all(sources, meta, index, count, totals, chunks)
+    block = _Block(sources, meta, totals, index)
+    checked = {count - 1}
+    bytes_read = 0
+    for targets in _windows(count, on_checkpoint is not None):
+        window = _Window.of(targets, count)
+        reads = window.reads
+        _check_metadata(sources, [j for j in reads if j not in checked], meta)
+        checked.update(reads)
+        block.window(window, floats, others)
+        bytes_read += state_bytes * len(reads)
+        for j in reads:  # no later window reads it (the next one reads the last target, 0 and the final)
+            if 0 < j < targets[-1] < count - 1:
+                sources[j].close()
+        if on_checkpoint is not None:
+            for i in targets:
+                if i:
+                    seconds = time.perf_counter() - start_time
+                    on_checkpoint(
+                        i, Measured(_series(grouping, totals.pair(i)), bytes_read, seconds, ungrouped)
+                    )
     seconds = time.perf_counter() - start_time
     return Measured(_series(grouping, totals), bytes_read, seconds, ungrouped)
 
 
-def _measure_all(
-    sources: Sequence[WeightSource],
-    meta: dict[str, tuple[tuple[int, ...], torch.dtype]],
-    index: Mapping[str, tuple[int, str]],
-    count: int,
-    totals: _Totals,
-    chunks: _Chunks,
-) -> int:
-    import torch
+class _Block:
+    """Measures one window: float chunks through one float64 block and pdist, other tensors compared."""
 
-    bytes_read = 0
-    with torch.no_grad():
-        for key, (shape, dtype) in meta.items():
-            if key not in index:
+    def __init__(
+        self,
+        sources: Sequence[WeightSource],
+        meta: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+        totals: _Totals,
+        index: Mapping[str, tuple[int, str]],
+    ) -> None:
+        import torch
+
+        self.sources, self.meta, self.totals, self.index = sources, meta, totals, index
+        rows = 2 * (min(len(sources), WINDOW) + 1)
+        self.buffer = torch.empty(rows * CHUNK, dtype=torch.float64)
+        self.zero = torch.zeros(1, dtype=torch.float64)
+        self.moved: dict[tuple[str, int], bool] = {}
+        self._flats: dict[tuple[int, str], torch.Tensor] = {}
+        self._released: dict[tuple[int, str], int] = {}  # elements of each tensor released so far
+
+    def window(self, window: _Window, floats: Mapping[tuple[int, int], list[str]], others: list[str]) -> None:
+        import torch
+
+        index = torch.tensor(window.index)
+        with torch.no_grad():
+            for (g, k), keys in floats.items():
+                self.moved = {}
+                pieces: list[tuple[str, int, int]] = []
+                used = 0
+                for key in keys:
+                    numel = math.prod(self.meta[key][0])
+                    for start in range(0, numel, CHUNK):
+                        stop = min(numel, start + CHUNK)
+                        if used + stop - start > CHUNK:
+                            self._flush(window, index, g, k, pieces, used)
+                            pieces, used = [], 0
+                        pieces.append((key, start, stop))
+                        used += stop - start
+                if pieces:
+                    self._flush(window, index, g, k, pieces, used)
+                self._count(window, g, k, keys)
+                self._flats, self._released = {}, {}
+            for key in others:
+                self._other(window, key)
+
+    def _flush(
+        self,
+        window: _Window,
+        index: torch.Tensor,
+        g: int,
+        k: int,
+        pieces: list[tuple[str, int, int]],
+        used: int,
+    ) -> None:
+        """One chunk of every checkpoint of the window into the block, then its distances into the totals."""
+        import torch
+
+        rows = len(window.chain)
+        block = self.buffer[: rows * used].view(rows, used)
+        flats = {j: [self._flat(j, key) for key, _, _ in pieces] for j in window.reads}
+        parts = {j: [f[a:b] for f, (_, a, b) in zip(fl, pieces, strict=True)] for j, fl in flats.items()}
+        first: dict[int, torch.Tensor] = {}
+        for r, j in window.fills:
+            row = first[j] = block[r]
+            if len(pieces) == 1:
+                row.copy_(parts[j][0])  # the read, and the conversion to float64
+            else:
+                torch.cat(parts[j], out=row)
+        for source, top, rows in window.spreads:  # copies of the first and the final checkpoint
+            block[top : top + 4 * (rows - 1) + 1 : 4].copy_(block[source].expand(rows, used))
+        for i in window.targets:
+            if i == 0:
                 continue
-            g, kind = index[key]
-            k = KINDS.index(kind)
-            numel = math.prod(shape)
-            nbytes = numel * dtype.itemsize
-            totals.tensors[g, k] += 1
-            totals.numel[g, k] += numel
-            totals.nbytes[g, k] += nbytes
-            bytes_read += nbytes * count
-            _measure_key(sources, key, g, k, dtype.is_floating_point and numel > 0, nbytes, totals, chunks)
-    return bytes_read
+            for (key, _, _), later, earlier in zip(pieces, parts[i], parts[i - 1], strict=True):
+                if not self.moved.get((key, i), False):
+                    self.moved[(key, i)] = not _same_bits(later, earlier)
+        for j, fl in flats.items():
+            for flat, (key, _, stop) in zip(fl, pieces, strict=True):
+                done = self._released.get((j, key), 0)
+                size = flat.element_size()
+                if stop == flat.numel() or (stop - done) * size >= _BATCH:
+                    # a margin before the part too: a page fault maps the pages around it (fault-around),
+                    # some of them behind the part, in a part of the tensor released already
+                    self.sources[j].release(flat[max(0, done - _MARGIN // size) : stop])
+                    self._released[(j, key)] = stop
+        pdist = torch.nn.functional.pdist
+        values = [pdist(block[top : top + size]) for top, size in window.calls]
+        values += [torch.linalg.vector_norm(block[0::2], dim=1), self.zero]
+        squares = torch.cat(values)[index].square_().numpy()
+        targets = list(window.targets)
+        self.totals.sums[g, k][:, targets] += squares
+        norm = _SUMS.index("sq_norm")
+        for t, i in enumerate(targets):
+            if not math.isfinite(squares[norm, t]):  # a NaN or ±Inf somewhere in this chunk
+                self.totals.counts["nan"][g, k, i] += int(torch.isnan(first[i]).sum())
+                self.totals.counts["inf"][g, k, i] += int(torch.isinf(first[i]).sum())
 
+    def _flat(self, j: int, key: str) -> torch.Tensor:
+        """Checkpoint ``j``'s tensor ``key``, flat (one view per window, whatever its chunks)."""
+        flat = self._flats.get((j, key))
+        if flat is None:
+            flat = self._flats[(j, key)] = self.sources[j].tensor(key).reshape(-1)
+        return flat
 
-def _measure_key(
-    sources: Sequence[WeightSource],
-    key: str,
-    g: int,
-    k: int,
-    is_float: bool,
-    nbytes: int,
-    totals: _Totals,
-    chunks: _Chunks,
-) -> None:
-    """One key, chunk by chunk across every checkpoint: each part is read once and released at once."""
-    import torch
+    def _count(self, window: _Window, g: int, k: int, keys: list[str]) -> None:
+        for i in window.targets:
+            if i == 0:
+                continue
+            for key in keys:
+                if not self.moved.get((key, i), False):
+                    self._unchanged(g, k, i, key)
 
-    count = len(sources)
-    tensors = [source.tensor(key) for source in sources]  # memory-mapped views: nothing read yet
-    flat = [t.reshape(-1) for t in tensors]
-    numel = flat[0].numel()
-    step = CHUNK if is_float else max(numel, 1)
-    sums = [[0.0] * len(_SUMS) for _ in range(count)]
-    moved = [False] * count
-    for start in range(0, max(numel, 1), step):
-        parts = [f[start : start + step] for f in flat]
-        if is_float:
-            changed = chunks.sums(parts, sums)
-        else:
-            changed = [i > 0 and not _same_bits(parts[i], parts[i - 1]) for i in range(count)]
-        moved = [m or c for m, c in zip(moved, changed, strict=True)]
-        # Release everything read of this tensor so far, not only this part: a page fault maps the pages
-        # around it too (fault-around over the readahead), some of them behind the part, already released.
-        for source, whole in zip(sources, flat, strict=True):
-            source.release(whole[: start + step])
-    for i in range(count):
-        if i and not moved[i]:
-            totals.counts["same_tensors"][g, k, i] += 1
-            totals.counts["same_bytes"][g, k, i] += nbytes
-        if is_float:
-            for name, value in zip(_SUMS, sums[i], strict=True):
-                totals.sums[name][g, k, i] += value
-            # a NaN or ±Inf anywhere makes ‖c‖² non-finite (float32 squares cannot overflow float64)
-            if not math.isfinite(sums[i][-1]):
-                totals.counts["nan"][g, k, i] += int(torch.isnan(tensors[i]).sum())
-                totals.counts["inf"][g, k, i] += int(torch.isinf(tensors[i]).sum())
-                sources[i].release(tensors[i])
+    def _unchanged(self, g: int, k: int, i: int, key: str) -> None:
+        shape, dtype = self.meta[key]
+        self.totals.counts["same_tensors"][g, k, i] += 1
+        self.totals.counts["same_bytes"][g, k, i] += math.prod(shape) * dtype.itemsize
+
+    def _other(self, window: _Window, key: str) -> None:
+        """A tensor that is not measured (integer, or empty): only whether it changed."""
+        g, kind = self.index[key]
+        k = KINDS.index(kind)
+        tensors = {j: self.sources[j].tensor(key) for j in window.reads}
+        for i in window.targets:
+            if i and _same_bits(tensors[i], tensors[i - 1]):
+                self._unchanged(g, k, i, key)
+        for j, tensor in tensors.items():
+            self.sources[j].release(tensor)
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -293,21 +442,25 @@ def _series(grouping: Grouping, totals: _Totals) -> tuple[tuple[KindSeries | Non
 
 
 def _steps(totals: _Totals, g: int, k: int) -> tuple[Step, ...]:
-    s, c = totals.sums, totals.counts
-    sq_norm: np.ndarray = s["sq_norm"][g, k]
+    sums: np.ndarray = totals.sums[g, k]
+    sq_prev, sq_first, sq_final, sq_norm = (sums[_SUMS.index(name)] for name in _SUMS)
+    c = totals.counts
     count = sq_norm.shape[0]
     tensors, nbytes = int(totals.tensors[g, k]), int(totals.nbytes[g, k])
+    norm_final = float(sq_norm[count - 1])
     steps = []
     for i in range(count):
-        norm_i, norm_final = float(sq_norm[i]), float(sq_norm[count - 1])
-        dot = float(s["dot_final"][g, k, i])
-        cos = dot / (math.sqrt(norm_i) * math.sqrt(norm_final)) if norm_i > 0 and norm_final > 0 else None
+        norm_i, final_i = float(sq_norm[i]), float(sq_final[i])
+        cos = None
+        if norm_i > 0 and norm_final > 0:
+            dot = (norm_i + norm_final - final_i) / 2  # ‖c − f‖² = ‖c‖² + ‖f‖² − 2⟨c, f⟩
+            cos = dot / (math.sqrt(norm_i) * math.sqrt(norm_final))
         steps.append(
             Step(
-                rel_change_prev=_ratio(float(s["sq_prev"][g, k, i]), float(sq_norm[i - 1])) if i else None,
-                rel_change_first=_ratio(float(s["sq_first"][g, k, i]), float(sq_norm[0])),
-                dist_final=math.sqrt(float(s["sq_final"][g, k, i])),
-                rel_dist_final=_ratio(float(s["sq_final"][g, k, i]), norm_final),
+                rel_change_prev=_ratio(float(sq_prev[i]), float(sq_norm[i - 1])) if i else None,
+                rel_change_first=_ratio(float(sq_first[i]), float(sq_norm[0])),
+                dist_final=math.sqrt(final_i),
+                rel_dist_final=_ratio(final_i, norm_final),
                 cos_final=cos,
                 norm=math.sqrt(norm_i),
                 unchanged_tensors=int(c["same_tensors"][g, k, i]) / tensors if i else None,

@@ -22,7 +22,7 @@ import os
 import struct
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -100,6 +100,8 @@ class CheckpointWeights:
         path: a ``.pth.tar`` / ``.pt`` checkpoint.
         weights: ``"raw"`` or ``"ema"``.
         framework: the run's framework (it picks the state dict of those weights).
+        load: loads the checkpoint file (default: hubkit's safe loader); a publish passes the checkpoints
+            it loaded already (:class:`hubkit.runs.safeload.Preloads`).
 
     Example:
         >>> src = CheckpointWeights(Path("runs/x/checkpoint-3.pth.tar"), "ema", frameworks.get("timm"))
@@ -107,8 +109,16 @@ class CheckpointWeights:
         ['conv1.weight']
     """
 
-    def __init__(self, path: Path, weights: str, framework: Framework) -> None:
+    def __init__(
+        self,
+        path: Path,
+        weights: str,
+        framework: Framework,
+        *,
+        load: Callable[[Path], dict[str, Any]] | None = None,
+    ) -> None:
         self.path = Path(path)
+        self._load = load
         self.name = self.path.name
         self._weights = weights
         self._framework = framework
@@ -122,7 +132,7 @@ class CheckpointWeights:
             return self._state
         from hubkit.runs.safeload import load_checkpoint
 
-        checkpoint = load_checkpoint(self.path)
+        checkpoint = self._load(self.path) if self._load is not None else load_checkpoint(self.path)
         try:
             state = self._framework.source_state_dict(checkpoint, self._weights)
         except KeyError as exc:

@@ -1,9 +1,11 @@
 """Main's "Training dynamics": how the published revisions' weights moved, as a picture and card facts.
 
 The analysis (``hubkit.dynamics``) reads the published checkpoints of the run again, in the background
-while the revisions are uploaded and verified: each consecutive pair first, in order (a revision's
-``hubkit.json`` figures need only its pair), then all of them for main's picture and card section. The
-picture names the run, never a local path, so the same run gives the same bytes.
+while the revisions are uploaded and verified, in one pass: the checkpoints are walked in order, in small
+windows, and each revision's pair with the one before it is told as soon as both are measured (a
+revision's ``hubkit.json`` figures need only its pair); the whole report (main's picture and card section)
+comes at the end of the same pass. The picture names the run, never a local path, so the same run gives
+the same bytes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import dataclasses
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hubkit.layout import TRAINING_DYNAMICS
 
@@ -44,13 +47,15 @@ def analyse_published(
     weights: str | None,
     imported: threading.Event | None = None,
     on_pair: Callable[[str, DynamicsReport], None] | None = None,
+    load: Callable[[Path], dict[str, Any]] | None = None,
 ) -> DynamicsReport | None:
     """The dynamics of the checkpoints of ``revisions`` (``(name, epoch)``), labelled by revision name.
 
     Returns None with fewer than two revisions (nothing moved between them). ``imported`` is set once the
     model is built, after which the analysis imports nothing more (a fork is safe from then on).
     ``on_pair`` is told, in epoch order, each revision's name and the report of it and the revision before
-    it, as soon as that pair is measured (before the whole report).
+    it, as soon as that pair is measured (before the whole report). ``load`` loads a checkpoint file
+    (default: hubkit's safe loader; a publish passes the checkpoints its preflight loaded).
 
     Example:
         >>> analyse_published(run, [("epoch-000", 0), ("epoch-004", 4)], None).checkpoints[1].label
@@ -83,7 +88,12 @@ def analyse_published(
                 on_pair(names[later], _labelled(pair, run.name, names))
 
         report = analyse_run(
-            run, select=spec, weights=weights, model=model, on_pair=pair_done if on_pair else None
+            run,
+            select=spec,
+            weights=weights,
+            model=model,
+            on_pair=pair_done if on_pair else None,
+            load=load,
         )
     finally:
         torch.set_num_threads(threads)

@@ -172,13 +172,15 @@ class Executor:
         """
         from hubkit.runs.safeload import preload
 
-        staged, converter = self.plan.staged, self.planner.converter
+        staged, converter, files = self.plan.staged, self.planner.converter, self.planner.files
         if not staged:
             return
         # The first conversion (after timm's import) proceeds in the background meanwhile.
         converter.submit(staged[0].name, staged[0].item)
         for rev in staged[1:]:  # the first one's conversion, awaited below, checks it
-            converter.keep(preload(rev.item.checkpoint.path))
+            path = rev.item.checkpoint.path
+            # shared with the dynamics analysis when it runs (it may have loaded it already)
+            converter.keep(files.preloads.get(path) if files.revisions else preload(path))
         main = next((r for r in self.plan.revisions if r.epoch == self.plan.main_epoch), None)
         if main is not None:  # needs no converted weights: rendered while the first conversion runs
             self.planner.files.main_readme(main.item, main.metrics, preview_rows(self.plan))

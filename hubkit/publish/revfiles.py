@@ -19,6 +19,7 @@ from hubkit.publish import card as cards
 from hubkit.publish import dynamics
 from hubkit.publish.content import Content, metadata_file
 from hubkit.publish.files import LocalFile
+from hubkit.runs.safeload import Preloads
 
 if TYPE_CHECKING:
     from hubkit.cards.context import CardContext, DynamicsFacts
@@ -55,6 +56,8 @@ class ReleaseFiles:
         self.dry_run = dry_run
         self.revisions = tuple(revisions)  # (("epoch-000", 0), ...): every revision of this publish
         self.weights = weights
+        # checkpoints safe-loaded once for the preflight (its conversions) and the dynamics analysis
+        self.preloads = Preloads()
         self._dynamics_lock = threading.Lock()
         self._dynamics_started = False
         self.dynamics_imported = threading.Event()  # set once the analysis imports nothing more
@@ -81,12 +84,15 @@ class ReleaseFiles:
                     self.weights,
                     imported=self.dynamics_imported,
                     on_pair=self._pair,
+                    load=self.preloads.checkpoint,
                 )
             except BaseException as exc:
                 for future in (*self._pairs.values(), self._report):
                     if not future.done():
                         future.set_exception(exc)
                 raise
+            finally:
+                self.preloads.close()  # what the analysis did not take: the conversions hold their own
             for future in self._pairs.values():
                 if not future.done():  # a revision whose pair was not measured (one epoch published twice)
                     future.set_result(None)

@@ -230,6 +230,57 @@ def preload(path: str | os.PathLike[str]) -> Preloaded:
     return Preloaded(path=file, checkpoint=checkpoint, size=after.st_size, mtime_ns=after.st_mtime_ns)
 
 
+class Preloads:
+    """Checkpoints safe-loaded once for two users: a publish's preflight (for its conversions) and its
+    training-dynamics analysis, in their own threads; whoever comes first loads.
+
+    :meth:`get` keeps what it returns for the other user; :meth:`take` (the analysis) forgets it, so that
+    the file's memory map goes with its last user (pages a conversion read stay resident while it lives).
+
+    Example:
+        >>> preloads = Preloads()
+        >>> preloads.get("runs/x/last.pth.tar") is preloads.take("runs/x/last.pth.tar")
+        True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: dict[Path, Preloaded] = {}
+        self._loading: dict[Path, threading.Lock] = {}
+        self._closed = False
+
+    def get(self, path: str | os.PathLike[str]) -> Preloaded:
+        """The checkpoint at ``path``, loaded by :func:`preload` unless loaded already; kept for a :meth:`take`."""
+        return self._load(Path(path), keep=True)
+
+    def take(self, path: str | os.PathLike[str]) -> Preloaded:
+        """The checkpoint at ``path`` (loaded already by :meth:`get`, or now), no longer kept here."""
+        return self._load(Path(path), keep=False)
+
+    def checkpoint(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """The checkpoint dict at ``path`` (:meth:`take`)."""
+        return self.take(path).checkpoint
+
+    def close(self) -> None:
+        """Forget every checkpoint kept, and keep none from now on (their maps go with their other users)."""
+        with self._lock:
+            self._loaded.clear()
+            self._closed = True
+
+    def _load(self, file: Path, *, keep: bool) -> Preloaded:
+        with self._lock:
+            lock = self._loading.setdefault(file, threading.Lock())
+        with lock:
+            with self._lock:
+                found = self._loaded.pop(file, None)
+            if found is None:
+                found = preload(file)
+            with self._lock:
+                if keep and not self._closed:
+                    self._loaded[file] = found
+            return found
+
+
 def load_checkpoint_with_sha256(
     path: str | os.PathLike[str], *, known: SourceHash | None = None, preloaded: Preloaded | None = None
 ) -> tuple[dict[str, Any], str]:
