@@ -22,6 +22,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+_ISOLATED = ("HF_HOME", "HUBKIT_HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Module- and session-scoped fixtures run before the per-test isolation below: give them (and
+    everything else in this process) a private home too, never the user's caches."""
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="hubkit-tests-"))
+    for name, sub in zip(_ISOLATED, ("hf", "hubkit", "cache", "mpl"), strict=True):
+        os.environ[name] = str(home / sub)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the user's HF cache, token, hubkit data or matplotlib config."""

@@ -357,7 +357,7 @@ def test_injected_faults_are_retried_and_commits_apply_once(
     hub.set_faults(None)
     hub_api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id=hub_repo)
     # (hf_xet downloads Xet-stored files from the CAS's fetch URLs, other clients GET /resolve.)
-    hub.set_faults("rate=1,kinds=drop,max=1,methods=GET,paths=*/resolve/*+/_xet/v1/fetch/*")
+    hub.set_faults("rate=1,kinds=drop,max=1,methods=GET,paths=*/resolve/*+/_xet/*/v1/fetch/*")
     path = hf_hub_download(hub_repo, "w.bin", endpoint=hub.endpoint, cache_dir=tmp_path / "c")
     assert Path(path).read_bytes() == data
     assert len(hub.injected_faults) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -39,9 +40,13 @@ def repo(api: HfApi) -> str:
     return repo_id
 
 
+_CAS_TAG = re.compile(r"^/_xet/[0-9a-f]{16}/")
+
+
 def _requests(hub: LocalHub) -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
-    hub.observe(lambda method, path: seen.append((method, path.split("?")[0])))
+    # CAS paths without the store's tag (/_xet/<tag>/v1/... -> /_xet/v1/...)
+    hub.observe(lambda method, path: seen.append((method, _CAS_TAG.sub("/_xet/", path.split("?")[0]))))
     return seen
 
 
@@ -266,3 +271,20 @@ def test_hubkit_upload_ahead_is_not_sent_again_by_its_commit(xhub: LocalHub, tmp
     api.create_commit("localuser/ahead-xet", operations=[op], commit_message="w")
     xhub.observe(None)
     assert [p for _, p in seen].count("/_xet/v1/shards") == 1
+
+
+def test_a_fresh_hub_on_the_same_port_is_not_fooled_by_the_clients_xet_cache(tmp_path: Path) -> None:
+    """hf_xet caches, per CAS URL, which chunks the CAS holds. A hub restarted on the same port with another
+    data dir must not meet that cache: the client would skip xorbs the new store lacks (shard refused)."""
+    data = os.urandom(2 * 1024 * 1024)
+    with LocalHub(tmp_path / "first", token=TOKEN) as first:
+        port = first.port
+        api = HfApi(endpoint=first.endpoint, token=TOKEN)
+        api.create_repo("localuser/same")
+        api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id="localuser/same")
+    with LocalHub(tmp_path / "second", token=TOKEN, port=port) as second:  # same URL, empty store
+        api = HfApi(endpoint=second.endpoint, token=TOKEN)
+        api.create_repo("localuser/same")
+        api.upload_file(path_or_fileobj=data, path_in_repo="w.bin", repo_id="localuser/same")
+        url = f"{second.endpoint}/localuser/same/resolve/main/w.bin"
+        assert httpx2.get(url).content == data

@@ -60,7 +60,9 @@ def test_killed_publish_resumes_to_the_same_state(timm_run_dir: Path, tmp_path: 
         expected = _state(hub_a)
     assert set(expected) == {"main", "epoch-000", "epoch-002", "epoch-004"}
 
-    slow_uploads = "rate=1,kinds=slow,delay=1.5,paths=/_lfs/*+/_xet/v1/xorbs/*,methods=PUT+POST"  # LFS or Xet
+    slow_uploads = (
+        "rate=1,kinds=slow,delay=1.5,paths=/_lfs/*+/_xet/*/v1/xorbs/*,methods=PUT+POST"  # LFS or Xet
+    )
     with LocalHub(tmp_path / "b", token=TOKEN, faults=slow_uploads) as hub_b:
         api = HfApi(endpoint=hub_b.endpoint, token=TOKEN)
         proc = subprocess.Popen(

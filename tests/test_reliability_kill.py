@@ -66,9 +66,11 @@ KILL_POINTS = [
     KillPoint(
         "preupload", "upload: preupload of epoch-001's files", ("POST", "*/preupload/hubkit-staging-*")
     ),
-    KillPoint("xorb-upload", "upload: weights xorb POST (Xet), body in flight", ("POST", "/_xet/v1/xorbs/*")),
     KillPoint(
-        "shard-upload", "upload: shard POST registering the weights (Xet)", ("POST", "/_xet/v1/shards")
+        "xorb-upload", "upload: weights xorb POST (Xet), body in flight", ("POST", "/_xet/*/v1/xorbs/*")
+    ),
+    KillPoint(
+        "shard-upload", "upload: shard POST registering the weights (Xet)", ("POST", "/_xet/*/v1/shards")
     ),
     KillPoint(
         "staging-commit", "commit: epoch-001's staged commit POST sent", ("POST", "*/commit/hubkit-staging-*")
@@ -86,7 +88,7 @@ KILL_POINTS = [
     KillPoint(
         "second-xorb-upload",
         "upload ahead: epoch-004's weights xorb POST (Xet), while epoch-001 is staged",
-        ("POST", "/_xet/v1/xorbs/*"),
+        ("POST", "/_xet/*/v1/xorbs/*"),
         nth=2,
     ),
     KillPoint(

@@ -116,8 +116,8 @@ def dispatch(method: str, seg: list[str]) -> Handler:
                 if action in table:
                     return _pick(method, table[action], repo=repo, rev=args[0])
         raise HubHTTPError(404, "NotFound", f"No such API endpoint: /{'/'.join(seg)}")
-    if n >= 2 and seg[0] == xet_routes.CAS_PREFIX:
-        return xet_routes.dispatch(method, seg[1:])
+    if n >= 2 and seg[0] == xet_routes.CAS_PREFIX:  # /_xet/<store tag>/v1/… (see xet_routes.cas_url)
+        return xet_routes.dispatch(method, seg[1:] if seg[1] in ("v1", "v2") else seg[2:])
     if seg == ["v1", "telemetry"] and method == "POST":  # hf_xet posts it to the CAS URL's origin
         return xet_routes.dispatch(method, seg)
     if n >= 2 and seg[0] == "_lfs":

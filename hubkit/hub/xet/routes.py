@@ -53,7 +53,18 @@ def _xet(ctx: Ctx) -> XetStore:
 
 
 def cas_url(ctx: Ctx) -> str:
-    return f"{ctx.base_url}/{CAS_PREFIX}"
+    """The CAS URL the Xet tokens announce: ``/_xet/<store tag>``, one per data dir.
+
+    hf_xet keys its on-disk shard cache by this URL. A hub started on the same port with another data dir
+    (a fresh test hub, a wiped staging hub) therefore never meets a client cache that claims chunks of
+    the other store, which would make the client skip uploading xorbs this store lacks.
+    """
+    return f"{ctx.base_url}/{CAS_PREFIX}/{store_tag(ctx.store.secret)}"
+
+
+def store_tag(secret: bytes) -> str:
+    """A stable name for a store, derived from (and revealing nothing of) its secret."""
+    return hashlib.sha256(b"hubkit xet cas url\0" + secret).hexdigest()[:16]
 
 
 # --- token endpoints (Hub side) --------------------------------------------------------------------
