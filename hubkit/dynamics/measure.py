@@ -25,8 +25,10 @@ Norms are over floating-point tensors only; integer tensors (``num_batches_track
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,6 +48,8 @@ KINDS = ("params", "buffers")
 # checkpoint, and to zero (the norm)
 _SUMS = ("sq_prev", "sq_first", "sq_final", "sq_norm")
 _COUNTS = ("same_tensors", "same_bytes", "nan", "inf")
+_WORKERS = 2  # threads of a whole (not streamed) measure, when the machine has the cores: torch's kernels
+# release the GIL, and each thread measures its own share of the tensors into its own totals
 _BATCH = 1 << 20  # bytes of a tensor read before they are released (fewer madvise calls)
 _MARGIN = 1 << 20  # bytes released before those as well (fault-around maps pages around a fault)
 
@@ -73,6 +77,12 @@ class _Totals:
         self.tensors = np.zeros((groups, 2), dtype=np.int64)
         self.numel = np.zeros((groups, 2), dtype=np.int64)
         self.nbytes = np.zeros((groups, 2), dtype=np.int64)
+
+    def add(self, other: _Totals) -> None:
+        """Add ``other``'s sums and counts (measured over other tensors of the same groups)."""
+        self.sums += other.sums
+        for name in _COUNTS:
+            self.counts[name] += other.counts[name]
 
     def pair(self, i: int) -> _Totals:
         """The totals of checkpoints ``i − 1`` and ``i`` alone (the earlier is the first, the later the
@@ -260,28 +270,74 @@ def measure(
             others.append(key)
     state_bytes = int(totals.nbytes.sum())
     ungrouped = tuple(k for k in meta if k not in index)
-    block = _Block(sources, meta, totals, index)
+    # Streamed (publish, beside conversions and uploads): one thread. Whole: one per core, up to _WORKERS.
+    workers = 1 if on_checkpoint is not None else max(1, min(_WORKERS, os.cpu_count() or 1))
+    shares = _shares(floats, meta, workers)
+    parts = [_Totals(len(grouping.groups), count) for _ in shares]
+    blocks = [_Block(sources, meta, part, index) for part in parts]
+    pool = ThreadPoolExecutor(max_workers=len(blocks)) if len(blocks) > 1 else None
     checked = {count - 1}
     bytes_read = 0
-    for targets in _windows(count, on_checkpoint is not None):
-        window = _Window.of(targets, count)
-        reads = window.reads
-        _check_metadata(sources, [j for j in reads if j not in checked], meta)
-        checked.update(reads)
-        block.window(window, floats, others)
-        bytes_read += state_bytes * len(reads)
-        for j in reads:  # no later window reads it (the next one reads the last target, 0 and the final)
-            if 0 < j < targets[-1] < count - 1:
-                sources[j].close()
-        if on_checkpoint is not None:
-            for i in targets:
-                if i:
-                    seconds = time.perf_counter() - start_time
-                    on_checkpoint(
-                        i, Measured(_series(grouping, totals.pair(i)), bytes_read, seconds, ungrouped)
-                    )
+    try:
+        for targets in _windows(count, on_checkpoint is not None):
+            window = _Window.of(targets, count)
+            reads = window.reads
+            _check_metadata(sources, [j for j in reads if j not in checked], meta)
+            checked.update(reads)
+            if pool is None:
+                blocks[0].window(window, shares[0], others)
+            else:
+                jobs = [
+                    pool.submit(block.window, window, share, others if n == 0 else [])
+                    for n, (block, share) in enumerate(zip(blocks, shares, strict=True))
+                ]
+                for job in jobs:
+                    job.result()
+            bytes_read += state_bytes * len(reads)
+            for j in reads:  # no later window reads it (the next one reads the last target, 0 and the final)
+                if 0 < j < targets[-1] < count - 1:
+                    sources[j].close()
+            if on_checkpoint is not None:
+                now = _combined(totals, parts)
+                for i in targets:
+                    if i:
+                        seconds = time.perf_counter() - start_time
+                        on_checkpoint(
+                            i, Measured(_series(grouping, now.pair(i)), bytes_read, seconds, ungrouped)
+                        )
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     seconds = time.perf_counter() - start_time
-    return Measured(_series(grouping, totals), bytes_read, seconds, ungrouped)
+    return Measured(_series(grouping, _combined(totals, parts)), bytes_read, seconds, ungrouped)
+
+
+def _combined(totals: _Totals, parts: Sequence[_Totals]) -> _Totals:
+    """``totals`` (its tensor counts and sizes) with the sums and counts of every part added."""
+    out = _Totals(*totals.tensors.shape[:1], totals.sums.shape[-1])
+    out.tensors, out.numel, out.nbytes = totals.tensors, totals.numel, totals.nbytes
+    for part in parts:
+        out.add(part)
+    return out
+
+
+def _shares(
+    floats: Mapping[tuple[int, int], list[str]],
+    meta: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+    workers: int,
+) -> list[dict[tuple[int, int], list[str]]]:
+    """``floats`` split into ``workers`` shares of about equal size, whole tensors each (largest first)."""
+    if workers == 1:
+        return [dict(floats)]
+    sizes = [0] * workers
+    shares: list[dict[tuple[int, int], list[str]]] = [{} for _ in range(workers)]
+    keys = [(gk, key) for gk, ks in floats.items() for key in ks]
+    for gk, key in sorted(keys, key=lambda item: -math.prod(meta[item[1]][0])):
+        n = sizes.index(min(sizes))
+        shares[n].setdefault(gk, []).append(key)
+        sizes[n] += math.prod(meta[key][0])
+    order = {key: i for i, (_, key) in enumerate(keys)}  # file order within each share's groups
+    return [{gk: sorted(ks, key=order.__getitem__) for gk, ks in share.items()} for share in shares]
 
 
 class _Block:
