@@ -15,6 +15,6 @@ def hubkit(*argv: str) -> tuple[int, str, str]:
         try:
             main(list(argv))
             code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
+        except SystemExit as exc:  # None is success; a message instead of a number is failure
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     return code, out.getvalue(), err.getvalue()

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import hubkit
 from huggingface_hub import HfApi, ModelCard
 
-from hubkit.cli import main
 from hubkit.hub import LocalHub
 
 TOKEN = "hubkit-test-token-123"
@@ -29,13 +27,9 @@ def openclip_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]
 def published(openclip_hub: LocalHub, openclip_run_dir: Path) -> dict[str, Any]:
     argv = ["publish", str(openclip_run_dir), "--endpoint", openclip_hub.endpoint, "--token", TOKEN]
     argv += ["--repo", REPO, "--select", "epochs:1", "--json", "--device", "cpu"]
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exc:
-            assert not exc.code, err.getvalue()
-    return json.loads(out.getvalue())
+    code, out, err = hubkit(*argv)
+    assert not code, err
+    return json.loads(out)
 
 
 def _state_dict_of_checkpoint(path: Path) -> dict[str, Any]:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_run import hubkit
 from huggingface_hub import HfApi
 
-from hubkit.cli import main
 from hubkit.hub import LocalHub
 
 TOKEN = "hubkit-test-token-ref"
@@ -25,15 +23,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
 
 
 def _publish(hub: LocalHub, run: Path, *args: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    argv = ["publish", str(run), "--endpoint", hub.endpoint, "--token", TOKEN, "--json", *args]
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, err.getvalue() + out.getvalue()
+    code, out, err = hubkit(
+        "publish", str(run), "--endpoint", hub.endpoint, "--token", TOKEN, "--json", *args
+    )
+    return code, err + out
 
 
 @pytest.mark.slow  # publishes the shared digits run to the local hub

@@ -7,18 +7,16 @@ receives stay within 1.3 x (one checkpoint + the bytes of the tensors that chang
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import hubkit
 from huggingface_hub import HfApi
 
-from hubkit.cli import main
 from hubkit.hub import LocalHub
 
 TOKEN = "xet-dedup-token"
@@ -28,13 +26,9 @@ REPO = "localuser/locked-text"
 def _publish(hub: LocalHub, run: Path) -> dict[str, Any]:
     argv = ["publish", str(run), "--endpoint", hub.endpoint, "--token", TOKEN, "--repo", REPO]
     argv += ["--select", "all", "--json", "--device", "cpu", "--no-verify"]
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(argv)
-        except SystemExit as exc:
-            assert not exc.code, err.getvalue()
-    return dict(json.loads(out.getvalue()))
+    code, out, err = hubkit(*argv)
+    assert not code, err
+    return dict(json.loads(out))
 
 
 @pytest.mark.slow

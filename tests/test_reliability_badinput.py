@@ -10,23 +10,21 @@ test_publish_units.py, test_tags_errors.py and test_cards_templates.py.
 
 from __future__ import annotations
 
-import io
 import os
 import pathlib
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_run import hubkit
 from fixtures_reliability import store_fingerprint
 from fixtures_runs import copy_run
 from huggingface_hub import HfApi
 
-from hubkit.cli import main
 from hubkit.hub import LocalHub
 
 CASES = yaml.safe_load((Path(__file__).parent / "badinput" / "cases.yaml").read_text())
@@ -234,14 +232,8 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 
 def _hubkit(argv: list[str]) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, err.getvalue() + out.getvalue()
+    code, out, err = hubkit(*argv)
+    return code, err + out
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
