@@ -22,7 +22,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_ISOLATED = ("HF_HOME", "HUBKIT_HOME", "XDG_CACHE_HOME", "MPLCONFIGDIR")
+# Variables that point at the user's caches and config -> the folder each gets in a private home.
+_ISOLATED = {"HF_HOME": "hf", "HUBKIT_HOME": "hubkit", "XDG_CACHE_HOME": "cache", "MPLCONFIGDIR": "mpl"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,7 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from pathlib import Path
 
     home = Path(tempfile.mkdtemp(prefix="hubkit-tests-"))
-    for name, sub in zip(_ISOLATED, ("hf", "hubkit", "cache", "mpl"), strict=True):
+    for name, sub in _ISOLATED.items():
         os.environ[name] = str(home / sub)
 
 
@@ -40,10 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the user's HF cache, token, hubkit data or matplotlib config."""
     home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HF_HOME", str(home / "hf"))
-    monkeypatch.setenv("HUBKIT_HOME", str(home / "hubkit"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
-    monkeypatch.setenv("MPLCONFIGDIR", str(home / "mpl"))
+    for name, sub in _ISOLATED.items():
+        monkeypatch.setenv(name, str(home / sub))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUBKIT_HUB_TOKEN"):
         monkeypatch.delenv(name, raising=False)

@@ -391,20 +391,24 @@ def test_summary_escapes_markdown_and_html_from_the_report() -> None:
     assert "1 published; uploaded 2.0 KiB in 1 commit(s)." in summary
 
 
-def test_install_script_refuses_a_malformed_hubkit_version(tmp_path: Path) -> None:
-    proc = subprocess.run(
+def _install(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the action's install step as the runner would, with ``env`` added."""
+    runner = {
+        "GITHUB_ACTION_PATH": str(ROOT),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "RUNNER_TEMP": str(tmp_path),
+    }
+    return subprocess.run(
         ["bash", str(ROOT / "action" / "install.sh")],
-        env={
-            **os.environ,
-            "HUBKIT_VERSION": "--index-url=http://example.invalid/simple",
-            "GITHUB_ACTION_PATH": str(ROOT),
-            "GITHUB_OUTPUT": str(tmp_path / "output"),
-            "RUNNER_TEMP": str(tmp_path),
-        },
+        env={**os.environ, **env, **runner},
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_install_script_refuses_a_malformed_hubkit_version(tmp_path: Path) -> None:
+    proc = _install(tmp_path, HUBKIT_VERSION="--index-url=http://example.invalid/simple")
     assert proc.returncode == 2
     assert "hubkit-version must be a version number" in proc.stderr
     assert not (tmp_path / "hubkit-action-venv").exists()
@@ -412,19 +416,7 @@ def test_install_script_refuses_a_malformed_hubkit_version(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("extras", ["mmpretrain]; rm -rf /", "--index-url=http://x", "MMPreTrain", "a,,b"])
 def test_install_script_refuses_malformed_extras(tmp_path: Path, extras: str) -> None:
-    proc = subprocess.run(
-        ["bash", str(ROOT / "action" / "install.sh")],
-        env={
-            **os.environ,
-            "HUBKIT_EXTRAS": extras,
-            "GITHUB_ACTION_PATH": str(ROOT),
-            "GITHUB_OUTPUT": str(tmp_path / "output"),
-            "RUNNER_TEMP": str(tmp_path),
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _install(tmp_path, HUBKIT_EXTRAS=extras)
     assert proc.returncode == 2
     assert "extras must be comma-separated extra names" in proc.stderr
     assert not (tmp_path / "hubkit-action-venv").exists()
