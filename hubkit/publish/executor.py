@@ -113,8 +113,8 @@ class Executor:
                 self._curves = drawing.submit(render_curves, data)
             if plan.refs is None:
                 self.remote.ensure_repo(private=self.options.private)
-            self._begin()
             initial = self.remote.initial_commit() if plan.staged else None
+            self._begin(initial)
             for index, rev in enumerate(todo):
                 for later in todo[index + 1 : index + 3]:
                     if later.action in ("publish", "replace"):
@@ -139,8 +139,9 @@ class Executor:
             self.progress.stop()
         return self._outcome(done, main_commit, main_bytes)
 
-    def _begin(self) -> None:
-        """Before the first revision: nothing when publishing directly (a pull request is opened)."""
+    def _begin(self, initial: str | None) -> None:
+        """Before the first revision (``initial``: the repo's first commit, when revisions are staged):
+        nothing when publishing directly (a pull request is opened)."""
 
     def _outcome(self, done: dict[str, RevisionOutcome], main_commit: str | None, main_bytes: int) -> Outcome:
         return Outcome(revisions=done, main_commit=main_commit, main_bytes_uploaded=main_bytes)

@@ -126,10 +126,10 @@ class PullRequestExecutor(Executor):
         self._uploads.revision = self._ref
         return self._ref
 
-    def _begin(self) -> None:
+    def _begin(self, initial: str | None) -> None:
         if self.plan.todo:  # uploads ahead go to the pull request's ref: open it before they start
             self._open()
-            self._initial = self.remote.files(self.remote.initial_commit())
+            self._initial = self.remote.files(initial or self.remote.initial_commit())
 
     def _kept(self, rev: RevisionPlan, staged: bool) -> str:
         return (

@@ -50,6 +50,7 @@ class Remote:
         self.read_only = read_only
         self.endpoint = str(api.endpoint).rstrip("/")
         self.commits_made = 0
+        self._user: str | None = None
 
     # --- errors ------------------------------------------------------------------------------------
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -216,8 +217,10 @@ class Remote:
 
     # --- pull requests (``--create-pr`` and ``hubkit pr merge``) ------------------------------------
     def user(self) -> str:
-        """The token's user name."""
-        return str(self._call("asking who the token belongs to", self.api.whoami)["name"])
+        """The token's user name (asked once)."""
+        if self._user is None:
+            self._user = str(self._call("asking who the token belongs to", self.api.whoami)["name"])
+        return self._user
 
     def open_pull_requests(self, author: str) -> list[tuple[int, str]]:
         """``(num, title)`` of the open pull requests of ``author``, newest first."""
