@@ -69,15 +69,15 @@ def add_locked(
 
 
 def pusher(ctx: Ctx, repo: RepoRef, rev: str | None) -> Identity:
-    """Who may upload to ``rev`` of ``repo``: :meth:`Ctx.contributor`'s rules, plus the author of an open
-    pull request pushing more commits to its own ``refs/pr/N`` (as on the Hub: a contributor who cannot
-    write to the repo keeps working on the pull request they opened)."""
+    """Who may upload to ``rev`` of ``repo``, as on the Hub: its writers; with ``?create_pr=1`` any write
+    token of a user who can see the repo (a pull request may be opened on someone else's repo); and the
+    author of an open pull request pushing more commits to its own ``refs/pr/N``."""
     name = (rev or "").removeprefix("refs/heads/")
-    if ctx.flag("create_pr") or not name.startswith(PR_PREFIX):
-        return ctx.contributor(repo)
+    if not ctx.flag("create_pr") and not name.startswith(PR_PREFIX):
+        return ctx.writable(repo)
     identity = ctx.require_write()
     ctx.readable(repo)
-    if identity.may_write(repo.namespace):
+    if ctx.flag("create_pr") or identity.may_write(repo.namespace):
         return identity
     num = name.removeprefix(PR_PREFIX)
     items = read_all(ctx.store, repo)["items"]

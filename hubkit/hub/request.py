@@ -160,15 +160,6 @@ class Ctx:
         self.readable(repo)
         return self.require_write_to(repo.namespace)
 
-    def contributor(self, repo: RepoRef) -> Identity:
-        """Like :meth:`writable`, but with ``?create_pr=1`` any write token of a user who can see the repo
-        will do: a pull request may be opened on someone else's repo, as on the Hub."""
-        if not self.flag("create_pr"):
-            return self.writable(repo)
-        identity = self.require_write()
-        self.readable(repo)
-        return identity
-
     def check_read_token(self) -> None:
         """A wrong token is refused even for reads (like the Hub); no token is fine."""
         self.identity()
