@@ -78,6 +78,12 @@ class _Totals:
         self.numel = np.zeros((groups, 2), dtype=np.int64)
         self.nbytes = np.zeros((groups, 2), dtype=np.int64)
 
+    def sharing_sizes(self) -> _Totals:
+        """Empty sums and counts over the same tensors: this one's tensor counts and sizes, shared."""
+        out = _Totals(self.tensors.shape[0], self.sums.shape[-1])
+        out.tensors, out.numel, out.nbytes = self.tensors, self.numel, self.nbytes
+        return out
+
     def add(self, other: _Totals) -> None:
         """Add ``other``'s sums and counts (measured over other tensors of the same groups)."""
         self.sums += other.sums
@@ -273,7 +279,7 @@ def measure(
     # Streamed (publish, beside conversions and uploads): one thread. Whole: one per core, up to _WORKERS.
     workers = 1 if on_checkpoint is not None else max(1, min(_WORKERS, os.cpu_count() or 1))
     shares = _shares(floats, meta, workers)
-    parts = [_Totals(len(grouping.groups), count) for _ in shares]
+    parts = [totals.sharing_sizes() for _ in shares]
     blocks = [_Block(sources, meta, part, index) for part in parts]
     pool = ThreadPoolExecutor(max_workers=len(blocks)) if len(blocks) > 1 else None
     checked = {count - 1}
@@ -298,7 +304,7 @@ def measure(
                 if 0 < j < targets[-1] < count - 1:
                     sources[j].close()
             if on_checkpoint is not None:
-                now = _combined(totals, parts)
+                now = _combined(parts)
                 for i in targets:
                     if i:
                         seconds = time.perf_counter() - start_time
@@ -309,13 +315,14 @@ def measure(
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     seconds = time.perf_counter() - start_time
-    return Measured(_series(grouping, _combined(totals, parts)), bytes_read, seconds, ungrouped)
+    return Measured(_series(grouping, _combined(parts)), bytes_read, seconds, ungrouped)
 
 
-def _combined(totals: _Totals, parts: Sequence[_Totals]) -> _Totals:
-    """``totals`` (its tensor counts and sizes) with the sums and counts of every part added."""
-    out = _Totals(*totals.tensors.shape[:1], totals.sums.shape[-1])
-    out.tensors, out.numel, out.nbytes = totals.tensors, totals.numel, totals.nbytes
+def _combined(parts: Sequence[_Totals]) -> _Totals:
+    """The totals of all ``parts`` (each measured over its own tensors; the one part itself when alone)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = parts[0].sharing_sizes()
     for part in parts:
         out.add(part)
     return out
