@@ -159,8 +159,7 @@ class HubkitRecord:
             >>> HubkitRecord.from_json(record.to_json()) == record  # doctest: +SKIP
             True
         """
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-        return (redact(text) + "\n").encode("utf-8")
+        return _record_bytes(self.to_dict(), allow_nan=False)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> HubkitRecord:
@@ -394,8 +393,7 @@ class VerificationRecord:
             >>> json.loads(record.to_json())["passed"]  # doctest: +SKIP
             True
         """
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=False)
-        return (redact(text) + "\n").encode("utf-8")
+        return _record_bytes(self.to_dict())
 
     @classmethod
     def from_json(cls, data: bytes | str) -> VerificationRecord:
@@ -510,7 +508,13 @@ class ReleaseManifest:
         )
 
 
-# --- reading -------------------------------------------------------------------------------------
+# --- writing and reading ---------------------------------------------------------------------------
+def _record_bytes(raw: Mapping[str, Any], *, allow_nan: bool = True) -> bytes:
+    """A record file's bytes: sorted keys, two-space indent, UTF-8, tokens redacted, a final newline."""
+    text = json.dumps(raw, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=allow_nan)
+    return (redact(text) + "\n").encode("utf-8")
+
+
 def _load(data: bytes | str, name: str) -> dict[str, Any]:
     try:
         raw = json.loads(data)
