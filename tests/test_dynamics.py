@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -318,6 +319,48 @@ def test_released_checkpoint_pages_read_back_the_same(tmp_path: Path) -> None:
     assert math.isclose(float(source.tensor("b").sum()), float(state["b"].sum()))
 
 
+def _read(
+    source: CheckpointWeights | SafetensorsWeights, key: str, start: int, stop: int, dtype: torch.dtype
+) -> torch.Tensor:
+    out = torch.full(((stop - start) * dtype.itemsize,), 7, dtype=torch.uint8)
+    source.read_into(key, start, stop, out)
+    return out.view(dtype)
+
+
+def test_checkpoint_reads_come_from_the_file_at_each_tensors_offset(tmp_path: Path) -> None:
+    state = {"w": torch.randn(64, 33), "h": torch.randn(5, 3).half(), "t": torch.randn(9, 4).t()}
+    torch.save({"epoch": 0, "state_dict": state}, tmp_path / "c.pt")
+    source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"))
+    for key, value in state.items():
+        flat = value.reshape(-1)
+        assert torch.equal(_read(source, key, 0, flat.numel(), value.dtype), flat)
+        assert torch.equal(_read(source, key, 5, 12, value.dtype), flat[5:12])
+    assert source._pages is not None and source._fd is not None  # pread from the mapped file's offsets
+    assert source._pages.file_offset(source.tensor("w").data_ptr(), 4) is not None
+    assert source._pages.file_offset(0, 4) is None  # an address outside the mapping
+    source.close()
+    assert source._fd is None
+
+
+def test_an_unmapped_legacy_checkpoint_is_read_from_memory(tmp_path: Path) -> None:
+    state = {"w": torch.randn(40, 7)}
+    torch.save({"epoch": 0, "state_dict": state}, tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    source = CheckpointWeights(tmp_path / "old.pt", "raw", frameworks.get("timm"))
+    assert torch.equal(_read(source, "w", 3, 250, torch.float32), state["w"].reshape(-1)[3:250])
+    assert source._fd is None  # nothing to pread: the legacy format is not memory-mapped
+
+
+def test_a_checkpoint_cut_short_after_loading_is_an_error_not_zeros(tmp_path: Path) -> None:
+    state = {"w": torch.randn(256, 256)}
+    torch.save({"epoch": 0, "state_dict": state}, tmp_path / "c.pt")
+    source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"))
+    source.metadata()  # loaded and mapped
+    size = (tmp_path / "c.pt").stat().st_size
+    os.truncate(tmp_path / "c.pt", size // 2)
+    with pytest.raises(CheckpointError, match="ended early"):
+        _read(source, "w", 0, 256 * 256, torch.float32)
+
+
 def test_safetensors_views_read_the_file_and_survive_release(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
@@ -330,6 +373,9 @@ def test_safetensors_views_read_the_file_and_survive_release(tmp_path: Path) -> 
         assert torch.equal(tensor, value)
         source.release(tensor)
         assert torch.equal(source.tensor(key), value)
+        if value.numel() and value.dtype.is_floating_point:
+            flat = value.reshape(-1)
+            assert torch.equal(_read(source, key, 1, flat.numel(), value.dtype), flat[1:])
     source.close()
 
 

@@ -6,13 +6,14 @@ in order, when it wants each checkpoint's figures as soon as they are known (:fu
 ``on_checkpoint``). A window also reads the checkpoint before it, the first and the final one.
 
 Within a window, the float tensors of one group and kind are cut into chunks of at most :data:`CHUNK`
-elements (small tensors packed together, large ones split). A chunk of each checkpoint is copied (memory
-mapped: the copy is the read) into one float64 block whose rows form a chain (:class:`_Window`), and
-``torch.nn.functional.pdist`` over each three rows of the chain gives the distances to the previous, the
-first and the final checkpoint in one fused pass over two rows each: differences, squares and sums, all in
-float64 (a difference of two float32 values is exact in float64). The chunk's pages are released before the
-next chunk, so memory stays at one block plus the state dicts' metadata, whatever the number of
-checkpoints or the size of the largest tensor.
+elements of one dtype (small tensors packed together, large ones split). A chunk of each checkpoint is read
+(:meth:`WeightSource.read_into`: ``pread`` from the file) into a staging buffer, where consecutive
+checkpoints' bytes are compared, then converted in one copy into one float64 block whose rows form a chain
+(:class:`_Window`), and ``torch.nn.functional.pdist`` over each three rows of the chain gives the distances
+to the previous, the first and the final checkpoint in one fused pass over two rows each: differences,
+squares and sums, all in float64 (a difference of two float32 values is exact in float64). Memory stays at
+one block and its staging buffer plus the state dicts' metadata, whatever the number of checkpoints or the
+size of the largest tensor.
 
 Sums of one group are additive over its tensors, which is what lets tensors share a chunk. The dot product
 with the final checkpoint (for the cosine) is not summed: ⟨c, f⟩ = (‖c‖² + ‖f‖² − ‖c − f‖²) / 2 from the
@@ -50,8 +51,8 @@ _SUMS = ("sq_prev", "sq_first", "sq_final", "sq_norm")
 _COUNTS = ("same_tensors", "same_bytes", "nan", "inf")
 _WORKERS = 2  # threads of a whole (not streamed) measure, when the machine has the cores: torch's kernels
 # release the GIL, and each thread measures its own share of the tensors into its own totals
-_BATCH = 1 << 20  # bytes of a tensor read before they are released (fewer madvise calls)
-_MARGIN = 1 << 20  # bytes released before those as well (fault-around maps pages around a fault)
+# integer views for comparing bits, by element size: wider words make torch.equal faster
+_SAME = {1: "uint8", 2: "int16", 4: "int32", 8: "int64"}
 
 # Told, in order, each checkpoint's index (from 1) and the measures of it and the checkpoint before it, as
 # soon as both are measured. See :func:`measure`.
@@ -363,9 +364,8 @@ class _Block:
         rows = 2 * (min(len(sources), WINDOW) + 1)
         self.buffer = torch.empty(rows * CHUNK, dtype=torch.float64)
         self.zero = torch.zeros(1, dtype=torch.float64)
+        self.staging = torch.empty(0, dtype=torch.uint8)
         self.moved: dict[tuple[str, int], bool] = {}
-        self._flats: dict[tuple[int, str], torch.Tensor] = {}
-        self._released: dict[tuple[int, str], int] = {}  # elements of each tensor released so far
 
     def window(self, window: _Window, floats: Mapping[tuple[int, int], list[str]], others: list[str]) -> None:
         import torch
@@ -377,7 +377,11 @@ class _Block:
                 pieces: list[tuple[str, int, int]] = []
                 used = 0
                 for key in keys:
-                    numel = math.prod(self.meta[key][0])
+                    shape, dtype = self.meta[key]
+                    numel = math.prod(shape)
+                    if pieces and self.meta[pieces[0][0]][1] != dtype:  # a chunk holds one dtype
+                        self._flush(window, index, g, k, pieces, used)
+                        pieces, used = [], 0
                     for start in range(0, numel, CHUNK):
                         stop = min(numel, start + CHUNK)
                         if used + stop - start > CHUNK:
@@ -388,7 +392,6 @@ class _Block:
                 if pieces:
                     self._flush(window, index, g, k, pieces, used)
                 self._count(window, g, k, keys)
-                self._flats, self._released = {}, {}
             for key in others:
                 self._other(window, key)
 
@@ -406,32 +409,38 @@ class _Block:
 
         rows = len(window.chain)
         block = self.buffer[: rows * used].view(rows, used)
-        flats = {j: [self._flat(j, key) for key, _, _ in pieces] for j in window.reads}
-        parts = {j: [f[a:b] for f, (_, a, b) in zip(fl, pieces, strict=True)] for j, fl in flats.items()}
-        first: dict[int, torch.Tensor] = {}
-        for r, j in window.fills:
-            row = first[j] = block[r]
-            if len(pieces) == 1:
-                row.copy_(parts[j][0])  # the read, and the conversion to float64
-            else:
-                torch.cat(parts[j], out=row)
-        for source, top, rows in window.spreads:  # copies of the first and the final checkpoint
-            block[top : top + 4 * (rows - 1) + 1 : 4].copy_(block[source].expand(rows, used))
+        dtype = self.meta[pieces[0][0]][1]
+        size = dtype.itemsize
+        fills = window.fills
+        stage = self._stage(len(fills) * used * size).view(len(fills), used * size)
+        slot: dict[int, int] = {}
+        for n, (_, j) in enumerate(fills):  # the read: each checkpoint's chunk, its bytes as they are
+            row, at = stage[n], 0
+            for key, a, b in pieces:
+                self.sources[j].read_into(key, a, b, row[at : at + (b - a) * size])
+                at += (b - a) * size
+            slot[j] = n
+        typed = stage.view(dtype)
+        even = 0  # the fills of rows 0, 2, 4, …: converted to float64 in one copy
+        while even < len(fills) and fills[even][0] == 2 * even:
+            even += 1
+        block[0 : 2 * even : 2].copy_(typed[:even])
+        for n in range(even, len(fills)):
+            block[fills[n][0]].copy_(typed[n])
+        for source, top, count in window.spreads:  # copies of the first and the final checkpoint
+            block[top : top + 4 * (count - 1) + 1 : 4].copy_(block[source].expand(count, used))
+        same = getattr(torch, _SAME.get(size, "uint8"))
         for i in window.targets:
             if i == 0:
                 continue
-            for (key, _, _), later, earlier in zip(pieces, parts[i], parts[i - 1], strict=True):
+            later, earlier, at = stage[slot[i]], stage[slot[i - 1]], 0
+            for key, a, b in pieces:
+                end = at + (b - a) * size
                 if not self.moved.get((key, i), False):
-                    self.moved[(key, i)] = not _same_bits(later, earlier)
-        for j, fl in flats.items():
-            for flat, (key, _, stop) in zip(fl, pieces, strict=True):
-                done = self._released.get((j, key), 0)
-                size = flat.element_size()
-                if stop == flat.numel() or (stop - done) * size >= _BATCH:
-                    # a margin before the part too: a page fault maps the pages around it (fault-around),
-                    # some of them behind the part, in a part of the tensor released already
-                    self.sources[j].release(flat[max(0, done - _MARGIN // size) : stop])
-                    self._released[(j, key)] = stop
+                    self.moved[(key, i)] = not torch.equal(
+                        later[at:end].view(same), earlier[at:end].view(same)
+                    )
+                at = end
         pdist = torch.nn.functional.pdist
         values = [pdist(block[top : top + size]) for top, size in window.calls]
         values += [torch.linalg.vector_norm(block[0::2], dim=1), self.zero]
@@ -441,15 +450,17 @@ class _Block:
         norm = _SUMS.index("sq_norm")
         for t, i in enumerate(targets):
             if not math.isfinite(squares[norm, t]):  # a NaN or ±Inf somewhere in this chunk
-                self.totals.counts["nan"][g, k, i] += int(torch.isnan(first[i]).sum())
-                self.totals.counts["inf"][g, k, i] += int(torch.isinf(first[i]).sum())
+                row = typed[slot[i]]
+                self.totals.counts["nan"][g, k, i] += int(torch.isnan(row).sum())
+                self.totals.counts["inf"][g, k, i] += int(torch.isinf(row).sum())
 
-    def _flat(self, j: int, key: str) -> torch.Tensor:
-        """Checkpoint ``j``'s tensor ``key``, flat (one view per window, whatever its chunks)."""
-        flat = self._flats.get((j, key))
-        if flat is None:
-            flat = self._flats[(j, key)] = self.sources[j].tensor(key).reshape(-1)
-        return flat
+    def _stage(self, nbytes: int) -> torch.Tensor:
+        """The staging buffer for a chunk's raw bytes (grown when a chunk needs more)."""
+        import torch
+
+        if self.staging.numel() < nbytes:
+            self.staging = torch.empty(nbytes, dtype=torch.uint8)
+        return self.staging[:nbytes]
 
     def _count(self, window: _Window, g: int, k: int, keys: list[str]) -> None:
         for i in window.targets:

@@ -1,13 +1,16 @@
-"""Where the analysed tensors come from, one tensor at a time: training checkpoints or published safetensors.
+"""Where the analysed tensors come from: training checkpoints or published safetensors.
 
-A source hands out one tensor by key and takes it back when the caller is done with it. Training
-checkpoints are loaded through hubkit's safe loader (``torch.load(weights_only=True)`` + allowlist),
-memory-mapped; a tensor handed out is a view of the mapped file, so reading it is the read of its bytes.
-Pages of a private file mapping that were read stay resident (they count in the process's RSS) until the
-mapping goes; :meth:`CheckpointWeights.release` drops them with ``madvise(MADV_DONTNEED)`` (the file is
-untouched, a later access reads it again), so ten mapped checkpoints never cost more than the few tensors
-in use. Published revisions (safetensors) are described by ``safetensors.safe_open`` and read the same
-way, as views of a read-only memory map.
+A source describes its tensors, copies a run of one tensor's elements into a caller's buffer
+(:meth:`WeightSource.read_into`: the read of those bytes), and hands out whole tensors (integer ones,
+tests). Training checkpoints are loaded through hubkit's safe loader (``torch.load(weights_only=True)`` +
+allowlist), memory-mapped: the tensors are views of the mapped file, and their place in it gives each
+one's file offset. ``read_into`` then reads the file with ``pread`` instead of touching the mapping: no page
+faults, no mapped pages resident, and reads from several threads do not contend for the mapping (page
+faults on one mapping, and dropping its pages again, do not scale across threads; ``pread`` from the page
+cache does). A tensor handed out whole is a view of the mapping; :meth:`CheckpointWeights.release` drops
+its pages with ``madvise(MADV_DONTNEED)`` (the file is untouched, a later access reads it again).
+Published revisions (safetensors) are described by ``safetensors.safe_open`` and read the same way: their
+data offsets come from the file's header.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ class WeightSource(Protocol):
         """The tensor ``key`` (CPU, contiguous); valid until :meth:`release`."""
         ...
 
+    def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
+        """Copy the bytes of elements ``start:stop`` of tensor ``key`` (flattened) into ``out`` (a
+        contiguous ``uint8`` tensor of exactly that many bytes)."""
+        ...
+
     def release(self, tensor: torch.Tensor) -> None:
         """Say that ``tensor`` (from :meth:`tensor`) is no longer needed."""
         ...
@@ -61,11 +69,26 @@ class WeightSource(Protocol):
         ...
 
 
+def pread_into(fd: int, out: torch.Tensor, offset: int, what: Path) -> None:
+    """Read ``out.numel()`` bytes of file ``fd`` at ``offset`` into the ``uint8`` tensor ``out``."""
+    view = out.numpy().data.cast("B")
+    done = 0
+    while done < len(view):
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got <= 0:
+            raise CheckpointError(
+                f"{what} ended early (truncated while it was read?)",
+                hint="Check that nothing rewrites the checkpoints during the analysis, then run it again.",
+            )
+        done += got
+
+
 class _Pages:
-    """Drops the resident pages of a private, read-only file mapping (Linux); a no-op elsewhere."""
+    """A file's private, read-only mappings in this process (Linux): where a mapped address lies in the
+    file, and dropping resident pages. Elsewhere it knows no mapping."""
 
     def __init__(self, path: Path) -> None:
-        self.spans: list[tuple[int, int]] = []
+        self.spans: list[tuple[int, int, int]] = []  # (start, end, file offset of start)
         self._madvise = None
         if not sys.platform.startswith("linux"):
             return
@@ -76,16 +99,23 @@ class _Pages:
                 # only private mappings: dropping their untouched pages just means reading the file again
                 if len(parts) == 6 and parts[5].strip() == target and parts[1][3] == "p":
                     start, end = (int(x, 16) for x in parts[0].split("-"))
-                    self.spans.append((start, end))
+                    self.spans.append((start, end, int(parts[2], 16)))
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
         self._madvise = libc.madvise
         self._madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
         self._page = os.sysconf("SC_PAGE_SIZE")
 
+    def file_offset(self, address: int, length: int) -> int | None:
+        """Where ``length`` bytes mapped at ``address`` lie in the file (None: not in one mapping)."""
+        for start, end, offset in self.spans:
+            if start <= address and address + length <= end:
+                return address - start + offset
+        return None
+
     def drop(self, address: int, length: int) -> None:
         if self._madvise is None or length <= 0:
             return
-        for start, end in self.spans:
+        for start, end, _ in self.spans:
             if start <= address and address + length <= end:
                 lo = address - address % self._page
                 hi = min(end, -(-(address + length) // self._page) * self._page)
@@ -124,6 +154,7 @@ class CheckpointWeights:
         self._framework = framework
         self._state: dict[str, torch.Tensor] | None = None  # loaded on first use (:meth:`_open`)
         self._pages: _Pages | None = None  # the file's mappings, once it is mapped
+        self._fd: int | None = None  # the file, opened for pread on the first read_into
 
     def _open(self) -> dict[str, torch.Tensor]:
         """The state dict, safe-loaded on first use: a caller that measures pairs in order opens the later
@@ -154,21 +185,40 @@ class CheckpointWeights:
     def tensor(self, key: str) -> torch.Tensor:
         return self._open()[key].contiguous()
 
+    def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
+        tensor = self._open()[key]
+        size = tensor.element_size()
+        offset = None
+        if self._pages is not None and tensor.is_contiguous():
+            offset = self._pages.file_offset(tensor.data_ptr() + start * size, (stop - start) * size)
+        if offset is None:  # not a view of the mapped file (a legacy, unmapped checkpoint): copy it
+            part = tensor.reshape(-1)[start:stop]
+            out.copy_(part.view(out.dtype))
+            self.release(part)
+            return
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        pread_into(self._fd, out, offset, self.path)
+
     def release(self, tensor: torch.Tensor) -> None:
         if self._pages is not None:
             self._pages.drop(tensor.data_ptr(), tensor.numel() * tensor.element_size())
 
     def close(self) -> None:
         self._state = {}
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class SafetensorsWeights:
-    """The tensors of one ``.safetensors`` file: checked and described by ``safetensors.safe_open``, read as
-    zero-copy views of a read-only memory map (released pages are dropped, as for checkpoints).
+    """The tensors of one ``.safetensors`` file: checked and described by ``safetensors.safe_open``, read
+    with ``pread`` (:meth:`read_into`) or handed out as zero-copy views of a read-only memory map (released
+    pages are dropped, as for checkpoints).
 
-    ``safe_open`` copies a whole tensor per call (a slice too); views let the analysis read one chunk at a
-    time. The data offsets come from the file's JSON header (8-byte little-endian length, then the header:
-    the safetensors format).
+    ``safe_open`` copies a whole tensor per call (a slice too); reading runs of elements lets the analysis
+    read one chunk at a time. The data offsets come from the file's JSON header (8-byte little-endian
+    length, then the header: the safetensors format).
 
     Example:
         >>> src = SafetensorsWeights(Path("snapshot/model.safetensors"), name="epoch-003")
@@ -194,6 +244,7 @@ class SafetensorsWeights:
         self._data = 8 + length
         self._offsets = {k: int(v["data_offsets"][0]) for k, v in header.items() if k != "__metadata__"}
         self._base: int | None = None
+        self._fd: int | None = None  # the file, opened for pread on the first read_into
 
     def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         return dict(self._meta)
@@ -214,6 +265,12 @@ class SafetensorsWeights:
                 self._base = torch.frombuffer(self._map, dtype=torch.uint8, count=1).data_ptr()
         return view.reshape(shape)
 
+    def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        size = self._meta[key][1].itemsize
+        pread_into(self._fd, out, self._data + self._offsets[key] + start * size, self.path)
+
     def release(self, tensor: torch.Tensor) -> None:
         if self._base is None or tensor.numel() == 0:
             return
@@ -225,6 +282,9 @@ class SafetensorsWeights:
 
     def close(self) -> None:
         self._meta = {}
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
         with contextlib.suppress(BufferError):  # a view is still alive somewhere; the map goes with it
             self._map.close()
 
@@ -256,6 +316,9 @@ class MemoryWeights:
 
     def tensor(self, key: str) -> torch.Tensor:
         return self._state[key].contiguous()
+
+    def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
+        out.copy_(self._state[key].reshape(-1)[start:stop].view(out.dtype))
 
     def release(self, tensor: torch.Tensor) -> None:
         return None
