@@ -171,6 +171,26 @@ def test_nan_and_inf_are_counted_and_flagged_as_a_jump() -> None:
     assert flagged.steps[2].jump == "NaN/Inf appeared: 3 NaN and 1 Inf values"
 
 
+def test_unchanged_means_the_same_bits_whatever_the_distance_says() -> None:
+    """A zero distance is not enough (+0.0 became -0.0), and a NaN distance is not a change (the same NaN
+    bits): both are decided on the bits."""
+    big = torch.randn(2 * CHUNK)
+    big[7] = 0.0
+    signed, nan = big.clone(), big.clone()
+    signed[7] = -0.0
+    nan[3] = float("nan")
+    small = torch.randn(5)
+    states = [
+        {"a.w": big, "b.w": nan, "b.v": small},
+        {"a.w": signed, "b.w": nan.clone(), "b.v": small.clone()},
+    ]
+    grouping = Grouping("t", (LayerGroup("a", ("a.w",)), LayerGroup("b", ("b.w", "b.v"))))
+    measured = measure(_sources(states), grouping)
+    a, b = measured.series[0][0], measured.series[1][0]
+    assert a is not None and a.steps[1].rel_change_prev == 0.0 and a.steps[1].unchanged_tensors == 0.0
+    assert b is not None and b.steps[1].unchanged_tensors == 1.0 and b.steps[1].nan == 1
+
+
 def test_different_checkpoints_are_refused_with_the_tensor_named() -> None:
     states = _states()
     states[1]["b.v"] = torch.zeros(4, dtype=torch.float16)

@@ -429,10 +429,27 @@ class _Block:
             block[fills[n][0]].copy_(typed[n])
         for source, top, count in window.spreads:  # copies of the first and the final checkpoint
             block[top : top + 4 * (count - 1) + 1 : 4].copy_(block[source].expand(count, used))
+        pdist = torch.nn.functional.pdist
+        values = [pdist(block[top : top + count]) for top, count in window.calls]
+        values += [torch.linalg.vector_norm(block[0::2], dim=1), self.zero]
+        squares = torch.cat(values)[index].square_().numpy()
+        targets = list(window.targets)
+        self.totals.sums[g, k][:, targets] += squares
+        prev, norm = _SUMS.index("sq_prev"), _SUMS.index("sq_norm")
         same = getattr(torch, _SAME.get(size, "uint8"))
-        for i in window.targets:
+        for t, i in enumerate(targets):
+            if not math.isfinite(squares[norm, t]):  # a NaN or ±Inf somewhere in this chunk
+                row = typed[slot[i]]
+                self.totals.counts["nan"][g, k, i] += int(torch.isnan(row).sum())
+                self.totals.counts["inf"][g, k, i] += int(torch.isinf(row).sum())
             if i == 0:
                 continue
+            step = squares[prev, t]
+            if len(pieces) == 1 and math.isfinite(step) and step > 0:
+                self.moved[(pieces[0][0], i)] = True  # a value changed: the bits did (no need to compare)
+                continue
+            # bits compared where the distance cannot tell: no change in value (±0 may still differ), NaN
+            # or Inf, or several tensors in the chunk
             later, earlier, at = stage[slot[i]], stage[slot[i - 1]], 0
             for key, a, b in pieces:
                 end = at + (b - a) * size
@@ -441,18 +458,6 @@ class _Block:
                         later[at:end].view(same), earlier[at:end].view(same)
                     )
                 at = end
-        pdist = torch.nn.functional.pdist
-        values = [pdist(block[top : top + size]) for top, size in window.calls]
-        values += [torch.linalg.vector_norm(block[0::2], dim=1), self.zero]
-        squares = torch.cat(values)[index].square_().numpy()
-        targets = list(window.targets)
-        self.totals.sums[g, k][:, targets] += squares
-        norm = _SUMS.index("sq_norm")
-        for t, i in enumerate(targets):
-            if not math.isfinite(squares[norm, t]):  # a NaN or ±Inf somewhere in this chunk
-                row = typed[slot[i]]
-                self.totals.counts["nan"][g, k, i] += int(torch.isnan(row).sum())
-                self.totals.counts["inf"][g, k, i] += int(torch.isinf(row).sum())
 
     def _stage(self, nbytes: int) -> torch.Tensor:
         """The staging buffer for a chunk's raw bytes (grown when a chunk needs more)."""
