@@ -17,8 +17,10 @@ Both run with one torch thread, and import torch, timm and hubkit's modules befo
 warm (page cache filled by reading the files first) and cold (the checkpoint files dropped from the page
 cache with ``posix_fadvise(DONTNEED)`` first; only this benchmark's own files are touched).
 Reported: wall time (best and median: on a shared machine the best is the least disturbed run), CPU
-time, tensor bytes read, and peak RSS above the imports (``VmHWM`` after resetting it with
-``/proc/self/clear_refs`` once torch and timm are imported, minus the RSS at that point).
+time (a forked worker's included), tensor bytes read, and peak RSS above the imports (``VmHWM`` after
+resetting it with ``/proc/self/clear_refs`` once torch and timm are imported, minus the RSS at that point)
+plus the peak private memory (USS, sampled every 5 ms) of the worker process a whole analysis forks for
+its second share (``hubkit.dynamics.parallel``).
 
     .venv/bin/python benchmarks/bench_dynamics.py --workdir /tmp/bench-dyn       # 10 x resnet50
     .venv/bin/python benchmarks/bench_dynamics.py --checkpoints 3 --model resnet18 --repeat 1
@@ -40,7 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 variant, run_dir = sys.argv[1:3]
 import math
 import torch, timm  # same imports in every variant, before the clock starts
@@ -51,7 +53,7 @@ def vm(key):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key)) / 1024
 open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to what the imports left resident
 rss0 = vm("VmRSS")
-start = time.perf_counter(); cpu0 = time.process_time()
+start = time.perf_counter(); cpu0 = time.process_time(); children0 = os.times()
 read = 0
 if variant == "read":
     from hubkit import frameworks
@@ -76,7 +78,9 @@ else:
     read = report.bytes_read
     extra = {"checkpoints": len(report.checkpoints), "groups": len(report.groups), "measure_s": report.seconds}
 elapsed = time.perf_counter() - start
-print(json.dumps({"wall_s": elapsed, "cpu_s": time.process_time() - cpu0, "read": read, "peak_above_imports_mib": vm("VmHWM") - rss0,
+children = os.times()  # a forked worker's CPU counts too
+cpu = time.process_time() - cpu0 + (children.children_user - children0.children_user) + (children.children_system - children0.children_system)
+print(json.dumps({"wall_s": elapsed, "cpu_s": cpu, "read": read, "peak_above_imports_mib": vm("VmHWM") - rss0,
                   "imports_mib": rss0, **extra}))
 """
 
@@ -98,16 +102,45 @@ def _warm(files: list[Path]) -> None:
                 pass
 
 
+def _private_mib(pid: int) -> float:
+    """Memory only process ``pid`` holds (USS: its private clean and dirty pages), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            kib = sum(int(line.split()[1]) for line in rollup if line.startswith("Private_"))
+    except (OSError, ValueError):
+        return 0.0
+    return kib / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
+            return [int(x) for x in children.read().split()]
+    except OSError:
+        return []
+
+
 def run_child(variant: str, run_dir: Path) -> dict[str, float]:
+    """One variant in a fresh process; meanwhile the private memory of any worker process it forks (the
+    analysis's second share) is sampled every 5 ms, since the child's own peak does not include it."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, "-c", CHILD, variant, str(run_dir)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=True,
         env=env,
-    )
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    ) as proc:
+        worker = 0.0
+        while proc.poll() is None:
+            for pid in _children(proc.pid):
+                worker = max(worker, _private_mib(pid))
+            time.sleep(0.005)
+        out, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"{variant} failed:\n{err}")
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    result["worker_private_mib"] = worker
     return result
 
 
@@ -143,15 +176,19 @@ def main() -> None:
                     print(variant, cache, row, flush=True)
         state_mib = sum(t.numel() * t.element_size() for t in _model_tensors(args.model)) / 2**20
         print()
-        print("| variant | wall (best / median) | CPU (best) | tensor bytes read | peak RSS above imports |")
+        print(
+            "| variant | wall (best / median) | CPU (best) | tensor bytes read | peak RSS above imports "
+            "(+ worker's private peak) |"
+        )
         print("|---|---|---|---|---|")
         for name, rows in results.items():
             walls = [r["wall_s"] for r in rows]
-            peak = max(r["peak_above_imports_mib"] for r in rows)
+            peak = max(r["peak_above_imports_mib"] + r["worker_private_mib"] for r in rows)
+            worker = max(r["worker_private_mib"] for r in rows)
             print(
                 f"| {name} | {min(walls):.2f} s / {statistics.median(walls):.2f} s | "
                 f"{min(r['cpu_s'] for r in rows):.2f} s | {rows[0]['read'] / 2**20:,.0f} MiB | "
-                f"{peak:,.0f} MiB ({peak / state_mib:.2f} × state dict) |"
+                f"{peak:,.0f} MiB ({peak / state_mib:.2f} × state dict; worker {worker:,.0f} MiB) |"
             )
         for cache in ("warm", "cold"):
             read, dyn = results[f"read ({cache})"], results[f"dynamics ({cache})"]

@@ -25,6 +25,7 @@ Norms are over floating-point tensors only; integer tensors (``num_batches_track
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hubkit.dynamics.model import Grouping, KindSeries, Step
+from hubkit.dynamics.parallel import ForkedShare, can_fork
 from hubkit.dynamics.weights import WeightSource
 from hubkit.errors import CheckpointError
 
@@ -49,8 +51,10 @@ KINDS = ("params", "buffers")
 # checkpoint, and to zero (the norm)
 _SUMS = ("sq_prev", "sq_first", "sq_final", "sq_norm")
 _COUNTS = ("same_tensors", "same_bytes", "nan", "inf")
-_WORKERS = 2  # threads of a whole (not streamed) measure, when the machine has the cores: torch's kernels
-# release the GIL, and each thread measures its own share of the tensors into its own totals
+_WORKERS = 2  # shares of a whole (not streamed) measure, when the machine has the cores: each measures its
+# own tensors into its own totals, the second in a forked worker process where that is safe
+# (:mod:`hubkit.dynamics.parallel`), otherwise in a thread (torch's kernels release the GIL)
+_FORK = True
 # integer views for comparing bits, by element size: wider words make torch.equal faster
 _SAME = {1: "uint8", 2: "int16", 4: "int32", 8: "int64"}
 
@@ -282,8 +286,15 @@ def measure(
     shares = _shares(floats, meta, workers)
     parts = [totals.sharing_sizes() for _ in shares]
     blocks = [_Block(sources, meta, part, index) for part in parts]
-    pool = ThreadPoolExecutor(max_workers=len(blocks)) if len(blocks) > 1 else None
     checked = {count - 1}
+    forked: ForkedShare | None = None
+    if len(blocks) > 1 and _FORK and can_fork():  # the second share in a worker process (see parallel)
+        _check_metadata(sources, range(count - 1), meta)  # every checkpoint loaded before the fork
+        checked.update(range(count))
+        windows = [_Window.of(targets, count) for targets in _windows(count, False)]
+        with contextlib.suppress(OSError):  # no process to be had: a thread measures it
+            forked = ForkedShare(lambda: _measure_share(blocks[1], windows, shares[1], parts[1]))
+    pool = ThreadPoolExecutor(max_workers=len(blocks)) if len(blocks) > 1 and forked is None else None
     bytes_read = 0
     try:
         for targets in _windows(count, on_checkpoint is not None):
@@ -312,11 +323,27 @@ def measure(
                         on_checkpoint(
                             i, Measured(_series(grouping, now.pair(i)), bytes_read, seconds, ungrouped)
                         )
+        if forked is not None:
+            sums, *counts = forked.result()
+            parts[1].sums[...] = sums
+            for name, array in zip(_COUNTS, counts, strict=True):
+                parts[1].counts[name][...] = array
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        if forked is not None:
+            forked.cancel()
     seconds = time.perf_counter() - start_time
     return Measured(_series(grouping, _combined(parts)), bytes_read, seconds, ungrouped)
+
+
+def _measure_share(
+    block: _Block, windows: list[_Window], share: dict[tuple[int, int], list[str]], part: _Totals
+) -> list[np.ndarray]:
+    """What a forked worker does: its share of every window, then its totals' arrays."""
+    for window in windows:
+        block.window(window, share, [])
+    return [part.sums, *(part.counts[name] for name in _COUNTS)]
 
 
 def _combined(parts: Sequence[_Totals]) -> _Totals:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
+import functools
 import json
 import math
 import mmap
@@ -83,6 +83,15 @@ def pread_into(fd: int, out: torch.Tensor, offset: int, what: Path) -> None:
         done += got
 
 
+@functools.cache
+def _libc_madvise() -> Any:
+    """libc's ``madvise``, from the symbols this process has loaded already (``find_library`` would run
+    ``ldconfig`` in a subprocess for every checkpoint)."""
+    madvise = ctypes.CDLL(None, use_errno=True).madvise
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return madvise
+
+
 class _Pages:
     """A file's private, read-only mappings in this process (Linux): where a mapped address lies in the
     file, and dropping resident pages. Elsewhere it knows no mapping."""
@@ -100,9 +109,7 @@ class _Pages:
                 if len(parts) == 6 and parts[5].strip() == target and parts[1][3] == "p":
                     start, end = (int(x, 16) for x in parts[0].split("-"))
                     self.spans.append((start, end, int(parts[2], 16)))
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        self._madvise = libc.madvise
-        self._madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+        self._madvise = _libc_madvise()
         self._page = os.sysconf("SC_PAGE_SIZE")
 
     def file_offset(self, address: int, length: int) -> int | None:

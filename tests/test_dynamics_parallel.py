@@ -1,0 +1,111 @@
+"""The second share of a whole analysis measured in a forked worker process (hubkit.dynamics.parallel)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hubkit import frameworks
+from hubkit.dynamics import Grouping, LayerGroup
+from hubkit.dynamics import measure as measuring
+from hubkit.dynamics.parallel import ForkedShare, can_fork
+from hubkit.dynamics.weights import CheckpointWeights
+from hubkit.errors import CheckpointError
+
+pytestmark = pytest.mark.skipif(not can_fork(), reason="forks only on Linux with no other thread alive")
+
+
+def test_the_workers_arrays_come_back_as_they_were() -> None:
+    arrays = [np.arange(6.0).reshape(2, 3), np.array([[1, -2]], dtype=np.int64)]
+    got = ForkedShare(lambda: arrays).result()
+    assert [a.dtype for a in got] == [np.float64, np.int64]
+    assert all(np.array_equal(a, b) for a, b in zip(got, arrays, strict=True))
+
+
+def test_a_failing_worker_is_a_checkpoint_error_with_its_message() -> None:
+    def work() -> list[np.ndarray]:
+        raise CheckpointError("c3.pt ended early (truncated while it was read?)")
+
+    with pytest.raises(CheckpointError, match=r"c3\.pt ended early") as caught:
+        ForkedShare(work).result()
+    assert "run the analysis again" in (caught.value.hint or "")
+
+
+def test_a_worker_that_dies_without_answering_is_an_error_not_a_hang() -> None:
+    def work() -> list[np.ndarray]:
+        os._exit(3)
+
+    with pytest.raises(CheckpointError, match=r"without an answer \(exit status 3\)"):
+        ForkedShare(work).result()
+
+
+def test_cancel_stops_a_running_worker() -> None:
+    def work() -> list[np.ndarray]:
+        time.sleep(60)
+        return [np.zeros(1)]
+
+    share = ForkedShare(work)
+    pid = share._pid
+    start = time.monotonic()
+    share.cancel()
+    assert time.monotonic() - start < 10
+    assert pid is not None
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+        os.waitpid(pid, os.WNOHANG)
+
+
+def _checkpoints(tmp_path: Path) -> list[CheckpointWeights]:
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(3 * measuring.CHUNK + 5, generator=gen)
+    v = torch.randn(700, generator=gen)
+    h = torch.randn(50, generator=gen).half()
+    paths = []
+    for i in range(4):
+        state = {"a.w": w + 0.01 * i * torch.randn(w.shape, generator=gen), "a.v": v, "b.h": h * (1 + i % 2)}
+        state["b.n"] = torch.tensor(i)
+        path = tmp_path / f"c{i}.pt"
+        torch.save({"epoch": i, "state_dict": state}, path)
+        paths.append(path)
+    return [CheckpointWeights(p, "raw", frameworks.get("timm")) for p in paths]
+
+
+GROUPING = Grouping("t", (LayerGroup("a", ("a.w", "a.v")), LayerGroup("b", ("b.h",), ("b.n",))))
+
+
+def test_a_forked_share_measures_exactly_what_a_thread_or_one_worker_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forks: list[ForkedShare] = []
+
+    class Recorded(ForkedShare):
+        def __init__(self, *args: object) -> None:
+            super().__init__(*args)  # type: ignore[arg-type]
+            forks.append(self)
+
+    monkeypatch.setattr(measuring, "ForkedShare", Recorded)
+    monkeypatch.setattr(measuring.os, "cpu_count", lambda: 2)
+    results = {}
+    for mode, may_fork, workers in (("fork", True, 2), ("thread", False, 2), ("one", True, 1)):
+        monkeypatch.setattr(measuring, "_FORK", may_fork)
+        monkeypatch.setattr(measuring, "_WORKERS", workers)
+        results[mode] = measuring.measure(_checkpoints(tmp_path), GROUPING)
+    assert len(forks) == 1  # only the forked mode forked
+    forked, thread, one = results["fork"], results["thread"], results["one"]
+    assert forked.series == thread.series  # the same shares, the same sums: bit for bit
+    for got, want in zip(forked.series, one.series, strict=True):  # one worker adds in another order
+        for a, b in zip(got, want, strict=True):
+            assert (a is None) == (b is None)
+            if a is not None and b is not None:
+                assert [s.unchanged_tensors for s in a.steps] == [s.unchanged_tensors for s in b.steps]
+                for x, y in zip(a.steps, b.steps, strict=True):
+                    assert x.norm == pytest.approx(y.norm, rel=1e-12)
+                    assert (x.rel_change_prev or 0) == pytest.approx(y.rel_change_prev or 0, rel=1e-12)
+    b = forked.series[1][0]
+    assert b is not None and [s.unchanged_tensors for s in b.steps[1:]] == [0.0, 0.0, 0.0]
+    a = forked.series[0][0]
+    assert a is not None and [s.unchanged_tensors for s in a.steps[1:]] == [0.5, 0.5, 0.5]  # a.v frozen
