@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,40 +18,57 @@ from hubkit.dynamics import measure as measuring
 from hubkit.dynamics.parallel import ForkedShare, can_fork
 from hubkit.dynamics.weights import CheckpointWeights
 from hubkit.errors import CheckpointError
+from hubkit.runs.safeload import load_checkpoint
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="forks only on Linux with no other thread alive")
 
 
-def test_the_workers_arrays_come_back_as_they_were() -> None:
+def test_the_worker_swaps_bytes_then_sends_its_arrays_back_as_they_were() -> None:
     arrays = [np.arange(6.0).reshape(2, 3), np.array([[1, -2]], dtype=np.int64)]
-    got = ForkedShare(lambda: arrays).result()
-    assert [a.dtype for a in got] == [np.float64, np.int64]
-    assert all(np.array_equal(a, b) for a, b in zip(got, arrays, strict=True))
+
+    def work(theirs: bytes) -> list[np.ndarray]:
+        return [*arrays, np.frombuffer(theirs, dtype=np.uint8).copy()]
+
+    share = ForkedShare(lambda: b"from the worker", work)
+    assert share.swap(b"\x01\x02") == b"from the worker"
+    got = share.result()
+    assert [a.dtype for a in got] == [np.float64, np.int64, np.uint8]
+    assert all(np.array_equal(a, b) for a, b in zip(got, [*arrays, np.array([1, 2])], strict=True))
+    share.cancel()  # after the answer: closes what is left, kills nothing
 
 
-def test_a_failing_worker_is_a_checkpoint_error_with_its_message() -> None:
-    def work() -> list[np.ndarray]:
-        raise CheckpointError("c3.pt ended early (truncated while it was read?)")
+def _fails(message: str) -> Callable[[], bytes]:
+    def prepare() -> bytes:
+        raise CheckpointError(message, hint="Re-save the checkpoint.")
 
+    return prepare
+
+
+def test_a_failing_worker_is_a_checkpoint_error_with_its_message_and_hint() -> None:
+    share = ForkedShare(_fails("c3.pt ended early (truncated while it was read?)"), lambda _: [])
     with pytest.raises(CheckpointError, match=r"c3\.pt ended early") as caught:
-        ForkedShare(work).result()
-    assert "run the analysis again" in (caught.value.hint or "")
+        share.swap(b"")
+    assert caught.value.hint == "Re-save the checkpoint."
+    share.cancel()
 
 
 def test_a_worker_that_dies_without_answering_is_an_error_not_a_hang() -> None:
-    def work() -> list[np.ndarray]:
+    def work(_: bytes) -> list[np.ndarray]:
         os._exit(3)
 
+    share = ForkedShare(lambda: b"", work)
+    share.swap(b"")
     with pytest.raises(CheckpointError, match=r"without an answer \(exit status 3\)"):
-        ForkedShare(work).result()
+        share.result()
+    share.cancel()
 
 
 def test_cancel_stops_a_running_worker() -> None:
-    def work() -> list[np.ndarray]:
+    def prepare() -> bytes:
         time.sleep(60)
-        return [np.zeros(1)]
+        return b""
 
-    share = ForkedShare(work)
+    share = ForkedShare(prepare, lambda _: [])
     pid = share._pid
     start = time.monotonic()
     share.cancel()
@@ -59,7 +78,7 @@ def test_cancel_stops_a_running_worker() -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def _checkpoints(tmp_path: Path) -> list[CheckpointWeights]:
+def _checkpoints(tmp_path: Path, loaded: list[str] | None = None) -> list[CheckpointWeights]:
     gen = torch.Generator().manual_seed(1)
     w = torch.randn(3 * measuring.CHUNK + 5, generator=gen)
     v = torch.randn(700, generator=gen)
@@ -71,7 +90,13 @@ def _checkpoints(tmp_path: Path) -> list[CheckpointWeights]:
         path = tmp_path / f"c{i}.pt"
         torch.save({"epoch": i, "state_dict": state}, path)
         paths.append(path)
-    return [CheckpointWeights(p, "raw", frameworks.get("timm")) for p in paths]
+
+    def load(path: Path) -> dict[str, Any]:
+        if loaded is not None:
+            loaded.append(path.name)
+        return load_checkpoint(path)
+
+    return [CheckpointWeights(p, "raw", frameworks.get("timm"), load=load) for p in paths]
 
 
 GROUPING = Grouping("t", (LayerGroup("a", ("a.w", "a.v")), LayerGroup("b", ("b.h",), ("b.n",))))
@@ -93,7 +118,12 @@ def test_a_forked_share_measures_exactly_what_a_thread_or_one_worker_does(
     for mode, may_fork, workers in (("fork", True, 2), ("thread", False, 2), ("one", True, 1)):
         monkeypatch.setattr(measuring, "_FORK", may_fork)
         monkeypatch.setattr(measuring, "_WORKERS", workers)
-        results[mode] = measuring.measure(_checkpoints(tmp_path), GROUPING)
+        loaded: list[str] = []
+        results[mode] = measuring.measure(_checkpoints(tmp_path, loaded), GROUPING)
+        if mode == "fork":  # this process loaded the final checkpoint and its half; the worker the rest
+            assert sorted(loaded) == ["c0.pt", "c3.pt"]
+        else:
+            assert sorted(loaded) == ["c0.pt", "c1.pt", "c2.pt", "c3.pt"]
     assert len(forks) == 1  # only the forked mode forked
     forked, thread, one = results["fork"], results["thread"], results["one"]
     assert forked.series == thread.series  # the same shares, the same sums: bit for bit

@@ -25,11 +25,11 @@ Norms are over floating-point tensors only; integer tensors (``num_batches_track
 
 from __future__ import annotations
 
-import contextlib
+import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -289,11 +289,9 @@ def measure(
     checked = {count - 1}
     forked: ForkedShare | None = None
     if len(blocks) > 1 and _FORK and can_fork():  # the second share in a worker process (see parallel)
-        _check_metadata(sources, range(count - 1), meta)  # every checkpoint loaded before the fork
-        checked.update(range(count))
-        windows = [_Window.of(targets, count) for targets in _windows(count, False)]
-        with contextlib.suppress(OSError):  # no process to be had: a thread measures it
-            forked = ForkedShare(lambda: _measure_share(blocks[1], windows, shares[1], parts[1]))
+        forked = _fork_share(sources, meta, blocks[1], shares[1])
+        if forked is not None:
+            checked.update(range(count))
     pool = ThreadPoolExecutor(max_workers=len(blocks)) if len(blocks) > 1 and forked is None else None
     bytes_read = 0
     try:
@@ -323,7 +321,7 @@ def measure(
                         on_checkpoint(
                             i, Measured(_series(grouping, now.pair(i)), bytes_read, seconds, ungrouped)
                         )
-        if forked is not None:
+        if forked is not None:  # the worker's share
             sums, *counts = forked.result()
             parts[1].sums[...] = sums
             for name, array in zip(_COUNTS, counts, strict=True):
@@ -337,13 +335,50 @@ def measure(
     return Measured(_series(grouping, _combined(parts)), bytes_read, seconds, ungrouped)
 
 
-def _measure_share(
-    block: _Block, windows: list[_Window], share: dict[tuple[int, int], list[str]], part: _Totals
-) -> list[np.ndarray]:
-    """What a forked worker does: its share of every window, then its totals' arrays."""
-    for window in windows:
-        block.window(window, share, [])
-    return [part.sums, *(part.counts[name] for name in _COUNTS)]
+def _fork_share(
+    sources: Sequence[WeightSource],
+    meta: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+    block: _Block,
+    share: dict[tuple[int, int], list[str]],
+) -> ForkedShare | None:
+    """Fork a worker that measures ``share`` with ``block`` (whole analysis, every window); the two
+    processes load half of the checkpoints each (the final one is loaded already) and swap their layouts.
+    None when no process can be had (the caller uses a thread)."""
+    count = len(sources)
+    rest = range(count - 1)
+    ours, theirs = rest[: len(rest) // 2], rest[len(rest) // 2 :]
+    windows = [_Window.of(targets, count) for targets in _windows(count, False)]
+
+    def work(layouts: bytes) -> list[np.ndarray]:
+        _adopt(sources, layouts)
+        for window in windows:
+            block.window(window, share, [])
+        part = block.totals
+        return [part.sums, *(part.counts[name] for name in _COUNTS)]
+
+    try:
+        forked = ForkedShare(lambda: _layouts(sources, theirs), work)
+    except OSError:
+        return None
+    try:
+        _adopt(sources, forked.swap(_layouts(sources, ours)))
+        _check_metadata(sources, rest, meta)
+    except BaseException:
+        forked.cancel()
+        raise
+    return forked
+
+
+def _layouts(sources: Sequence[WeightSource], indices: Iterable[int]) -> bytes:
+    """The layouts of checkpoints ``indices`` (loading them), as JSON for the other process."""
+    return json.dumps({str(j): sources[j].layout() for j in indices}).encode()
+
+
+def _adopt(sources: Sequence[WeightSource], data: bytes) -> None:
+    """Adopt the other process's layouts (what :func:`_layouts` sent)."""
+    for j, layout in json.loads(data).items():
+        if layout is not None:
+            sources[int(j)].adopt({k: (v[0], v[1], tuple(v[2])) for k, v in layout.items()})
 
 
 def _combined(parts: Sequence[_Totals]) -> _Totals:

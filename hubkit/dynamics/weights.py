@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     import torch
 
     from hubkit.frameworks import Framework
+# {key: (file offset of its data or None, torch dtype name, shape)}: a loaded checkpoint's tensors as
+# another process can read them (None: not a plain view of the mapped file, so it must load the file)
+Layout = dict[str, tuple[int | None, str, tuple[int, ...]]]
 # safetensors dtype name -> torch dtype name (the conversion's table, read the other way)
 TORCH_DTYPES: dict[str, str] = {st: name for name, st in SAFETENSORS_DTYPES.items()}
 _MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", 4)
@@ -58,6 +61,15 @@ class WeightSource(Protocol):
     def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
         """Copy the bytes of elements ``start:stop`` of tensor ``key`` (flattened) into ``out`` (a
         contiguous ``uint8`` tensor of exactly that many bytes)."""
+        ...
+
+    def layout(self) -> Layout | None:
+        """Where each tensor lies in the file, for another process to read it without loading it
+        (:meth:`adopt`); None where there is nothing to gain (the source is cheap to open)."""
+        ...
+
+    def adopt(self, layout: Layout) -> None:
+        """Use ``layout`` (another process's :meth:`layout` of the same file) instead of loading."""
         ...
 
     def release(self, tensor: torch.Tensor) -> None:
@@ -162,6 +174,7 @@ class CheckpointWeights:
         self._state: dict[str, torch.Tensor] | None = None  # loaded on first use (:meth:`_open`)
         self._pages: _Pages | None = None  # the file's mappings, once it is mapped
         self._fd: int | None = None  # the file, opened for pread on the first read_into
+        self._layout: Layout | None = None  # another process's layout of this file (:meth:`adopt`)
 
     def _open(self) -> dict[str, torch.Tensor]:
         """The state dict, safe-loaded on first use: a caller that measures pairs in order opens the later
@@ -187,12 +200,65 @@ class CheckpointWeights:
         return self._state
 
     def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        if self._state is None and self._layout is not None:
+            import torch
+
+            return {k: (shape, getattr(torch, dtype)) for k, (_, dtype, shape) in self._layout.items()}
         return {k: (tuple(v.shape), v.dtype) for k, v in self._open().items()}
 
     def tensor(self, key: str) -> torch.Tensor:
+        placed = self._placed(key)
+        if placed is not None:
+            import torch
+
+            offset, dtype, shape = placed
+            out = torch.empty(math.prod(shape) * dtype.itemsize, dtype=torch.uint8)
+            self._pread(out, offset)
+            return out.view(dtype).reshape(shape)
         return self._open()[key].contiguous()
 
+    def layout(self) -> Layout:
+        """Where each tensor lies in the file (the checkpoint is loaded for it).
+
+        Example:
+            >>> CheckpointWeights(path, "ema", frameworks.get("timm")).layout()["fc.bias"]
+            (93419584, 'float32', (1000,))
+        """
+        state = self._open()
+        out: Layout = {}
+        for key, tensor in state.items():
+            nbytes = tensor.numel() * tensor.element_size()
+            offset = None
+            if self._pages is not None and tensor.is_contiguous() and nbytes:
+                offset = self._pages.file_offset(tensor.data_ptr(), nbytes)
+            out[key] = (offset, str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape))
+        return out
+
+    def adopt(self, layout: Layout) -> None:
+        if self._state is None:
+            self._layout = dict(layout)
+
+    def _placed(self, key: str) -> tuple[int, torch.dtype, tuple[int, ...]] | None:
+        """Where an adopted layout places ``key`` (None: not adopted, loaded, or no offset known)."""
+        if self._state is not None or self._layout is None:
+            return None
+        offset, dtype, shape = self._layout[key]
+        if offset is None:
+            return None
+        import torch
+
+        return offset, getattr(torch, dtype), shape
+
+    def _pread(self, out: torch.Tensor, offset: int) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        pread_into(self._fd, out, offset, self.path)
+
     def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
+        placed = self._placed(key)
+        if placed is not None:
+            self._pread(out, placed[0] + start * placed[1].itemsize)
+            return
         tensor = self._open()[key]
         size = tensor.element_size()
         offset = None
@@ -203,9 +269,7 @@ class CheckpointWeights:
             out.copy_(part.view(out.dtype))
             self.release(part)
             return
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        pread_into(self._fd, out, offset, self.path)
+        self._pread(out, offset)
 
     def release(self, tensor: torch.Tensor) -> None:
         if self._pages is not None:
@@ -213,6 +277,7 @@ class CheckpointWeights:
 
     def close(self) -> None:
         self._state = {}
+        self._layout = None
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -278,6 +343,12 @@ class SafetensorsWeights:
         size = self._meta[key][1].itemsize
         pread_into(self._fd, out, self._data + self._offsets[key] + start * size, self.path)
 
+    def layout(self) -> None:
+        return None  # opening a safetensors file reads its header only: nothing to share
+
+    def adopt(self, layout: Layout) -> None:
+        return None
+
     def release(self, tensor: torch.Tensor) -> None:
         if self._base is None or tensor.numel() == 0:
             return
@@ -326,6 +397,12 @@ class MemoryWeights:
 
     def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
         out.copy_(self._state[key].reshape(-1)[start:stop].view(out.dtype))
+
+    def layout(self) -> None:
+        return None  # in this process's memory: nothing another process could read
+
+    def adopt(self, layout: Layout) -> None:
+        return None
 
     def release(self, tensor: torch.Tensor) -> None:
         return None
