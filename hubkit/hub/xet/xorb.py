@@ -331,8 +331,12 @@ def feed_chunk_data(
         while j < len(chunks) and chunks[j].end - base <= _READ_BLOCK:
             j += 1
         view = memoryview(block)[: chunks[j - 1].end - base]
-        if f.readinto(view) != len(view):  # type: ignore[attr-defined]
-            raise XetFormatError("a stored xorb is shorter than its index")
+        got = 0
+        while got < len(view):  # a read may return less than asked; only an empty one means the end
+            n = f.readinto(view[got:])  # type: ignore[attr-defined]
+            if not n:
+                raise XetFormatError("a stored xorb is shorter than its index")
+            got += n
         for c in chunks[i:j]:
             payload = view[c.start - base + CHUNK_HEADER_LEN : c.end - base]
             scheme = view[c.start - base + 4]
