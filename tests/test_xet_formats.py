@@ -27,6 +27,7 @@ from hubkit.hub.xet.xorb import (
     XetFormatError,
     XorbIndex,
     XorbScanner,
+    feed_chunk_data,
     iter_chunk_data,
     scan_xorb,
     serialize_xorb,
@@ -74,6 +75,21 @@ def test_xorb_round_trip(scheme: int, footer: bool) -> None:
     assert [c.size for c in index.chunks] == [len(c) for c in CHUNKS]
     assert b"".join(iter_chunk_data(io.BytesIO(blob), index.chunks)) == b"".join(CHUNKS)
     assert XorbIndex.from_bytes(index.to_bytes()) == index
+
+
+@pytest.mark.parametrize("scheme", [0, 1, 2])
+def test_chunk_data_fed_in_blocks_is_the_content(scheme: int) -> None:
+    # More than one 1 MiB read block, in scan_xorb and in feed_chunk_data (the sha256 of a shard's files)
+    chunks = [os.urandom(90_000) + bytes(10_000) for _ in range(24)]
+    xhash, blob = serialize_xorb(chunks, scheme, footer=False)
+    index = scan_xorb(io.BytesIO(blob), len(blob))
+    assert index.hash == xhash
+    for part in (index.chunks, index.chunks[5:19]):
+        fed = io.BytesIO()  # copies each view while it is valid
+        feed_chunk_data(io.BytesIO(blob), part, fed.write)
+        assert fed.getvalue() == b"".join(iter_chunk_data(io.BytesIO(blob), part))
+    with pytest.raises(XetFormatError, match="shorter than its index"):
+        feed_chunk_data(io.BytesIO(blob[:-1]), index.chunks, lambda data: None)
 
 
 def test_tampered_xorb_hashes_differently_or_is_refused() -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from hubkit.hub.durable import atomic_write
 from hubkit.hub.xet.hashing import hash_from_hex, hash_hex
 from hubkit.hub.xet.shard import FileTerm
-from hubkit.hub.xet.xorb import XetFormatError, XorbIndex, iter_chunk_data, scan_xorb
+from hubkit.hub.xet.xorb import XetFormatError, XorbIndex, feed_chunk_data, iter_chunk_data, scan_xorb
 
 _INDEX_CACHE = 64  # indexes kept in memory (~50 KB per 64 MiB xorb of 1000 chunks)
 MAX_DEDUP_XORBS = 256  # xorbs in one global dedup answer (~12 MB of shard at most)
@@ -202,6 +202,17 @@ class XetStore:
         return indexes[:MAX_DEDUP_XORBS]
 
     # --- reading ---------------------------------------------------------------------------------
+    def file_sha256(self, stored: StoredFile) -> str:
+        """The sha256 of a stored file's content, read one block of each xorb at a time (no copies)."""
+        h = hashlib.sha256()
+        for term in stored.terms:
+            index = self.xorb_index(term.xorb)
+            if index is None:
+                raise XetFormatError(f"xorb {hash_hex(term.xorb)} of a stored file is missing")
+            with open(self.xorb_path(term.xorb), "rb", buffering=0) as f:
+                feed_chunk_data(f, index.chunks[term.start : term.end], h.update)
+        return h.hexdigest()
+
     def iter_file(self, stored: StoredFile, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield bytes ``[start, end)`` of a stored file, decompressing one chunk at a time."""
         end = stored.size if end is None else min(end, stored.size)

@@ -17,6 +17,7 @@ as 16 hex digits (spec "Converting Hashes to Strings"); :func:`hash_hex` / :func
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Iterable, Sequence
 
 import blake3
@@ -31,6 +32,9 @@ GLOBAL_DEDUP_MODULUS = 1024  # a chunk is offered for global dedup when its hash
 _BRANCHING = 4
 _MAX_CHILDREN = 2 * _BRANCHING + 1
 _HEX_RE = re.compile(r"^[0-9a-f]{64}$")
+_GROUPS = struct.Struct("<4Q")  # a hash as four little-endian u64 (its text form)
+_HEX = "{:016x}{:016x}{:016x}{:016x}".format
+_NODE_LINE = "{:016x}{:016x}{:016x}{:016x} : {}\n".format
 
 
 def hash_hex(raw: bytes) -> str:
@@ -40,7 +44,7 @@ def hash_hex(raw: bytes) -> str:
         >>> hash_hex(bytes(range(32)))[:16]
         '0706050403020100'
     """
-    return "".join(raw[i : i + 8][::-1].hex() for i in range(0, HASH_LEN, 8))
+    return _HEX(*_GROUPS.unpack(raw))
 
 
 def hash_from_hex(text: str) -> bytes:
@@ -82,7 +86,7 @@ def is_global_dedup_eligible(h: bytes) -> bool:
 
 
 def _node(children: Sequence[tuple[bytes, int]]) -> tuple[bytes, int]:
-    text = "".join(f"{hash_hex(h)} : {size}\n" for h, size in children)
+    text = "".join(_NODE_LINE(*_GROUPS.unpack(h), size) for h, size in children)
     return blake3.blake3(text.encode(), key=INTERNAL_NODE_KEY).digest(), sum(s for _, s in children)
 
 

@@ -10,9 +10,7 @@ sha256 a commit will name). Nothing is written unless everything holds.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hubkit.hub.xet.cas import StoredFile, XetStore
@@ -108,19 +106,12 @@ def _verify_file(xet: XetStore, record: FileRecord) -> StoredFile:
     if known is not None and declared in (None, known.sha256):
         return known  # same content verified before: its sha256 is already known
     partial = StoredFile(name, "", record.size, record.terms)
-    digest = _sha256(xet.iter_file(partial))
+    digest = xet.file_sha256(partial)
     if declared is not None and declared != digest:
         raise ShardRefused(
             "Sha256Mismatch", f"file {name} declares sha256 {declared}, its content hashes to {digest}."
         )
     return StoredFile(name, digest, record.size, record.terms)
-
-
-def _sha256(stream: Iterator[bytes]) -> str:
-    h = hashlib.sha256()
-    for data in stream:
-        h.update(data)
-    return h.hexdigest()
 
 
 def record_shard(xet: XetStore, verified: VerifiedShard) -> None:

@@ -16,7 +16,7 @@ upload that way once its body is on disk). Anything malformed raises :class:`Xet
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -36,6 +36,8 @@ FOOTER_IDENT = b"XETBLOB"
 _HASHES_IDENT = b"XBLBHSH"
 _BOUNDARIES_IDENT = b"XBLBBND"
 _ENTRY = struct.Struct("<32sIII")  # chunk hash, start, end (serialized offsets), uncompressed size
+_HEADER = struct.Struct("<II")  # a chunk header as two u32: version | clen << 8, scheme | size << 8
+_FOOTER_FIRST = FOOTER_IDENT[0]
 
 
 class XetFormatError(ValueError):
@@ -96,10 +98,10 @@ def _group4(data: bytes) -> bytes:
     return b"".join(data[k::4] for k in range(4))
 
 
-def decompress_chunk(scheme: int, payload: bytes, size: int) -> bytes:
+def decompress_chunk(scheme: int, payload: bytes | memoryview, size: int) -> bytes:
     """The uncompressed bytes of one chunk; XetFormatError if they are not exactly ``size`` bytes."""
     if scheme == 0:
-        raw = payload
+        raw = bytes(payload)
     elif scheme in (1, 2):
         decompressor = lz4.frame.LZ4FrameDecompressor()
         try:
@@ -154,6 +156,7 @@ def serialize_xorb(chunks: list[bytes], scheme: int = 1, *, footer: bool = True)
     return xhash, bytes(body + info + struct.pack("<I", len(info)))
 
 
+_READ_BLOCK = 1 << 20
 _FOOTER_MAX = 8 + HASH_LEN + 12 + 12 + 28 + 4 + MAX_XORB_CHUNKS * (HASH_LEN + 8)  # for MAX_XORB_CHUNKS chunks
 
 
@@ -178,15 +181,15 @@ class XorbScanner:
         self._unpacked = 0
         self._footer: bytearray | None = None
 
-    def feed(self, data: bytes) -> None:
-        """Check the next ``data`` bytes of the xorb."""
+    def feed(self, data: bytes | memoryview) -> None:
+        """Check the next ``data`` bytes of the xorb (they may change after the call: what is kept is copied)."""
         view = memoryview(data)
         while view and self._footer is None and self._rest:
             # complete the unfinished chunk (or header) with as few bytes of ``data`` as it needs
             rest = self._rest
             need = CHUNK_HEADER_LEN - len(rest)
             if need <= 0:  # a whole header: checked already, it is not the footer's start
-                need = CHUNK_HEADER_LEN + self._check_header(rest[:CHUNK_HEADER_LEN])[0] - len(rest)
+                need = CHUNK_HEADER_LEN + self._check_header(rest, 0)[0] - len(rest)
             self._rest = b""
             self._scan(rest + view[:need])
             view = view[need:]
@@ -202,18 +205,17 @@ class XorbScanner:
         view = memoryview(buf)
         at, total = 0, len(view)
         while total - at >= CHUNK_HEADER_LEN:
-            header = bytes(view[at : at + CHUNK_HEADER_LEN])
-            if header[:7] == FOOTER_IDENT:  # a chunk header starts with version 0, never with "X"
+            if view[at] == _FOOTER_FIRST and view[at : at + 7] == FOOTER_IDENT:  # a header starts with 0
                 self._footer = bytearray(view[at:])
                 at = total
                 break
-            clen, scheme, size = self._check_header(header)
+            clen, scheme, size = self._check_header(view, at)
             end = at + CHUNK_HEADER_LEN + clen
             if end > total:
                 break  # the rest of this chunk is in the next pieces
             payload = view[at + CHUNK_HEADER_LEN : end]
             # scheme 0: the payload is the chunk (its two lengths were checked equal); hashed in place
-            raw = payload if scheme == 0 else decompress_chunk(scheme, bytes(payload), size)
+            raw = payload if scheme == 0 else decompress_chunk(scheme, payload, size)
             start = self._offset + at
             self._chunks.append(ChunkRef(chunk_hash(raw), start, start + CHUNK_HEADER_LEN + clen, size))
             self._unpacked += size
@@ -227,13 +229,13 @@ class XorbScanner:
         self._rest = bytes(view[at:])
         self._offset += at
 
-    def _check_header(self, header: bytes) -> tuple[int, int, int]:
+    def _check_header(self, buf: bytes | memoryview, at: int) -> tuple[int, int, int]:
+        """``(compressed length, scheme, size)`` of the chunk header at ``buf[at:]``, checked."""
         n = len(self._chunks)
-        if header[0] != 0:
-            raise XetFormatError(f"chunk {n} has header version {header[0]}, expected 0")
-        clen = int.from_bytes(header[1:4], "little")
-        scheme = header[4]
-        size = int.from_bytes(header[5:8], "little")
+        low, high = _HEADER.unpack_from(buf, at)
+        if low & 0xFF:
+            raise XetFormatError(f"chunk {n} has header version {low & 0xFF}, expected 0")
+        clen, scheme, size = low >> 8, high & 0xFF, high >> 8
         if scheme not in SCHEMES:
             raise XetFormatError(f"chunk {n} has unknown compression scheme {scheme}")
         if not 0 < size <= MAX_CHUNK_SIZE or not 0 < clen <= MAX_COMPRESSED_CHUNK:
@@ -244,35 +246,39 @@ class XorbScanner:
 
     def finish(self) -> XorbIndex:
         """The verified index of everything fed; XetFormatError if the xorb ended early or holds nothing."""
-        if self._footer is not None:
-            _check_footer(bytes(self._footer), self._chunks)
-        elif self._rest:
+        if self._rest and self._footer is None:
             where = "a chunk header" if len(self._rest) < CHUNK_HEADER_LEN else f"chunk {len(self._chunks)}"
             raise XetFormatError(f"the xorb ends inside {where}")
         if not self._chunks:
             raise XetFormatError("the xorb holds no chunk")
-        return XorbIndex(xorb_hash([(c.hash, c.size) for c in self._chunks]), tuple(self._chunks))
+        xhash = xorb_hash([(c.hash, c.size) for c in self._chunks])
+        if self._footer is not None:
+            _check_footer(bytes(self._footer), self._chunks, xhash)
+        return XorbIndex(xhash, tuple(self._chunks))
 
 
 def scan_xorb(f: BinaryIO, total: int) -> XorbIndex:
     """Parse, decompress and hash a serialized xorb of ``total`` bytes read from ``f``.
 
     Checks every chunk header and payload, the footer if any, and recomputes the xorb hash (the
-    caller compares it with the hash the upload claims). Memory: one read block at a time.
+    caller compares it with the hash the upload claims). Memory: one read block, reused: a fresh
+    block per read cost more CPU than the copy itself.
     """
     scanner = XorbScanner()
+    block = bytearray(_READ_BLOCK)
+    view = memoryview(block)
     remaining = total
     while remaining > 0:
-        data = f.read(min(remaining, 1 << 20))
-        if not data:
+        n = f.readinto(view[: min(remaining, _READ_BLOCK)])  # type: ignore[attr-defined]
+        if not n:
             raise XetFormatError("the xorb ends before its declared length")
-        scanner.feed(data)
-        remaining -= len(data)
+        scanner.feed(view[:n])
+        remaining -= n
     return scanner.finish()
 
 
-def _check_footer(info: bytes, chunks: list[ChunkRef]) -> None:
-    """The footer must describe exactly the chunks read before it."""
+def _check_footer(info: bytes, chunks: list[ChunkRef], xhash: bytes) -> None:
+    """The footer must describe exactly the chunks read before it, whose xorb hash is ``xhash``."""
     n = len(chunks)
     if len(info) < 4 or int.from_bytes(info[-4:], "little") != len(info) - 4:
         raise XetFormatError("the xorb footer length does not match")
@@ -299,8 +305,48 @@ def _check_footer(info: bytes, chunks: list[ChunkRef]) -> None:
         unpacked += c.size
         if hashes[i] != c.hash or values[i] != c.end or values[n + i] != unpacked:
             raise XetFormatError(f"the xorb footer disagrees with chunk {i}")
-    if declared_hash != xorb_hash([(c.hash, c.size) for c in chunks]):
+    if declared_hash != xhash:
         raise XetFormatError("the xorb footer names another xorb hash than its chunks give")
+
+
+def feed_chunk_data(
+    f: BinaryIO, chunks: tuple[ChunkRef, ...], sink: Callable[[memoryview | bytes], object]
+) -> None:
+    """Pass the uncompressed bytes of consecutive ``chunks`` of a stored xorb open as ``f`` to ``sink``.
+
+    For hashing: stored chunks are read a block at a time into one buffer and handed over as views
+    into it, valid only during the call (compressed ones decompressed first).
+
+    Example:
+        >>> h = hashlib.sha256(); feed_chunk_data(f, index.chunks, h.update)
+    """
+    if not chunks:
+        return
+    block = bytearray(_READ_BLOCK)
+    f.seek(chunks[0].start)
+    i = 0
+    while i < len(chunks):
+        base = chunks[i].start
+        j = i + 1  # the chunks that fit the block (at least one: a chunk is at most 256 KiB + header)
+        while j < len(chunks) and chunks[j].end - base <= _READ_BLOCK:
+            j += 1
+        view = memoryview(block)[: chunks[j - 1].end - base]
+        got = 0
+        while got < len(view):  # a read may return less than asked; only an empty one means the end
+            n = f.readinto(view[got:])  # type: ignore[attr-defined]
+            if not n:
+                raise XetFormatError("a stored xorb is shorter than its index")
+            got += n
+        for c in chunks[i:j]:
+            payload = view[c.start - base + CHUNK_HEADER_LEN : c.end - base]
+            scheme = view[c.start - base + 4]
+            if scheme != 0:
+                sink(decompress_chunk(scheme, payload, c.size))
+            elif len(payload) == c.size:
+                sink(payload)
+            else:
+                raise XetFormatError(f"a stored chunk holds {len(payload)} bytes, its index says {c.size}")
+        i = j
 
 
 def iter_chunk_data(f: BinaryIO, chunks: tuple[ChunkRef, ...]) -> Iterator[bytes]:
