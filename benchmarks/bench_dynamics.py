@@ -46,14 +46,17 @@ import json, os, sys, time
 variant, run_dir = sys.argv[1:3]
 import math
 import torch, timm  # same imports in every variant, before the clock starts
-import hubkit.dynamics, hubkit.frameworks, hubkit.runs.safeload  # hubkit's modules too (no import in the timing)
+import hubkit.dynamics, hubkit.dynamics.groups, hubkit.dynamics.locks, hubkit.runs.reader, hubkit.runs.safeload
+import hubkit.runs.read_mmpretrain  # read_run looks at every framework's run layout
+from hubkit import frameworks
+frameworks.get("timm")  # hubkit's modules too, every framework's among them: no import in the timing
 from pathlib import Path
 torch.set_num_threads(1)  # torch's own threads: off in both (the analysis runs its own Python threads)
 def vm(key):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(key)) / 1024
 open("/proc/self/clear_refs", "w").write("5")  # reset the peak (VmHWM) to what the imports left resident
 rss0 = vm("VmRSS")
-start = time.perf_counter(); cpu0 = time.process_time(); children0 = os.times()
+t0 = time.time(); start = time.perf_counter(); cpu0 = time.process_time(); children0 = os.times()
 read = 0
 if variant == "read":
     from hubkit import frameworks
@@ -80,7 +83,7 @@ else:
 elapsed = time.perf_counter() - start
 children = os.times()  # a forked worker's CPU counts too
 cpu = time.process_time() - cpu0 + (children.children_user - children0.children_user) + (children.children_system - children0.children_system)
-print(json.dumps({"wall_s": elapsed, "cpu_s": cpu, "read": read, "peak_above_imports_mib": vm("VmHWM") - rss0,
+print(json.dumps({"wall_s": elapsed, "cpu_s": cpu, "read": read, "t0": t0, "t1": time.time(), "peak_above_imports_mib": vm("VmHWM") - rss0,
                   "imports_mib": rss0, **extra}))
 """
 
@@ -131,16 +134,19 @@ def run_child(variant: str, run_dir: Path) -> dict[str, float]:
         text=True,
         env=env,
     ) as proc:
-        worker = 0.0
+        samples: list[tuple[float, float]] = []
         while proc.poll() is None:
             for pid in _children(proc.pid):
-                worker = max(worker, _private_mib(pid))
+                samples.append((time.time(), _private_mib(pid)))
             time.sleep(0.005)
         out, err = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"{variant} failed:\n{err}")
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
-    result["worker_private_mib"] = worker
+    # only while the clock ran: the imports before it spawn short-lived helpers (ldconfig), whose
+    # not-yet-exec'd fork shows all of the parent's pages as its own
+    during = [mib for t, mib in samples if result["t0"] <= t <= result["t1"]]
+    result["worker_private_mib"] = max(during, default=0.0)
     return result
 
 

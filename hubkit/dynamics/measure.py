@@ -346,7 +346,8 @@ def _fork_share(
     None when no process can be had (the caller uses a thread)."""
     count = len(sources)
     rest = range(count - 1)
-    ours, theirs = rest[: len(rest) // 2], rest[len(rest) // 2 :]
+    half = (len(rest) + 1) // 2  # the final one is loaded already, but the worker starts by forking
+    ours, theirs = rest[:half], rest[half:]
     windows = [_Window.of(targets, count) for targets in _windows(count, False)]
 
     def work(layouts: bytes) -> list[np.ndarray]:
