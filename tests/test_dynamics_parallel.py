@@ -1,9 +1,18 @@
-"""The second share of a whole analysis measured in a forked worker process (hubkit.dynamics.parallel)."""
+"""Half of a whole analysis in a forked worker process (hubkit.dynamics.parallel).
+
+The checks fork, so they run in a fresh interpreter started for this module (a pytest process may run
+other threads by then, and the analysis forks only where none is alive); each test asserts its check's
+outcome there.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,10 +29,12 @@ from hubkit.dynamics.weights import CheckpointWeights
 from hubkit.errors import CheckpointError
 from hubkit.runs.safeload import load_checkpoint
 
-pytestmark = pytest.mark.skipif(not can_fork(), reason="forks only on Linux with no other thread alive")
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the analysis forks on Linux only"
+)
 
 
-def test_the_worker_swaps_bytes_then_sends_its_arrays_back_as_they_were() -> None:
+def check_the_worker_swaps_bytes_then_sends_its_arrays_back_as_they_were(tmp_path: Path) -> None:
     arrays = [np.arange(6.0).reshape(2, 3), np.array([[1, -2]], dtype=np.int64)]
 
     def work(theirs: bytes) -> list[np.ndarray]:
@@ -44,7 +55,7 @@ def _fails(message: str) -> Callable[[], bytes]:
     return prepare
 
 
-def test_a_failing_worker_is_a_checkpoint_error_with_its_message_and_hint() -> None:
+def check_a_failing_worker_is_a_checkpoint_error_with_its_message_and_hint(tmp_path: Path) -> None:
     share = ForkedShare(_fails("c3.pt ended early (truncated while it was read?)"), lambda _: [])
     with pytest.raises(CheckpointError, match=r"c3\.pt ended early") as caught:
         share.swap(b"")
@@ -52,7 +63,7 @@ def test_a_failing_worker_is_a_checkpoint_error_with_its_message_and_hint() -> N
     share.cancel()
 
 
-def test_a_worker_that_dies_without_answering_is_an_error_not_a_hang() -> None:
+def check_a_worker_that_dies_without_answering_is_an_error_not_a_hang(tmp_path: Path) -> None:
     def work(_: bytes) -> list[np.ndarray]:
         os._exit(3)
 
@@ -63,7 +74,7 @@ def test_a_worker_that_dies_without_answering_is_an_error_not_a_hang() -> None:
     share.cancel()
 
 
-def test_cancel_stops_a_running_worker() -> None:
+def check_cancel_stops_a_running_worker(tmp_path: Path) -> None:
     def prepare() -> bytes:
         time.sleep(60)
         return b""
@@ -102,9 +113,7 @@ def _checkpoints(tmp_path: Path, loaded: list[str] | None = None) -> list[Checkp
 GROUPING = Grouping("t", (LayerGroup("a", ("a.w", "a.v")), LayerGroup("b", ("b.h",), ("b.n",))))
 
 
-def test_a_forked_share_measures_exactly_what_a_thread_or_one_worker_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def check_a_forked_share_measures_exactly_what_a_thread_or_one_worker_does(tmp_path: Path) -> None:
     forks: list[ForkedShare] = []
 
     class Recorded(ForkedShare):
@@ -112,12 +121,12 @@ def test_a_forked_share_measures_exactly_what_a_thread_or_one_worker_does(
             super().__init__(*args)  # type: ignore[arg-type]
             forks.append(self)
 
-    monkeypatch.setattr(measuring, "ForkedShare", Recorded)
-    monkeypatch.setattr(measuring.os, "cpu_count", lambda: 2)
+    assert can_fork()  # this fresh process runs no other thread
+    measuring.ForkedShare = Recorded  # type: ignore[misc,assignment]
+    measuring.os.cpu_count = lambda: 2
     results = {}
     for mode, may_fork, workers in (("fork", True, 2), ("thread", False, 2), ("one", True, 1)):
-        monkeypatch.setattr(measuring, "_FORK", may_fork)
-        monkeypatch.setattr(measuring, "_WORKERS", workers)
+        measuring._FORK, measuring._WORKERS = may_fork, workers
         loaded: list[str] = []
         results[mode] = measuring.measure(_checkpoints(tmp_path, loaded), GROUPING)
         if mode == "fork":  # this process loaded the final checkpoint and its half; the worker the rest
@@ -139,3 +148,36 @@ def test_a_forked_share_measures_exactly_what_a_thread_or_one_worker_does(
     assert b is not None and [s.unchanged_tensors for s in b.steps[1:]] == [0.0, 0.0, 0.0]
     a = forked.series[0][0]
     assert a is not None and [s.unchanged_tensors for s in a.steps[1:]] == [0.5, 0.5, 0.5]  # a.v frozen
+
+
+CHECKS = [name for name in dir() if name.startswith("check_")]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Every check's outcome ("ok" or its traceback), from one fresh interpreter."""
+    tmp = tmp_path_factory.mktemp("forks")
+    done = subprocess.run(
+        [sys.executable, __file__, str(tmp)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_in_a_fresh_process(check: str, outcomes: dict[str, str]) -> None:
+    assert outcomes[check] == "ok", outcomes[check]
+
+
+if __name__ == "__main__":  # the fresh interpreter: run every check, say how each went
+    results: dict[str, str] = {}
+    for name in CHECKS:
+        folder = Path(sys.argv[1]) / name
+        folder.mkdir()
+        try:
+            globals()[name](folder)
+            results[name] = "ok"
+        except Exception:
+            results[name] = traceback.format_exc()
+    print(json.dumps(results))
