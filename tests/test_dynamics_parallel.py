@@ -25,7 +25,7 @@ from hubkit import frameworks
 from hubkit.dynamics import Grouping, LayerGroup
 from hubkit.dynamics import measure as measuring
 from hubkit.dynamics.parallel import ForkedShare, can_fork
-from hubkit.dynamics.weights import CheckpointWeights
+from hubkit.dynamics.weights import CheckpointWeights, SafetensorsWeights
 from hubkit.errors import CheckpointError
 from hubkit.runs.safeload import load_checkpoint
 
@@ -148,6 +148,32 @@ def check_a_forked_share_measures_exactly_what_a_thread_or_one_worker_does(tmp_p
     assert b is not None and [s.unchanged_tensors for s in b.steps[1:]] == [0.0, 0.0, 0.0]
     a = forked.series[0][0]
     assert a is not None and [s.unchanged_tensors for s in a.steps[1:]] == [0.5, 0.5, 0.5]  # a.v frozen
+
+
+def check_published_revisions_are_measured_in_halves_too(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    sources = _checkpoints(tmp_path)
+    for n, source in enumerate(sources):
+        state = {k: source.tensor(k).clone() for k in source.metadata()}
+        save_file(state, tmp_path / f"r{n}.safetensors")
+    assert can_fork()
+    measuring.os.cpu_count = lambda: 2
+    forks: list[object] = []
+    fork = measuring.ForkedShare
+
+    def counted(*args: Any) -> ForkedShare:
+        forks.append(args)
+        return fork(*args)
+
+    measuring.ForkedShare = counted  # type: ignore[assignment,misc]
+    measured = {}
+    for may_fork in (True, False):
+        measuring._FORK, measuring._WORKERS = may_fork, 2
+        revisions = [SafetensorsWeights(tmp_path / f"r{n}.safetensors") for n in range(len(sources))]
+        measured[may_fork] = measuring.measure(revisions, GROUPING)
+    assert len(forks) == 1 and measured[True].series == measured[False].series
+    assert measured[True].bytes_read == measured[False].bytes_read > 0
 
 
 CHECKS = [name for name in dir() if name.startswith("check_")]
