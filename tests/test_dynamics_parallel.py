@@ -176,6 +176,28 @@ def check_published_revisions_are_measured_in_halves_too(tmp_path: Path) -> None
     assert measured[True].bytes_read == measured[False].bytes_read > 0
 
 
+def check_no_process_to_be_had_means_a_thread_and_no_leak(tmp_path: Path) -> None:
+    def refuse() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    fork, open_fds = os.fork, len(os.listdir("/proc/self/fd"))
+    os.fork = refuse
+    try:
+        try:
+            ForkedShare(lambda: b"", lambda _: [])
+            raise AssertionError("fork refused, yet a worker")
+        except OSError:
+            pass
+        assert len(os.listdir("/proc/self/fd")) == open_fds  # the pipes were closed
+        measuring.os.cpu_count = lambda: 2
+        measuring._FORK, measuring._WORKERS = True, 2
+        by_thread = measuring.measure(_checkpoints(tmp_path), GROUPING)
+    finally:
+        os.fork = fork
+    measuring._FORK = False  # what the threads measure, asked for directly
+    assert by_thread.series == measuring.measure(_checkpoints(tmp_path), GROUPING).series
+
+
 CHECKS = [name for name in dir() if name.startswith("check_")]
 
 

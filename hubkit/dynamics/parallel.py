@@ -59,7 +59,12 @@ class ForkedShare:
     def __init__(self, prepare: Callable[[], bytes], work: Callable[[bytes], list[np.ndarray]]) -> None:
         up_read, up_write = os.pipe()  # worker -> caller
         down_read, down_write = os.pipe()  # caller -> worker
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no process to be had: nothing left open
+            for fd in (up_read, up_write, down_read, down_write):
+                os.close(fd)
+            raise
         if pid == 0:  # the worker: never returns
             os.close(up_read)
             os.close(down_write)
