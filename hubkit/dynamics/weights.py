@@ -96,6 +96,15 @@ def pread_into(fd: int, out: torch.Tensor, offset: int, what: Path) -> None:
 
 
 @functools.cache
+def _torch_dtype(name: str) -> torch.dtype:
+    """``torch.float32`` for ``"float32"`` (a layout's dtype names)."""
+    import torch
+
+    dtype: torch.dtype = getattr(torch, name)
+    return dtype
+
+
+@functools.cache
 def _libc_madvise() -> Any:
     """libc's ``madvise``, from the symbols this process has loaded already (``find_library`` would run
     ``ldconfig`` in a subprocess for every checkpoint)."""
@@ -174,7 +183,8 @@ class CheckpointWeights:
         self._state: dict[str, torch.Tensor] | None = None  # loaded on first use (:meth:`_open`)
         self._pages: _Pages | None = None  # the file's mappings, once it is mapped
         self._fd: int | None = None  # the file, opened for pread on the first read_into
-        self._layout: Layout | None = None  # another process's layout of this file (:meth:`adopt`)
+        # where each tensor lies in the file: found when it is loaded, or another process's (:meth:`adopt`)
+        self._layout: Layout | None = None
 
     def _open(self) -> dict[str, torch.Tensor]:
         """The state dict, safe-loaded on first use: a caller that measures pairs in order opens the later
@@ -197,21 +207,20 @@ class CheckpointWeights:
             )
         self._state = strip_prefixes(state)
         self._pages = _Pages(self.path)
+        self._layout = self._layout_of(self._state, self._pages)
         return self._state
 
     def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         if self._state is None and self._layout is not None:
-            import torch
-
-            return {k: (shape, getattr(torch, dtype)) for k, (_, dtype, shape) in self._layout.items()}
+            return {k: (shape, _torch_dtype(name)) for k, (_, name, shape) in self._layout.items()}
         return {k: (tuple(v.shape), v.dtype) for k, v in self._open().items()}
 
     def tensor(self, key: str) -> torch.Tensor:
-        placed = self._placed(key)
-        if placed is not None:
+        offset, name, shape = (None, "", ()) if self._layout is None else self._layout[key]
+        if self._state is None and offset is not None:  # adopted, not loaded: read it from the file
             import torch
 
-            offset, dtype, shape = placed
+            dtype = _torch_dtype(name)
             out = torch.empty(math.prod(shape) * dtype.itemsize, dtype=torch.uint8)
             self._pread(out, offset)
             return out.view(dtype).reshape(shape)
@@ -224,13 +233,18 @@ class CheckpointWeights:
             >>> CheckpointWeights(path, "ema", frameworks.get("timm")).layout()["fc.bias"]
             (93419584, 'float32', (1000,))
         """
-        state = self._open()
+        self._open()
+        assert self._layout is not None, "a loaded checkpoint knows its layout"
+        return self._layout
+
+    @staticmethod
+    def _layout_of(state: Mapping[str, torch.Tensor], pages: _Pages) -> Layout:
         out: Layout = {}
         for key, tensor in state.items():
             nbytes = tensor.numel() * tensor.element_size()
             offset = None
-            if self._pages is not None and tensor.is_contiguous() and nbytes:
-                offset = self._pages.file_offset(tensor.data_ptr(), nbytes)
+            if tensor.is_contiguous() and nbytes:
+                offset = pages.file_offset(tensor.data_ptr(), nbytes)
             out[key] = (offset, str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape))
         return out
 
@@ -238,46 +252,29 @@ class CheckpointWeights:
         if self._state is None:
             self._layout = dict(layout)
 
-    def _placed(self, key: str) -> tuple[int, torch.dtype, tuple[int, ...]] | None:
-        """Where an adopted layout places ``key`` (None: not adopted, loaded, or no offset known)."""
-        if self._state is not None or self._layout is None:
-            return None
-        offset, dtype, shape = self._layout[key]
-        if offset is None:
-            return None
-        import torch
-
-        return offset, getattr(torch, dtype), shape
-
     def _pread(self, out: torch.Tensor, offset: int) -> None:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._fd = os.open(self.path, os.O_RDONLY)
         pread_into(self._fd, out, offset, self.path)
 
     def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
-        placed = self._placed(key)
-        if placed is not None:
-            self._pread(out, placed[0] + start * placed[1].itemsize)
-            return
-        tensor = self._open()[key]
-        size = tensor.element_size()
-        offset = None
-        if self._pages is not None and tensor.is_contiguous():
-            offset = self._pages.file_offset(tensor.data_ptr() + start * size, (stop - start) * size)
+        if self._layout is None:
+            self._open()  # loaded, and with it where each tensor lies
+        assert self._layout is not None, "a loaded checkpoint knows its layout"
+        offset, name, _ = self._layout[key]
         if offset is None:  # not a view of the mapped file (a legacy, unmapped checkpoint): copy it
-            part = tensor.reshape(-1)[start:stop]
+            part = self._open()[key].reshape(-1)[start:stop]
             out.copy_(part.view(out.dtype))
             self.release(part)
             return
-        self._pread(out, offset)
+        self._pread(out, offset + start * _torch_dtype(name).itemsize)
 
     def release(self, tensor: torch.Tensor) -> None:
         if self._pages is not None:
             self._pages.drop(tensor.data_ptr(), tensor.numel() * tensor.element_size())
 
     def close(self) -> None:
-        self._state = {}
-        self._layout = None
+        self._state, self._layout = {}, {}
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -339,7 +336,7 @@ class SafetensorsWeights:
 
     def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._fd = os.open(self.path, os.O_RDONLY)
         size = self._meta[key][1].itemsize
         pread_into(self._fd, out, self._data + self._offsets[key] + start * size, self.path)
 
