@@ -55,7 +55,7 @@ _WORKERS = 2  # shares of a whole (not streamed) measure, when the machine has t
 # own tensors into its own totals, the second in a forked worker process where that is safe
 # (:mod:`hubkit.dynamics.parallel`), otherwise in a thread (torch's kernels release the GIL)
 _FORK = True
-# integer views for comparing bits, by element size: wider words make torch.equal faster
+# integer views for comparing bits, by element size: wider words make torch.equal faster than bytes
 _SAME = {1: "uint8", 2: "int16", 4: "int32", 8: "int64"}
 
 # Told, in order, each checkpoint's index (from 1) and the measures of it and the checkpoint before it, as
@@ -222,11 +222,11 @@ def _check_metadata(
 
 
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two tensors of one dtype hold the same bits (compared as integers of their element size)."""
     import torch
 
-    if a.dim() != 1:
-        a, b = a.reshape(-1), b.reshape(-1)
-    return bool(torch.equal(a.view(torch.uint8), b.view(torch.uint8)))
+    word = getattr(torch, _SAME.get(a.element_size(), "uint8"))
+    return bool(torch.equal(a.reshape(-1).view(word), b.reshape(-1).view(word)))
 
 
 def measure(
@@ -499,7 +499,6 @@ class _Block:
         targets = list(window.targets)
         self.totals.sums[g, k][:, targets] += squares
         prev, norm = _SUMS.index("sq_prev"), _SUMS.index("sq_norm")
-        same = getattr(torch, _SAME.get(size, "uint8"))
         for t, i in enumerate(targets):
             if not math.isfinite(squares[norm, t]):  # a NaN or ±Inf somewhere in this chunk
                 row = typed[slot[i]]
@@ -513,14 +512,11 @@ class _Block:
                 continue
             # bits compared where the distance cannot tell: no change in value (±0 may still differ), NaN
             # or Inf, or several tensors in the chunk
-            later, earlier, at = stage[slot[i]], stage[slot[i - 1]], 0
+            later, earlier, at = typed[slot[i]], typed[slot[i - 1]], 0
             for key, a, b in pieces:
-                end = at + (b - a) * size
                 if not self.moved.get((key, i), False):
-                    self.moved[(key, i)] = not torch.equal(
-                        later[at:end].view(same), earlier[at:end].view(same)
-                    )
-                at = end
+                    self.moved[(key, i)] = not _same_bits(later[at : at + b - a], earlier[at : at + b - a])
+                at += b - a
 
     def _stage(self, nbytes: int) -> torch.Tensor:
         """The staging buffer for a chunk's raw bytes (grown when a chunk needs more)."""
