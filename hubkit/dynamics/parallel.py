@@ -84,8 +84,11 @@ class ForkedShare:
         theirs = self._receive()
         assert self._down is not None, "swap() is called once"
         down, self._down = self._down, None
-        with contextlib.suppress(BrokenPipeError), os.fdopen(down, "wb") as out:
-            out.write(_DONE + struct.pack("<Q", len(mine)) + mine)
+        try:
+            with contextlib.suppress(BrokenPipeError):  # a worker gone is told by result()
+                _send(down, _DONE, mine)
+        finally:
+            os.close(down)
         return theirs
 
     def result(self) -> list[np.ndarray]:
@@ -115,16 +118,13 @@ class ForkedShare:
 
     def _receive(self) -> bytes:
         assert self._up is not None, "the worker's answers are read in order, once"
-        head = _read_exactly(self._up, 9)
-        if len(head) == 9:
-            (length,) = struct.unpack("<Q", head[1:])
-            body = _read_exactly(self._up, length)
-            if len(body) == length and head[:1] == _DONE:
-                return body
-            if len(body) == length and head[:1] == _FAILED:
-                error = json.loads(body)
-                self._reap()
-                raise CheckpointError(error["message"], hint=error.get("hint") or _HINT)
+        tag, body = _read_message(self._up)
+        if tag == _DONE:
+            return body
+        if tag == _FAILED:
+            error = json.loads(body)
+            self._reap()
+            raise CheckpointError(error["message"], hint=error.get("hint") or _HINT)
         status = self._reap()
         raise CheckpointError(
             f"the measuring worker process ended without an answer (exit status {status})",
@@ -150,6 +150,17 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
+def _read_message(fd: int) -> tuple[bytes, bytes]:
+    """The next message's tag and body; an empty tag when the other side ended before a whole one."""
+    head = _read_exactly(fd, 9)
+    if len(head) == 9:
+        (length,) = struct.unpack("<Q", head[1:])
+        body = _read_exactly(fd, length)
+        if len(body) == length:
+            return head[:1], body
+    return b"", b""
+
+
 def _send(fd: int, tag: bytes, body: bytes) -> None:
     view = memoryview(tag + struct.pack("<Q", len(body)) + body)
     while view:
@@ -167,10 +178,8 @@ def _serve(
 
         torch.set_num_threads(1)  # as DataLoader workers: no OpenMP pool inherited from the caller
         _send(up, _DONE, prepare())
-        head = _read_exactly(down, 9)
-        (length,) = struct.unpack("<Q", head[1:]) if len(head) == 9 else (-1,)
-        theirs = _read_exactly(down, length) if length >= 0 else b""
-        if head[:1] != _DONE or len(theirs) != length:
+        tag, theirs = _read_message(down)
+        if tag != _DONE:
             raise CheckpointError("the analysis stopped before the worker got its half")
         buffer = io.BytesIO()
         np.savez(buffer, *work(theirs))  # arr_0, arr_1, …
