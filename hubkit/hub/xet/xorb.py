@@ -309,17 +309,9 @@ def _check_footer(info: bytes, chunks: list[ChunkRef], xhash: bytes) -> None:
         raise XetFormatError("the xorb footer names another xorb hash than its chunks give")
 
 
-def feed_chunk_data(
-    f: BinaryIO, chunks: tuple[ChunkRef, ...], sink: Callable[[memoryview | bytes], object]
-) -> None:
-    """Pass the uncompressed bytes of consecutive ``chunks`` of a stored xorb open as ``f`` to ``sink``.
-
-    For hashing: stored chunks are read a block at a time into one buffer and handed over as views
-    into it, valid only during the call (compressed ones decompressed first).
-
-    Example:
-        >>> h = hashlib.sha256(); feed_chunk_data(f, index.chunks, h.update)
-    """
+def _stored_chunks(f: BinaryIO, chunks: tuple[ChunkRef, ...]) -> Iterator[tuple[ChunkRef, int, memoryview]]:
+    """``(chunk, scheme, payload)`` of consecutive ``chunks`` of a stored xorb open as ``f``: read a block
+    at a time into one buffer, so each payload is a view valid only until the next one is asked for."""
     if not chunks:
         return
     block = bytearray(_READ_BLOCK)
@@ -338,24 +330,28 @@ def feed_chunk_data(
                 raise XetFormatError("a stored xorb is shorter than its index")
             got += n
         for c in chunks[i:j]:
-            payload = view[c.start - base + CHUNK_HEADER_LEN : c.end - base]
-            scheme = view[c.start - base + 4]
-            if scheme != 0:
-                sink(decompress_chunk(scheme, payload, c.size))
-            elif len(payload) == c.size:
-                sink(payload)
-            else:
-                raise XetFormatError(f"a stored chunk holds {len(payload)} bytes, its index says {c.size}")
+            yield c, view[c.start - base + 4], view[c.start - base + CHUNK_HEADER_LEN : c.end - base]
         i = j
 
 
+def feed_chunk_data(
+    f: BinaryIO, chunks: tuple[ChunkRef, ...], sink: Callable[[memoryview | bytes], object]
+) -> None:
+    """Pass the uncompressed bytes of consecutive ``chunks`` of a stored xorb open as ``f`` to ``sink``.
+
+    For hashing: uncompressed chunks are handed over as views into one read buffer, valid only during
+    the call (compressed ones are decompressed first).
+
+    Example:
+        >>> h = hashlib.sha256(); feed_chunk_data(f, index.chunks, h.update)
+    """
+    for c, scheme, payload in _stored_chunks(f, chunks):
+        in_place = scheme == 0 and len(payload) == c.size  # otherwise decompress_chunk checks and says why
+        sink(payload if in_place else decompress_chunk(scheme, payload, c.size))
+
+
 def iter_chunk_data(f: BinaryIO, chunks: tuple[ChunkRef, ...]) -> Iterator[bytes]:
-    """Yield the uncompressed bytes of consecutive ``chunks`` of a stored xorb open as ``f``."""
-    if not chunks:
-        return
-    f.seek(chunks[0].start)
-    for c in chunks:
-        blob = f.read(c.end - c.start)
-        if len(blob) != c.end - c.start:
-            raise XetFormatError("a stored xorb is shorter than its index")
-        yield decompress_chunk(blob[4], blob[CHUNK_HEADER_LEN:], c.size)
+    """Yield the uncompressed bytes of consecutive ``chunks`` of a stored xorb open as ``f`` (each its own
+    ``bytes``: a caller may keep them)."""
+    for c, scheme, payload in _stored_chunks(f, chunks):
+        yield decompress_chunk(scheme, payload, c.size)
