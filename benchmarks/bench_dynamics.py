@@ -39,6 +39,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 HERE = Path(__file__).resolve().parent
 
 CHILD = r"""
@@ -105,22 +107,15 @@ def _warm(files: list[Path]) -> None:
                 pass
 
 
-def _private_mib(pid: int) -> float:
-    """Memory only process ``pid`` holds (USS: its private clean and dirty pages), 0 once it is gone."""
+def _workers_private_mib(pid: int) -> float:
+    """Memory only the children of process ``pid`` hold (USS: their private pages), 0 when there are none."""
+    total = 0
     try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
-            kib = sum(int(line.split()[1]) for line in rollup if line.startswith("Private_"))
-    except (OSError, ValueError):
-        return 0.0
-    return kib / 1024
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as children:
-            return [int(x) for x in children.read().split()]
-    except OSError:
-        return []
+        for child in psutil.Process(pid).children():
+            total += child.memory_full_info().uss
+    except psutil.Error:  # gone meanwhile
+        pass
+    return total / 2**20
 
 
 def run_child(variant: str, run_dir: Path) -> dict[str, float]:
@@ -136,8 +131,7 @@ def run_child(variant: str, run_dir: Path) -> dict[str, float]:
     ) as proc:
         samples: list[tuple[float, float]] = []
         while proc.poll() is None:
-            for pid in _children(proc.pid):
-                samples.append((time.time(), _private_mib(pid)))
+            samples.append((time.time(), _workers_private_mib(proc.pid)))
             time.sleep(0.005)
         out, err = proc.communicate()
     if proc.returncode:
