@@ -10,6 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: setup browser demo test test-all lint bench-decode clean update-goldens
 
 $(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) scripts/check_disk.py --need-gib 7 .
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'

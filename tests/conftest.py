@@ -7,6 +7,7 @@ areas do not step on each other: the local hub, training runs, cards.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -24,17 +25,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # Variables that point at the user's caches and config -> the folder each gets in a private home.
 _ISOLATED = {"HF_HOME": "hf", "HUBKIT_HOME": "hubkit", "XDG_CACHE_HOME": "cache", "MPLCONFIGDIR": "mpl"}
+_SESSION_HOME = pytest.StashKey["Path"]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Module- and session-scoped fixtures run before the per-test isolation below: give them (and
     everything else in this process) a private home too, never the user's caches."""
     import tempfile
-    from pathlib import Path
 
     home = Path(tempfile.mkdtemp(prefix="hubkit-tests-"))
+    config.stash[_SESSION_HOME] = home
     for name, sub in _ISOLATED.items():
         os.environ[name] = str(home / sub)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the private home: every run left its module-scoped hubs and caches (~300 MB) in /tmp."""
+    import shutil
+
+    home = config.stash.get(_SESSION_HOME, None)
+    if home is not None:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
