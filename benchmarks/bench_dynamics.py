@@ -5,10 +5,12 @@ The run is built like the publish benchmark's (``bench_convert.build_run``: timm
 EMA weights + SGD momentum, about 300 MB per checkpoint, 98 MiB of EMA weights each). Each variant runs in
 a fresh subprocess, so its peak RSS is its own:
 
-- ``read``: reading the analysed weight bytes once: every EMA tensor of every checkpoint, located through
-  hubkit's safe loader (memory-mapped ``torch.load``) and read with the analysis's own read
-  (``read_into``: ``pread`` from the file), a whole tensor per call, into one reused buffer (the floor for
-  any analysis that looks at every weight);
+- ``read``: reading the analysed weight bytes once: every EMA tensor of every checkpoint, located the way
+  the analysis locates them (``hubkit.runs.tensor_index``: from the pickle, no tensor built) and read with
+  the analysis's own read (``read_into``: ``pread`` from the file), a whole tensor per call, into one reused
+  buffer (the floor for any analysis that looks at every weight: little more than the copies);
+- ``load``: the usual way to read them: hubkit's safe loader (``torch.load(weights_only=True, mmap=True)``)
+  per checkpoint, then every EMA tensor copied once out of the mapping;
 - ``dynamics``: ``hubkit.dynamics.analyse_run(RUN)`` (all 10 checkpoints, coarse groups, the full report:
   meta model, groups, lock plan, measures, checks).
 
@@ -76,6 +78,18 @@ if variant == "read":
                 source.read_into(key, 0, numel, buffer[:nbytes])  # the analysis's read, a tensor per call
             read += nbytes
         source.close()
+    extra = {}
+elif variant == "load":
+    from hubkit.runs.safeload import load_checkpoint
+    buffer = torch.empty(0, dtype=torch.uint8)
+    for path in sorted(Path(run_dir).glob("checkpoint-*.pth.tar")):
+        for tensor in load_checkpoint(path)["state_dict_ema"].values():  # mapped: the copy reads the file
+            nbytes = tensor.numel() * tensor.element_size()
+            if buffer.numel() < nbytes:
+                buffer = torch.empty(nbytes, dtype=torch.uint8)
+            if nbytes:
+                buffer[:nbytes].copy_(tensor.reshape(-1).view(torch.uint8))
+            read += nbytes
     extra = {}
 else:
     from hubkit.dynamics import analyse_run
@@ -166,7 +180,7 @@ def main() -> None:
         results: dict[str, list[dict[str, float]]] = {}
         for _ in range(args.repeat):
             for cache in ("warm", "cold"):
-                for variant in ("read", "dynamics"):
+                for variant in ("read", "load", "dynamics"):
                     if cache == "warm":
                         _warm(files)
                     else:
@@ -191,12 +205,14 @@ def main() -> None:
                 f"{peak:,.0f} MiB ({peak / state_mib:.2f} × state dict; worker {worker:,.0f} MiB) |"
             )
         for cache in ("warm", "cold"):
-            read, dyn = results[f"read ({cache})"], results[f"dynamics ({cache})"]
-            best = min(r["wall_s"] for r in dyn) / min(r["wall_s"] for r in read)
-            median = statistics.median(r["wall_s"] for r in dyn) / statistics.median(
-                r["wall_s"] for r in read
-            )
-            print(f"\n{cache}: dynamics / read once = {best:.2f}x (best of each), {median:.2f}x (medians)")
+            dyn = results[f"dynamics ({cache})"]
+            for floor in ("read", "load"):
+                base = results[f"{floor} ({cache})"]
+                best = min(r["wall_s"] for r in dyn) / min(r["wall_s"] for r in base)
+                median = statistics.median(r["wall_s"] for r in dyn) / statistics.median(
+                    r["wall_s"] for r in base
+                )
+                print(f"{cache}: dynamics / {floor} = {best:.2f}x (best of each), {median:.2f}x (medians)")
         print(f"one state dict: {state_mib:.0f} MiB")
     finally:
         if not args.workdir:

@@ -22,6 +22,7 @@ from hubkit.dynamics.model import KindSeries, Step
 from hubkit.dynamics.weights import CheckpointWeights, MemoryWeights, SafetensorsWeights
 from hubkit.errors import CheckpointError
 from hubkit.runs.model import Hyperparams
+from hubkit.runs.safeload import load_checkpoint
 
 TINY_VISION: dict[str, object] = {
     "image_size": 16,
@@ -329,7 +330,8 @@ def test_report_json_picture_and_claims_on_a_locked_timm_model() -> None:
 def test_released_checkpoint_pages_read_back_the_same(tmp_path: Path) -> None:
     state = {"w": torch.randn(512, 1024), "b": torch.randn(1024)}
     torch.save({"epoch": 0, "state_dict": state}, tmp_path / "c.pt")
-    source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"))
+    # loaded by the caller's loader (a publish hands over what it loaded): tensors are views of the mapping
+    source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"), load=load_checkpoint)
     assert source._pages is None  # safe-loaded on first use
     tensor = source.tensor("w")
     assert source._pages is not None and source._pages.spans  # mapped privately; released pages drop
@@ -350,7 +352,7 @@ def _read(
 def test_checkpoint_reads_come_from_the_file_at_each_tensors_offset(tmp_path: Path) -> None:
     state = {"w": torch.randn(64, 33), "h": torch.randn(5, 3).half(), "t": torch.randn(9, 4).t()}
     torch.save({"epoch": 0, "state_dict": state}, tmp_path / "c.pt")
-    source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"))
+    source = CheckpointWeights(tmp_path / "c.pt", "raw", frameworks.get("timm"), load=load_checkpoint)
     for key, value in state.items():
         flat = value.reshape(-1)
         assert torch.equal(_read(source, key, 0, flat.numel(), value.dtype), flat)

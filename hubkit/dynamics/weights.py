@@ -210,13 +210,41 @@ class CheckpointWeights:
         self._layout = self._layout_of(self._state, self._pages)
         return self._state
 
+    def _locate(self) -> Layout:
+        """Where each tensor lies: read from the pickle alone when :mod:`hubkit.runs.tensor_index` can
+        vouch for the file (no tensor is built), otherwise found by loading it the safe way."""
+        if self._layout is None and self._load is None:
+            self._layout = self._indexed()
+        if self._layout is None:
+            self._open()
+        assert self._layout is not None, "a loaded checkpoint knows its layout"
+        return self._layout
+
+    def _indexed(self) -> Layout | None:
+        from hubkit.runs.tensor_index import index_checkpoint
+
+        index = index_checkpoint(self.path)
+        if index is None:
+            return None
+        try:
+            state = strip_prefixes(self._framework.source_state_dict(index.tree, self._weights))
+            offsets = index.file_offsets(state.values()) if state else None
+        except (KeyError, CheckpointError, OSError):  # the safe load says what is wrong
+            return None
+        if offsets is None:
+            return None
+        return {
+            key: (offset, str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape))
+            for (key, tensor), offset in zip(state.items(), offsets, strict=True)
+        }
+
     def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-        if self._state is None and self._layout is not None:
-            return {k: (shape, _torch_dtype(name)) for k, (_, name, shape) in self._layout.items()}
-        return {k: (tuple(v.shape), v.dtype) for k, v in self._open().items()}
+        if self._state is None:
+            return {k: (shape, _torch_dtype(name)) for k, (_, name, shape) in self._locate().items()}
+        return {k: (tuple(v.shape), v.dtype) for k, v in self._state.items()}
 
     def tensor(self, key: str) -> torch.Tensor:
-        offset, name, shape = (None, "", ()) if self._layout is None else self._layout[key]
+        offset, name, shape = self._locate()[key]
         if self._state is None and offset is not None:  # adopted, not loaded: read it from the file
             import torch
 
@@ -227,15 +255,13 @@ class CheckpointWeights:
         return self._open()[key].contiguous()
 
     def layout(self) -> Layout:
-        """Where each tensor lies in the file (the checkpoint is loaded for it).
+        """Where each tensor lies in the file (:meth:`_locate`).
 
         Example:
             >>> CheckpointWeights(path, "ema", frameworks.get("timm")).layout()["fc.bias"]
             (93419584, 'float32', (1000,))
         """
-        self._open()
-        assert self._layout is not None, "a loaded checkpoint knows its layout"
-        return self._layout
+        return self._locate()
 
     @staticmethod
     def _layout_of(state: Mapping[str, torch.Tensor], pages: _Pages) -> Layout:
@@ -258,10 +284,7 @@ class CheckpointWeights:
         pread_into(self._fd, out, offset, self.path)
 
     def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
-        if self._layout is None:
-            self._open()  # loaded, and with it where each tensor lies
-        assert self._layout is not None, "a loaded checkpoint knows its layout"
-        offset, name, _ = self._layout[key]
+        offset, name, _ = self._locate()[key]
         if offset is None:  # not a view of the mapped file (a legacy, unmapped checkpoint): copy it
             part = self._open()[key].reshape(-1)[start:stop]
             out.copy_(part.view(out.dtype))
