@@ -50,8 +50,6 @@ STORAGE_DTYPES: dict[str, str] = {
     "ByteStorage": "uint8",
     "BoolStorage": "bool",
 }
-_ITEMSIZE = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4}
-_ITEMSIZE |= {"int16": 2, "int8": 1, "uint8": 1, "bool": 1}
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then file name and extra field lengths (ZIP format)
 
 
@@ -240,7 +238,7 @@ def _index(archive: zipfile.ZipFile) -> tuple[dict[str, Any], dict[int, tuple[in
         header = records.get(storage.key)
         if header is None:
             info = infos.get(f"{root}data/{storage.key}")
-            nbytes = storage.numel * _ITEMSIZE[storage.dtype]
+            nbytes = storage.numel * getattr(torch, storage.dtype).itemsize
             if info is None or info.compress_type != zipfile.ZIP_STORED or info.file_size != nbytes:
                 raise _NotIndexable("a storage record that is missing, compressed or of another size")
             header = records[storage.key] = info.header_offset
@@ -256,7 +254,7 @@ def _index(archive: zipfile.ZipFile) -> tuple[dict[str, Any], dict[int, tuple[in
         dtype: torch.dtype = getattr(torch, storage.dtype)
         tensor = torch.empty_strided(stored.size, stored.stride, dtype=dtype, device="meta")
         if numel and tensor.is_contiguous():
-            where[id(tensor)] = (header, stored.offset * _ITEMSIZE[storage.dtype])
+            where[id(tensor)] = (header, stored.offset * dtype.itemsize)
         return tensor
 
     def walk(node: Any) -> Any:
