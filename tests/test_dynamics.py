@@ -327,6 +327,37 @@ def test_report_json_picture_and_claims_on_a_locked_timm_model() -> None:
     assert png[:4] == b"\x89PNG" and png == render_dynamics(report)  # type: ignore[arg-type]
 
 
+def test_the_terminal_table_shows_the_last_steps_that_fit_unwrapped() -> None:
+    import timm
+    from rich.console import Console
+
+    from hubkit.dynamics.render import table
+
+    torch.manual_seed(0)
+    states = [timm.create_model("test_resnet", num_classes=4).state_dict()]
+    for _ in range(8):
+        states.append(
+            {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in states[-1].items()}
+        )
+    report = _report(states)
+
+    def shown(width: int) -> str:
+        console = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        console.print(table(report, width=width))  # type: ignore[arg-type]
+        console.file.close()
+        return console.export_text()
+
+    narrow, wide = shown(80), shown(300)
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    assert "…" not in narrow  # no cell cut short
+    assert (
+        "epoch 8" in narrow
+        and "epoch 1 " not in narrow
+        and "of 8 steps (--json and -o have them all)" in narrow
+    )
+    assert all(f"epoch {i}" in wide for i in range(1, 9)) and "steps (--json" not in wide
+
+
 def test_released_checkpoint_pages_read_back_the_same(tmp_path: Path) -> None:
     state = {"w": torch.randn(512, 1024), "b": torch.randn(1024)}
     torch.save({"epoch": 0, "state_dict": state}, tmp_path / "c.pt")

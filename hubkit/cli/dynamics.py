@@ -80,7 +80,8 @@ def command(
 
         from hubkit.dynamics.render import summary_lines, table
 
-        Console(soft_wrap=False).print(table(report))
+        console = Console(soft_wrap=False)
+        console.print(table(report, width=console.width))
         for line in summary_lines(report):
             click.echo(redact(line))
         if output is not None:

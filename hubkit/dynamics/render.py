@@ -43,20 +43,37 @@ def _buffers(series: KindSeries | None) -> str:
     return "frozen" if series.frozen else f"moved ({fmt_change(series.max_rel_change)})"
 
 
-def table(report: DynamicsReport) -> Table:
+def table(report: DynamicsReport, *, width: int | None = None) -> Table:
     """The report as a rich table: one row per group, ‖Δw‖/‖w‖ from the previous checkpoint per column.
 
+    Args:
+        width: the terminal's width: as many of the last checkpoints as fit unwrapped are shown (at most
+            :data:`MAX_COLUMNS`, at least one); None shows :data:`MAX_COLUMNS`.
+
     Example:
-        >>> rich.print(table(report))
+        >>> rich.print(table(report, width=80))
     """
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    columns = MAX_COLUMNS
+    wide = Console(width=10_000)  # measures the table's natural width (a narrow one caps the measure)
+    while True:
+        out = _table(report, columns)
+        if width is None or columns == 1 or Measurement.get(wide, wide.options, out).maximum <= width:
+            return out
+        columns -= 1
+
+
+def _table(report: DynamicsReport, columns: int) -> Table:
     from rich.table import Table
 
     refs = report.checkpoints
-    shown = list(range(max(1, len(refs) - MAX_COLUMNS), len(refs)))
-    out = Table(
-        title=f"{report.subject} — ‖Δw‖/‖w‖ from the previous checkpoint ({report.scheme})",
-        title_justify="left",
-    )
+    shown = list(range(max(1, len(refs) - columns), len(refs)))
+    title = f"{report.subject} — ‖Δw‖/‖w‖ from the previous checkpoint ({report.scheme})"
+    if len(shown) < len(refs) - 1:
+        title += f"; the last {len(shown)} of {len(refs) - 1} steps (--json and -o have them all)"
+    out = Table(title=title, title_justify="left")
     out.add_column("group")
     out.add_column("params")
     for i in shown:
