@@ -12,7 +12,9 @@ Usage::
     .venv/bin/python benchmarks/bench_xet_upload_rss.py --size-mb 1024 --runs 5 [--workdir DIR]
         [--trace trace.csv]
 
-``--trace`` writes the samples of every run (run, t, client MB, server MB, xorbs in flight).
+``--trace`` writes the samples of every run (run, t, client MB, server MB, xorbs in flight). ``--pin``
+(Linux, 2 CPUs or more) runs the client on CPU 0 and the hub on CPU 1, so that neither takes the other's
+core, as when the hub is another machine.
 """
 
 from __future__ import annotations
@@ -93,8 +95,14 @@ class Sampler:
         self._thread.join()
 
 
+def _pin_process(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` onto ``cpus`` (threads it starts later inherit it)."""
+    for task in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(task), cpus)
+
+
 def one_run(
-    work: Path, src: Path, script: Path, index: int
+    work: Path, src: Path, script: Path, index: int, pin: bool = False
 ) -> tuple[dict[str, float], list[tuple[float, ...]]]:
     env = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": str(work / f"hf-{index}")}
     data = work / f"hub-{index}"
@@ -102,12 +110,15 @@ def one_run(
         from huggingface_hub import HfApi
 
         HfApi(endpoint=hub.endpoint, token=TOKEN).create_repo("localuser/bench")
+        if pin:
+            _pin_process(hub.pid, {1})
         proc = subprocess.Popen(
             [sys.executable, str(script), hub.endpoint, TOKEN, str(src)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if pin else None,
         )
         sampler = Sampler(proc.pid, hub.pid, data / "xet" / "tmp")
         out, err = proc.communicate()
@@ -133,6 +144,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--trace", type=Path, default=None, help="CSV of every sample")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="client on CPU 0, hub on CPU 1: neither takes the other's core, as with a hub on another machine",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hubkit-xetrss-", dir=args.workdir))
     try:
@@ -148,7 +164,7 @@ def main() -> None:
         )
         print("|---:|---:|---:|---:|---:|---:|")
         for i in range(args.runs):
-            r, samples = one_run(work, src, script, i)
+            r, samples = one_run(work, src, script, i, args.pin)
             results.append(r)
             trace += samples
             print(
