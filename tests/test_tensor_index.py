@@ -150,3 +150,25 @@ def test_legacy_and_truncated_files_are_not_indexed(tmp_path: Path) -> None:
     assert index_checkpoint(tmp_path / "old.pt") is None
     assert index_checkpoint(tmp_path / "cut.pt") is None
     assert index_checkpoint(tmp_path / "missing.pt") is None
+
+
+def test_an_mmengine_checkpoint_is_indexed_through_the_frameworks_stand_ins(tmp_path: Path) -> None:
+    history_buffer = pytest.importorskip("mmengine.logging.history_buffer").HistoryBuffer
+    buffer = history_buffer()
+    for value in (2.5, 1.5):
+        buffer.update(np.float64(value))
+    state = {"backbone.w": torch.randn(6, 5), "head.fc.bias": torch.randn(5)}
+    checkpoint = {
+        "meta": {"epoch": 2, "dataset_meta": {"classes": ("a", "b")}},
+        "state_dict": state,
+        "message_hub": {"log_scalars": {"train/loss": buffer}, "runtime_info": {"eta": np.float64(0.0)}},
+        "optimizer": {"state": {}, "param_groups": [{"lr": np.float64(0.1)}]},
+    }
+    torch.save(checkpoint, tmp_path / "epoch_2.pth")
+    assert index_checkpoint(tmp_path / "epoch_2.pth") is not None
+    framework = frameworks.get("mmpretrain")
+    source = CheckpointWeights(tmp_path / "epoch_2.pth", "raw", framework)
+    loaded = CheckpointWeights(tmp_path / "epoch_2.pth", "raw", framework, load=load_checkpoint)
+    assert source.layout() == loaded.layout() and source._state is None
+    for key, value in state.items():
+        assert torch.equal(source.tensor(key), value)

@@ -55,17 +55,33 @@ def allowed_globals() -> list[Any]:
         >>> import argparse; argparse.Namespace in allowed_globals()
         True
     """
-    found: list[Any] = list(_framework_stand_ins())
+    return [*framework_stand_ins(), *_importable().values()]
+
+
+def _importable() -> dict[str, Any]:
+    """The objects of :data:`ALLOWED_GLOBALS` that import here, by dotted name."""
+    found: dict[str, Any] = {}
     for dotted, _why in ALLOWED_GLOBALS:
         module_name, _, attr = dotted.rpartition(".")
         try:
-            found.append(getattr(importlib.import_module(module_name), attr))
+            found[dotted] = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError):
             continue
     return found
 
 
-def _framework_stand_ins() -> list[tuple[Any, str]]:
+def allowed_by_name() -> dict[str, Any]:
+    """Each dotted name a checkpoint may carry -> what the safe load resolves it to (hubkit's list, then
+    the frameworks' stand-ins).
+
+    Example:
+        >>> import argparse; allowed_by_name()["argparse.Namespace"] is argparse.Namespace
+        True
+    """
+    return {**_importable(), **{name: obj for obj, name in framework_stand_ins()}}
+
+
+def framework_stand_ins() -> list[tuple[Any, str]]:
     """The inert stand-ins registered frameworks need (``Framework.pickle_stand_ins``)."""
     from hubkit import frameworks
 
@@ -74,7 +90,7 @@ def _framework_stand_ins() -> list[tuple[Any, str]]:
 
 def allowed_names() -> frozenset[str]:
     """Every dotted global name a checkpoint may carry: hubkit's list plus the frameworks' stand-ins."""
-    return frozenset({name for name, _ in ALLOWED_GLOBALS} | {name for _, name in _framework_stand_ins()})
+    return frozenset({name for name, _ in ALLOWED_GLOBALS} | {name for _, name in framework_stand_ins()})
 
 
 def _refused_globals(path: Path, names: frozenset[str] | None = None) -> list[str]:

@@ -4,13 +4,15 @@
 EMA copy and the optimizer state (about 800 tensors in a timm checkpoint, 50-70 ms each time). An analysis
 that reads the weights itself (``pread`` at file offsets, :mod:`hubkit.dynamics.weights`) only needs to know
 where they are. :func:`index_checkpoint` runs the standard library's C unpickler over the checkpoint's
-``data.pkl`` with a ``find_class`` that answers only a short list of names, each with an inert stand-in of
-this module (never the real callable), and a ``persistent_load`` that returns a description of the storage.
+``data.pkl`` with a ``find_class`` that answers torch's tensor-building names with inert descriptions of
+this module's own (a tensor is never built) and every other name only if the safe loader allows it, with
+exactly what the safe loader resolves it to (hubkit's short allowlist and the frameworks' inert stand-ins,
+e.g. MMEngine's message hub), and a ``persistent_load`` that returns a description of the storage.
 Nothing in the file is run and no tensor data is read. Tensors come back as ``meta`` tensors of the right
 dtype and shape in the checkpoint's own dict tree, so a framework's code that picks the state dict out of a
 checkpoint works on them unchanged.
 
-Anything outside that list (another global, a compressed or missing record, a tensor outside its storage,
+Anything else (another global, a compressed or missing record, a tensor outside its storage,
 a big-endian file, a legacy non-zip file) makes it answer None: the caller then uses the safe loader
 (:mod:`hubkit.runs.safeload`), which loads what is allowed and refuses the rest with its error.
 The zip layout (local file headers, stored records) is the ZIP format's; torch writes its records stored,
@@ -106,34 +108,23 @@ class _Dict(dict[Any, Any]):
         pass
 
 
-class _Opaque:
-    """Stand-in for the harmless types hubkit's safe loader allows (an arg namespace, a numpy scalar, a
-    path): it takes any arguments and state and keeps none of them."""
-
-    def __init__(self, *_: Any, **__: Any) -> None:
-        pass
-
-    def __new__(cls, *_: Any, **__: Any) -> _Opaque:
-        return super().__new__(cls)
-
-    def __setstate__(self, _: Any) -> None:
-        pass
-
-
 @functools.cache
 def _stand_ins() -> dict[tuple[str, str], Any]:
-    from hubkit.runs.safeload import ALLOWED_GLOBALS
+    """torch's tensor-building names -> this module's descriptions; every other name the safe loader
+    allows -> exactly what it resolves that name to. Never more than the safe loader allows."""
+    import codecs
 
-    table: dict[tuple[str, str], Any] = {
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        ("collections", "OrderedDict"): _Dict,
-    }
-    table.update({("torch", name): _StorageType(dtype) for name, dtype in STORAGE_DTYPES.items()})
-    table[("_codecs", "encode")] = _Opaque  # how protocol-2 pickles carry a numpy scalar's bytes
-    for dotted, _why in ALLOWED_GLOBALS:
+    from hubkit.runs.safeload import allowed_by_name
+
+    table: dict[tuple[str, str], Any] = {}
+    for dotted, obj in allowed_by_name().items():
         module, _, name = dotted.rpartition(".")
-        table[(module, name)] = _Opaque
+        table[(module, name)] = obj
+    table[("_codecs", "encode")] = codecs.encode  # protocol-2 bytes (numpy scalars); torch allows it too
+    table[("torch._utils", "_rebuild_tensor_v2")] = _rebuild_tensor
+    table[("torch._utils", "_rebuild_parameter")] = _rebuild_parameter
+    table[("collections", "OrderedDict")] = _Dict
+    table.update({("torch", name): _StorageType(dtype) for name, dtype in STORAGE_DTYPES.items()})
     return table
 
 
