@@ -2,12 +2,13 @@
 
 A source describes its tensors, copies a run of one tensor's elements into a caller's buffer
 (:meth:`WeightSource.read_into`: the read of those bytes), and hands out whole tensors (integer ones,
-tests). Training checkpoints are loaded through hubkit's safe loader (``torch.load(weights_only=True)`` +
-allowlist), memory-mapped: the tensors are views of the mapped file, and their place in it gives each
-one's file offset. ``read_into`` then reads the file with ``pread`` instead of touching the mapping: no page
-faults, no mapped pages resident, and reads from several threads do not contend for the mapping (page
-faults on one mapping, and dropping its pages again, do not scale across threads; ``pread`` from the page
-cache does). A tensor handed out whole is a view of the mapping; :meth:`CheckpointWeights.release` drops
+tests). Where a training checkpoint's tensors lie in its file is read from its pickle alone
+(:mod:`hubkit.runs.tensor_index`: no tensor is built); a file that index does not vouch for, or one the
+caller loaded already, goes through hubkit's safe loader (``torch.load(weights_only=True)`` + allowlist),
+memory-mapped: the tensors are views of the mapped file, and their place in it gives each one's file
+offset. ``read_into`` then reads the file with ``pread`` instead of touching a mapping: no page faults, no
+mapped pages resident, and reads from several threads do not contend for the mapping (page faults on one
+mapping, and dropping its pages again, do not scale across threads; ``pread`` from the page cache does). A tensor handed out whole is a view of the mapping; :meth:`CheckpointWeights.release` drops
 its pages with ``madvise(MADV_DONTNEED)`` (the file is untouched, a later access reads it again).
 Published revisions (safetensors) are described by ``safetensors.safe_open`` and read the same way: their
 data offsets come from the file's header.
@@ -152,7 +153,8 @@ class _Pages:
 
 
 class CheckpointWeights:
-    """The published state dict of one training checkpoint (safe loader, memory-mapped).
+    """The published state dict of one training checkpoint (located from its pickle, or safe-loaded and
+    memory-mapped).
 
     Args:
         path: a ``.pth.tar`` / ``.pt`` checkpoint.
