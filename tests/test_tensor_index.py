@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
+import io
 import os
+import pickle
 import warnings
 import zipfile
 from pathlib import Path
@@ -172,3 +175,48 @@ def test_an_mmengine_checkpoint_is_indexed_through_the_frameworks_stand_ins(tmp_
     assert source.layout() == loaded.layout() and source._state is None
     for key, value in state.items():
         assert torch.equal(source.tensor(key), value)
+
+
+class _Storage:
+    """A storage the test pickler describes with a persistent id of its choosing."""
+
+    def __init__(self, pid: tuple[object, ...]) -> None:
+        self.pid = pid
+
+
+class _Tensor:
+    def __init__(self, storage: _Storage, size: tuple[int, ...]) -> None:
+        self.storage, self.size = storage, size
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        stride = (1,) * len(self.size)
+        return (
+            torch._utils._rebuild_tensor_v2,
+            (self.storage, 0, self.size, stride, False, collections.OrderedDict()),
+        )
+
+
+class _Pickler(pickle.Pickler):
+    def persistent_id(self, obj: object) -> object:
+        return obj.pid if isinstance(obj, _Storage) else None
+
+
+def _handmade(path: Path, state: dict[str, _Tensor], record: bytes) -> None:
+    """A torch-style zip checkpoint whose pickle says what the test wants about its one record."""
+    data = io.BytesIO()
+    _Pickler(data, protocol=2).dump({"state_dict": state})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("archive/data.pkl", data.getvalue())
+        archive.writestr("archive/byteorder", b"little")
+        archive.writestr("archive/data/0", record)
+
+
+def test_one_record_named_as_two_storages_is_checked_for_each(tmp_path: Path) -> None:
+    record = torch.arange(4, dtype=torch.float32).numpy().tobytes()  # 16 bytes
+    as_float = _Storage(("storage", torch.FloatStorage, "0", "cpu", 4))
+    as_long = _Storage(("storage", torch.LongStorage, "0", "cpu", 4))  # would need 32 bytes
+    _handmade(tmp_path / "fine.pt", {"a": _Tensor(as_float, (4,))}, record)
+    _handmade(tmp_path / "lying.pt", {"a": _Tensor(as_float, (4,)), "b": _Tensor(as_long, (4,))}, record)
+    fine = index_checkpoint(tmp_path / "fine.pt")
+    assert fine is not None and fine.file_offsets(fine.tree["state_dict"].values())[0] is not None
+    assert index_checkpoint(tmp_path / "lying.pt") is None  # never a read past the record

@@ -223,16 +223,18 @@ def _index(archive: zipfile.ZipFile) -> tuple[dict[str, Any], dict[int, tuple[in
     if not isinstance(tree, dict):
         raise _NotIndexable("not a dict")
     where: dict[int, tuple[int, int]] = {}
-    records: dict[str, int] = {}  # storage key -> zip header offset of its record, checked
+    # storage (key, dtype, size) -> zip header offset of its record, checked against that dtype and size
+    # (a pickle may name one record twice, as storages of different dtypes or sizes: each is checked)
+    records: dict[_Storage, int] = {}
 
     def record(storage: _Storage) -> int:
-        header = records.get(storage.key)
+        header = records.get(storage)
         if header is None:
             info = infos.get(f"{root}data/{storage.key}")
             nbytes = storage.numel * getattr(torch, storage.dtype).itemsize
             if info is None or info.compress_type != zipfile.ZIP_STORED or info.file_size != nbytes:
                 raise _NotIndexable("a storage record that is missing, compressed or of another size")
-            header = records[storage.key] = info.header_offset
+            header = records[storage] = info.header_offset
         return header
 
     def meta(stored: _Stored) -> torch.Tensor:
