@@ -342,11 +342,11 @@ def _fork_share(
     share: dict[tuple[int, int], list[str]],
 ) -> ForkedShare | None:
     """Fork a worker that measures ``share`` with ``block`` (whole analysis, every window); the two
-    processes load half of the checkpoints each (the final one is loaded already) and swap their layouts.
-    None when no process can be had (the caller uses a thread)."""
+    processes locate the tensors of half of the checkpoints each (the final one's are known already) and
+    swap their layouts. None when no process can be had (the caller uses a thread)."""
     count = len(sources)
     rest = range(count - 1)
-    half = (len(rest) + 1) // 2  # the final one is loaded already, but the worker starts by forking
+    half = (len(rest) + 1) // 2  # the final one is located already, but the worker starts by forking
     ours, theirs = rest[:half], rest[half:]
     windows = [_Window.of(targets, count) for targets in _windows(count, False)]
 
@@ -371,7 +371,7 @@ def _fork_share(
 
 
 def _layouts(sources: Sequence[WeightSource], indices: Iterable[int]) -> bytes:
-    """The layouts of checkpoints ``indices`` (loading them), as JSON for the other process."""
+    """The layouts of checkpoints ``indices`` (locating their tensors), as JSON for the other process."""
     return json.dumps({str(j): sources[j].layout() for j in indices}).encode()
 
 

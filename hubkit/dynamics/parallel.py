@@ -3,12 +3,13 @@
 Threads measuring two shares spend much of their time handing the GIL to each other: every chunk makes
 some thirty calls that release it and take it back (reads, copies, ``pdist``), and on the benchmark's
 2-core VM two threads used about a fifth more CPU than one thread for the same work, where two processes
-used a few per cent more. Loading the checkpoints (``torch.load``'s weights-only unpickler is Python) does
-not run in two threads at all. So a whole analysis (``hubkit dynamics``) forks one worker, and the two
-processes split both jobs:
+used a few per cent more. Locating the tensors of the checkpoints (an unpickling each, holding the GIL)
+does not run in two threads at all. So a whole analysis (``hubkit dynamics``) forks one worker, and the
+two processes split both jobs:
 
-1. each loads half of the checkpoints and sends the other its :data:`~hubkit.dynamics.weights.Layout`
-   (where each tensor lies in its file: JSON), so that neither loads a checkpoint twice;
+1. each locates the tensors of half of the checkpoints and sends the other its
+   :data:`~hubkit.dynamics.weights.Layout` (where each tensor lies in its file: JSON), so that neither
+   unpickles a checkpoint twice;
 2. each measures its share of the tensors, reading them with ``pread``; the worker sends back its totals
    (``numpy.savez``, read with ``allow_pickle=False``) and exits.
 

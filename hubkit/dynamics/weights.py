@@ -8,8 +8,9 @@ caller loaded already, goes through hubkit's safe loader (``torch.load(weights_o
 memory-mapped: the tensors are views of the mapped file, and their place in it gives each one's file
 offset. ``read_into`` then reads the file with ``pread`` instead of touching a mapping: no page faults, no
 mapped pages resident, and reads from several threads do not contend for the mapping (page faults on one
-mapping, and dropping its pages again, do not scale across threads; ``pread`` from the page cache does). A tensor handed out whole is a view of the mapping; :meth:`CheckpointWeights.release` drops
-its pages with ``madvise(MADV_DONTNEED)`` (the file is untouched, a later access reads it again).
+mapping, and dropping its pages again, do not scale across threads; ``pread`` from the page cache does).
+A tensor handed out whole is a view of the mapping; :meth:`CheckpointWeights.release` drops its pages
+with ``madvise(MADV_DONTNEED)`` (the file is untouched, a later access reads it again).
 Published revisions (safetensors) are described by ``safetensors.safe_open`` and read the same way: their
 data offsets come from the file's header.
 """
@@ -105,6 +106,11 @@ def _torch_dtype(name: str) -> torch.dtype:
     return dtype
 
 
+def _entry(tensor: torch.Tensor, offset: int | None) -> tuple[int | None, str, tuple[int, ...]]:
+    """A :data:`Layout` entry: where ``tensor``'s data starts in its file, its dtype's name, its shape."""
+    return offset, str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape)
+
+
 @functools.cache
 def _libc_madvise() -> Any:
     """libc's ``madvise``, from the symbols this process has loaded already (``find_library`` would run
@@ -185,7 +191,8 @@ class CheckpointWeights:
         self._state: dict[str, torch.Tensor] | None = None  # loaded on first use (:meth:`_open`)
         self._pages: _Pages | None = None  # the file's mappings, once it is mapped
         self._fd: int | None = None  # the file, opened for pread on the first read_into
-        # where each tensor lies in the file: found when it is loaded, or another process's (:meth:`adopt`)
+        # where each tensor lies in the file: from the pickle (:meth:`_locate`), found when it is loaded,
+        # or another process's (:meth:`adopt`)
         self._layout: Layout | None = None
 
     def _open(self) -> dict[str, torch.Tensor]:
@@ -235,10 +242,7 @@ class CheckpointWeights:
             return None
         if offsets is None:
             return None
-        return {
-            key: (offset, str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape))
-            for (key, tensor), offset in zip(state.items(), offsets, strict=True)
-        }
+        return {key: _entry(t, offset) for (key, t), offset in zip(state.items(), offsets, strict=True)}
 
     def metadata(self) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
         if self._state is None:
@@ -247,12 +251,12 @@ class CheckpointWeights:
 
     def tensor(self, key: str) -> torch.Tensor:
         offset, name, shape = self._locate()[key]
-        if self._state is None and offset is not None:  # adopted, not loaded: read it from the file
+        if self._state is None and offset is not None:  # located, not loaded: read it from the file
             import torch
 
-            dtype = _torch_dtype(name)
-            out = torch.empty(math.prod(shape) * dtype.itemsize, dtype=torch.uint8)
-            self._pread(out, offset)
+            dtype, numel = _torch_dtype(name), math.prod(shape)
+            out = torch.empty(numel * dtype.itemsize, dtype=torch.uint8)
+            self.read_into(key, 0, numel, out)
             return out.view(dtype).reshape(shape)
         return self._open()[key].contiguous()
 
@@ -273,17 +277,12 @@ class CheckpointWeights:
             offset = None
             if tensor.is_contiguous() and nbytes:
                 offset = pages.file_offset(tensor.data_ptr(), nbytes)
-            out[key] = (offset, str(tensor.dtype).removeprefix("torch."), tuple(tensor.shape))
+            out[key] = _entry(tensor, offset)
         return out
 
     def adopt(self, layout: Layout) -> None:
         if self._state is None:
             self._layout = dict(layout)
-
-    def _pread(self, out: torch.Tensor, offset: int) -> None:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        pread_into(self._fd, out, offset, self.path)
 
     def read_into(self, key: str, start: int, stop: int, out: torch.Tensor) -> None:
         offset, name, _ = self._locate()[key]
@@ -292,7 +291,9 @@ class CheckpointWeights:
             out.copy_(part.view(out.dtype))
             self.release(part)
             return
-        self._pread(out, offset + start * _torch_dtype(name).itemsize)
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        pread_into(self._fd, out, offset + start * _torch_dtype(name).itemsize, self.path)
 
     def release(self, tensor: torch.Tensor) -> None:
         if self._pages is not None:

@@ -43,7 +43,7 @@ ALLOWED_GLOBALS: tuple[tuple[str, str], ...] = (
     ("pathlib.PureWindowsPath", "pure paths in arg namespaces"),
 )
 
-_ZIP_MAGIC = b"PK\x03\x04"
+ZIP_MAGIC = b"PK\x03\x04"  # a zip file's first bytes (a local file header's signature)
 _LOAD_LOCK = threading.Lock()
 _GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
 
@@ -122,7 +122,7 @@ def _safe_load(
             f"{file} is empty (0 bytes)", hint="The save was interrupted; pick another epoch."
         )
     with open(file, "rb") as handle:
-        is_zip = handle.read(4) == _ZIP_MAGIC
+        is_zip = handle.read(4) == ZIP_MAGIC
     try:
         # torch's safe_globals edits one process-wide allowlist: a thread leaving the context would take
         # the types away from a load running in another thread (a spurious refusal). One load at a time;

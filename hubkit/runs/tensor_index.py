@@ -21,6 +21,7 @@ uncompressed.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import io
 import math
@@ -33,6 +34,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from hubkit.runs.safeload import ZIP_MAGIC, allowed_by_name
 
 if TYPE_CHECKING:
     import torch
@@ -112,10 +115,6 @@ class _Dict(dict[Any, Any]):
 def _stand_ins() -> dict[tuple[str, str], Any]:
     """torch's tensor-building names -> this module's descriptions; every other name the safe loader
     allows -> exactly what it resolves that name to. Never more than the safe loader allows."""
-    import codecs
-
-    from hubkit.runs.safeload import allowed_by_name
-
     table: dict[tuple[str, str], Any] = {}
     for dotted, obj in allowed_by_name().items():
         module, _, name = dotted.rpartition(".")
@@ -184,7 +183,7 @@ class IndexedCheckpoint:
                 if header not in starts:
                     handle.seek(header)
                     magic, name_len, extra_len = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size))
-                    if magic != b"PK\x03\x04":
+                    if magic != ZIP_MAGIC:
                         raise OSError(f"{self.path}: a zip entry changed since it was indexed")
                     starts[header] = header + _LOCAL_HEADER.size + name_len + extra_len
                 out.append(starts[header] + within)
@@ -197,7 +196,7 @@ def index_checkpoint(path: str | os.PathLike[str]) -> IndexedCheckpoint | None:
         return None
     try:
         with open(path, "rb") as handle:
-            if handle.read(4) != b"PK\x03\x04":
+            if handle.read(4) != ZIP_MAGIC:
                 return None
             with zipfile.ZipFile(handle) as archive:
                 tree, where = _index(archive)
@@ -227,11 +226,11 @@ def _index(archive: zipfile.ZipFile) -> tuple[dict[str, Any], dict[int, tuple[in
     # (a pickle may name one record twice, as storages of different dtypes or sizes: each is checked)
     records: dict[_Storage, int] = {}
 
-    def record(storage: _Storage) -> int:
+    def record(storage: _Storage, itemsize: int) -> int:
         header = records.get(storage)
         if header is None:
             info = infos.get(f"{root}data/{storage.key}")
-            nbytes = storage.numel * getattr(torch, storage.dtype).itemsize
+            nbytes = storage.numel * itemsize
             if info is None or info.compress_type != zipfile.ZIP_STORED or info.file_size != nbytes:
                 raise _NotIndexable("a storage record that is missing, compressed or of another size")
             header = records[storage] = info.header_offset
@@ -241,10 +240,10 @@ def _index(archive: zipfile.ZipFile) -> tuple[dict[str, Any], dict[int, tuple[in
         storage = stored.storage
         numel = math.prod(stored.size)
         last = stored.offset + sum((n - 1) * s for n, s in zip(stored.size, stored.stride, strict=True))
-        header = record(storage)
+        dtype: torch.dtype = getattr(torch, storage.dtype)
+        header = record(storage, dtype.itemsize)
         if numel and (stored.offset < 0 or last >= storage.numel):
             raise _NotIndexable("a tensor outside its storage")
-        dtype: torch.dtype = getattr(torch, storage.dtype)
         tensor = torch.empty_strided(stored.size, stored.stride, dtype=dtype, device="meta")
         if numel and tensor.is_contiguous():
             where[id(tensor)] = (header, stored.offset * dtype.itemsize)
